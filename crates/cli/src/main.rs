@@ -1,1 +1,128 @@
-fn main() {}
+//! `tenure`: customer-success metrics from billing, usage, surveys and support.
+
+mod demo;
+mod import;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tenure_store::Workspace;
+
+use crate::output::OutputFormat;
+
+const AFTER_HELP: &str = "\
+Getting started:
+  tenure demo                          generate a demo company into ./tenure-data and show its headline numbers
+  tenure init                          create an empty workspace in ./tenure-data
+  tenure import customers crm.csv      import a file (CSV, JSON Lines, JSON or Parquet)
+  tenure sql \"select segment, count(*) from customers group by 1\"
+
+Every command works on the workspace given by --data (or TENURE_DATA), default ./tenure-data.";
+
+#[derive(Parser)]
+#[command(name = "tenure", version, about = "Customer-success metrics from billing, product usage, surveys and support tickets", after_help = AFTER_HELP)]
+struct Cli {
+    /// The workspace directory.
+    #[arg(long, global = true, env = "TENURE_DATA", default_value = "tenure-data", value_name = "DIR")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an empty workspace (a directory with tenure.toml and the data tables).
+    Init {
+        /// Where to create it (default: the --data directory).
+        dir: Option<PathBuf>,
+    },
+    /// Import files of one entity; all rows are validated before anything is written.
+    #[command(after_help = import::AFTER_HELP)]
+    Import(import::ImportArgs),
+    /// Run a SQL query over the workspace's tables (DataFusion SQL).
+    #[command(
+        after_help = "Tables: customers, plans, subscription_events, invoices, invoice_line_items, invoice_transactions, orders, events, survey_responses, tickets, cancellations, costs, fx_rates.\nList columns with: tenure sql \"select table_name, column_name, data_type from information_schema.columns\""
+    )]
+    Sql {
+        /// The query, e.g. "select count(*) from subscription_events".
+        query: String,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+    /// List the workspace's tables and their row counts.
+    Tables {
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+    /// Generate a realistic demo company, import it and print its headline numbers.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Args, Clone, Copy)]
+struct FormatArgs {
+    /// Print JSON (an array of objects).
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV with a header row.
+    #[arg(long)]
+    csv: bool,
+}
+
+impl FormatArgs {
+    fn format(self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else if self.csv {
+            OutputFormat::Csv
+        } else {
+            OutputFormat::Table
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { dir } => {
+            let dir = dir.unwrap_or(cli.data);
+            Workspace::init(&dir)?;
+            output::line(format!("Created an empty Tenure workspace in {}", dir.display()));
+            output::line(format!("Next: tenure --data {} import customers FILE   (or: tenure demo)", dir.display()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(args) => import::run(&cli.data, args),
+        Command::Sql { query, format } => {
+            let ws = Workspace::open(&cli.data)?;
+            let engine = tenure_engine::Engine::new(&ws)?;
+            let (schema, batches) = engine.sql_blocking(&query).context("the query failed")?;
+            output::batches(&schema, &batches, format.format())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tables { format } => {
+            let ws = Workspace::open(&cli.data)?;
+            let engine = tenure_engine::Engine::new(&ws)?;
+            let query = tenure_store::TABLES
+                .iter()
+                .map(|t| format!("select '{0}' as table_name, count(*) as rows from {0}", t.name))
+                .collect::<Vec<_>>()
+                .join(" union all ");
+            let (schema, batches) = engine.sql_blocking(&format!("select * from ({query}) order by table_name"))?;
+            output::batches(&schema, &batches, format.format())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => demo::run(&cli.data, args),
+    }
+}

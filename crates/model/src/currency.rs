@@ -25,10 +25,7 @@ impl Currency {
     /// Number of decimal places of the minor unit (2 for USD, 0 for JPY).
     pub fn exponent(&self) -> u8 {
         let code = self.as_str();
-        iso4217::ISO_4217
-            .binary_search_by(|(c, _)| (*c).cmp(code))
-            .map(|i| iso4217::ISO_4217[i].1)
-            .unwrap_or(2)
+        iso4217::ISO_4217.binary_search_by(|(c, _)| (*c).cmp(code)).map(|i| iso4217::ISO_4217[i].1).unwrap_or(2)
     }
 }
 

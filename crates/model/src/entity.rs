@@ -206,7 +206,8 @@ pub enum DiscountDuration {
 
 impl DiscountDuration {
     pub const NAMES: &'static [&'static str] = &["forever", "repeating", "once"];
-    pub const ALL: [DiscountDuration; 3] = [DiscountDuration::Forever, DiscountDuration::Repeating, DiscountDuration::Once];
+    pub const ALL: [DiscountDuration; 3] =
+        [DiscountDuration::Forever, DiscountDuration::Repeating, DiscountDuration::Once];
     pub fn as_str(self) -> &'static str {
         Self::NAMES[self as usize]
     }
@@ -270,7 +271,8 @@ impl Discount {
             (None, Some(a)) if a < 0 => f.error("discount.amount_off_cents", format!("must not be negative (got {a})")),
             _ => {}
         }
-        let duration = duration.unwrap_or(if ends_at.is_some() { DiscountDuration::Repeating } else { DiscountDuration::Forever });
+        let duration =
+            duration.unwrap_or(if ends_at.is_some() { DiscountDuration::Repeating } else { DiscountDuration::Forever });
         if duration == DiscountDuration::Repeating && ends_at.is_none() {
             f.error("discount.ends_at", "a repeating discount needs its (exclusive) end date");
         }
@@ -300,9 +302,24 @@ impl Entity for SubscriptionEvent {
     const NAME: &'static str = "subscription_events";
     const REQUIRED: &'static [&'static str] = &["subscription_id", "customer_id", "type", "date"];
     const KNOWN: &'static [&'static str] = &[
-        "subscription_id", "customer_id", "type", "date", "currency", "plan_id", "interval", "interval_count",
-        "unit_amount_cents", "quantity", "discount", "discount_percent_off", "discount_amount_off_cents",
-        "discount_duration", "discount_ends_at", "requested_at", "ends_at", "external_id",
+        "subscription_id",
+        "customer_id",
+        "type",
+        "date",
+        "currency",
+        "plan_id",
+        "interval",
+        "interval_count",
+        "unit_amount_cents",
+        "quantity",
+        "discount",
+        "discount_percent_off",
+        "discount_amount_off_cents",
+        "discount_duration",
+        "discount_ends_at",
+        "requested_at",
+        "ends_at",
+        "external_id",
     ];
 
     fn from_record(rec: &Record) -> Result<Self, Vec<FieldError>> {
@@ -399,7 +416,8 @@ pub enum LineItemType {
 
 impl LineItemType {
     pub const NAMES: &'static [&'static str] = &["subscription", "one_time", "trial", "usage"];
-    pub const ALL: [LineItemType; 4] = [LineItemType::Subscription, LineItemType::OneTime, LineItemType::Trial, LineItemType::Usage];
+    pub const ALL: [LineItemType; 4] =
+        [LineItemType::Subscription, LineItemType::OneTime, LineItemType::Trial, LineItemType::Usage];
     pub fn as_str(self) -> &'static str {
         Self::NAMES[self as usize]
     }
@@ -457,7 +475,10 @@ impl LineItem {
         if let (Some(s), Some(e)) = (start, end)
             && e <= s
         {
-            f.error(&n("service_period_end"), format!("{e} is not after service_period_start {s} (the end is exclusive)"));
+            f.error(
+                &n("service_period_end"),
+                format!("{e} is not after service_period_start {s} (the end is exclusive)"),
+            );
         }
         Some(LineItem {
             kind: kind?,
@@ -483,7 +504,8 @@ pub enum TransactionType {
 
 impl TransactionType {
     pub const NAMES: &'static [&'static str] = &["payment", "refund", "chargeback"];
-    pub const ALL: [TransactionType; 3] = [TransactionType::Payment, TransactionType::Refund, TransactionType::Chargeback];
+    pub const ALL: [TransactionType; 3] =
+        [TransactionType::Payment, TransactionType::Refund, TransactionType::Chargeback];
     pub fn as_str(self) -> &'static str {
         Self::NAMES[self as usize]
     }
@@ -550,13 +572,28 @@ impl Invoice {
     /// Merge another row of the same invoice (flattened CSV form).
     pub fn merge(&mut self, other: Invoice) -> Result<(), FieldError> {
         if other.customer_id != self.customer_id {
-            return Err(FieldError::new("customer_id", format!("{:?} differs from an earlier row of invoice {:?} ({:?})", other.customer_id, self.external_id, self.customer_id)));
+            return Err(FieldError::new(
+                "customer_id",
+                format!(
+                    "{:?} differs from an earlier row of invoice {:?} ({:?})",
+                    other.customer_id, self.external_id, self.customer_id
+                ),
+            ));
         }
         if other.currency != self.currency {
-            return Err(FieldError::new("currency", format!("{} differs from an earlier row of invoice {:?} ({})", other.currency, self.external_id, self.currency)));
+            return Err(FieldError::new(
+                "currency",
+                format!(
+                    "{} differs from an earlier row of invoice {:?} ({})",
+                    other.currency, self.external_id, self.currency
+                ),
+            ));
         }
         if other.date != self.date {
-            return Err(FieldError::new("date", format!("{} differs from an earlier row of invoice {:?} ({})", other.date, self.external_id, self.date)));
+            return Err(FieldError::new(
+                "date",
+                format!("{} differs from an earlier row of invoice {:?} ({})", other.date, self.external_id, self.date),
+            ));
         }
         self.line_items.extend(other.line_items);
         self.transactions.extend(other.transactions);
@@ -589,10 +626,26 @@ impl Entity for Invoice {
     const NAME: &'static str = "invoices";
     const REQUIRED: &'static [&'static str] = &["external_id", "customer_id", "date", "currency"];
     const KNOWN: &'static [&'static str] = &[
-        "external_id", "customer_id", "date", "currency", "line_items", "transactions", "line_type",
-        "line_subscription_id", "line_plan_id", "line_service_period_start", "line_service_period_end",
-        "line_amount_cents", "line_tax_cents", "line_discount_cents", "line_quantity", "line_prorated",
-        "transaction_type", "transaction_date", "transaction_amount_cents", "transaction_result",
+        "external_id",
+        "customer_id",
+        "date",
+        "currency",
+        "line_items",
+        "transactions",
+        "line_type",
+        "line_subscription_id",
+        "line_plan_id",
+        "line_service_period_start",
+        "line_service_period_end",
+        "line_amount_cents",
+        "line_tax_cents",
+        "line_discount_cents",
+        "line_quantity",
+        "line_prorated",
+        "transaction_type",
+        "transaction_date",
+        "transaction_amount_cents",
+        "transaction_result",
     ];
 
     fn from_record(rec: &Record) -> Result<Self, Vec<FieldError>> {
@@ -684,7 +737,8 @@ pub enum UsageEventType {
 
 impl UsageEventType {
     pub const NAMES: &'static [&'static str] = &["track", "identify", "group", "page"];
-    pub const ALL: [UsageEventType; 4] = [UsageEventType::Track, UsageEventType::Identify, UsageEventType::Group, UsageEventType::Page];
+    pub const ALL: [UsageEventType; 4] =
+        [UsageEventType::Track, UsageEventType::Identify, UsageEventType::Group, UsageEventType::Page];
     pub fn as_str(self) -> &'static str {
         Self::NAMES[self as usize]
     }
@@ -717,9 +771,28 @@ impl Entity for UsageEvent {
     const NAME: &'static str = "events";
     const REQUIRED: &'static [&'static str] = &["type", "timestamp"];
     const KNOWN: &'static [&'static str] = &[
-        "type", "userId", "user_id", "anonymousId", "anonymous_id", "event", "name", "timestamp", "messageId",
-        "message_id", "groupId", "group_id", "properties", "traits", "context", "sentAt", "receivedAt",
-        "originalTimestamp", "integrations", "channel", "version", "writeKey",
+        "type",
+        "userId",
+        "user_id",
+        "anonymousId",
+        "anonymous_id",
+        "event",
+        "name",
+        "timestamp",
+        "messageId",
+        "message_id",
+        "groupId",
+        "group_id",
+        "properties",
+        "traits",
+        "context",
+        "sentAt",
+        "receivedAt",
+        "originalTimestamp",
+        "integrations",
+        "channel",
+        "version",
+        "writeKey",
     ];
 
     fn from_record(rec: &Record) -> Result<Self, Vec<FieldError>> {
@@ -764,7 +837,17 @@ impl Entity for UsageEvent {
             context,
         };
         e.message_id = message_id.unwrap_or_else(|| {
-            content_key(&[&e.kind, &e.user_id, &e.anonymous_id, &e.event, &e.name, &e.timestamp, &e.group_id, &e.properties, &e.traits])
+            content_key(&[
+                &e.kind,
+                &e.user_id,
+                &e.anonymous_id,
+                &e.event,
+                &e.name,
+                &e.timestamp,
+                &e.group_id,
+                &e.properties,
+                &e.traits,
+            ])
         });
         Ok(e)
     }
@@ -824,15 +907,27 @@ impl Entity for SurveyResponse {
     const NAME: &'static str = "survey_responses";
     const REQUIRED: &'static [&'static str] = &["survey_id"];
     const KNOWN: &'static [&'static str] = &[
-        "id", "survey_id", "survey_type", "scale_min", "scale_max", "ces_variant", "respondent_id", "customer_id",
-        "sent_at", "submitted_at", "score", "comment", "count",
+        "id",
+        "survey_id",
+        "survey_type",
+        "scale_min",
+        "scale_max",
+        "ces_variant",
+        "respondent_id",
+        "customer_id",
+        "sent_at",
+        "submitted_at",
+        "score",
+        "comment",
+        "count",
     ];
 
     fn from_record(rec: &Record) -> Result<Self, Vec<FieldError>> {
         let mut f = Fields::new(rec);
         let own_id = f.opt_str(&["id", "response_id"]);
         let survey_id = f.req_str(&["survey_id"]);
-        let survey_type = f.opt_enum(&["survey_type"], SurveyType::NAMES).map(|i| SurveyType::ALL[i]).unwrap_or(SurveyType::Nps);
+        let survey_type =
+            f.opt_enum(&["survey_type"], SurveyType::NAMES).map(|i| SurveyType::ALL[i]).unwrap_or(SurveyType::Nps);
         let ces_variant = f.opt_enum(&["ces_variant"], CES_VARIANTS).map(|i| CES_VARIANTS[i].to_string());
         let ces_variant = match (survey_type, ces_variant) {
             (SurveyType::Ces, None) => Some(CES_VARIANTS[0].to_string()),
@@ -895,7 +990,16 @@ impl Entity for SurveyResponse {
             rejected_reason,
         };
         r.id = own_id.unwrap_or_else(|| {
-            content_key(&[&r.survey_id, &r.respondent_id, &r.customer_id, &r.sent_at, &r.submitted_at, &r.score, &r.comment, &r.count])
+            content_key(&[
+                &r.survey_id,
+                &r.respondent_id,
+                &r.customer_id,
+                &r.sent_at,
+                &r.submitted_at,
+                &r.score,
+                &r.comment,
+                &r.count,
+            ])
         });
         Ok(r)
     }
@@ -929,8 +1033,18 @@ impl Entity for Ticket {
     const NAME: &'static str = "tickets";
     const REQUIRED: &'static [&'static str] = &["id", "created_at"];
     const KNOWN: &'static [&'static str] = &[
-        "id", "customer_id", "created_at", "first_reply_at", "bot_handoff_at", "solved_at", "status", "replies",
-        "customer_replies", "reopens", "channel", "satisfaction",
+        "id",
+        "customer_id",
+        "created_at",
+        "first_reply_at",
+        "bot_handoff_at",
+        "solved_at",
+        "status",
+        "replies",
+        "customer_replies",
+        "reopens",
+        "channel",
+        "satisfaction",
     ];
 
     fn from_record(rec: &Record) -> Result<Self, Vec<FieldError>> {
@@ -948,7 +1062,9 @@ impl Entity for Ticket {
         let channel = f.opt_str(&["channel"]);
         let satisfaction = f.opt_f64(&["satisfaction"]);
         if let Some(c) = created_at {
-            for (name, t) in [("first_reply_at", first_reply_at), ("bot_handoff_at", bot_handoff_at), ("solved_at", solved_at)] {
+            for (name, t) in
+                [("first_reply_at", first_reply_at), ("bot_handoff_at", bot_handoff_at), ("solved_at", solved_at)]
+            {
                 if let Some(t) = t
                     && t < c
                 {
@@ -1048,7 +1164,10 @@ impl Entity for Cost {
         if let Some(c) = &category
             && !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
         {
-            f.error("category", format!("{c:?} should be a snake_case name such as sales_marketing, customer_success, cogs"));
+            f.error(
+                "category",
+                format!("{c:?} should be a snake_case name such as sales_marketing, customer_success, cogs"),
+            );
         }
         let amount = f.req_i64(&["amount_cents"]);
         if let Some(a) = amount
@@ -1105,7 +1224,11 @@ impl Entity for FxRate {
         if f.has_errors() {
             return Err(f.into_errors());
         }
-        Ok(FxRate { currency: currency.expect("checked"), month: month.expect("checked"), rate_to_reporting: rate.expect("checked") })
+        Ok(FxRate {
+            currency: currency.expect("checked"),
+            month: month.expect("checked"),
+            rate_to_reporting: rate.expect("checked"),
+        })
     }
 
     fn key(&self) -> String {

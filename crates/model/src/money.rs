@@ -114,14 +114,14 @@ impl Money {
         if denominator.0 == 0 {
             return None;
         }
-        Decimal::from_i128_with_scale(self.0, 0)
-            .checked_div(Decimal::from_i128_with_scale(denominator.0, 0))
-            .or_else(|| {
+        Decimal::from_i128_with_scale(self.0, 0).checked_div(Decimal::from_i128_with_scale(denominator.0, 0)).or_else(
+            || {
                 // Mantissas too large for rust_decimal: scale both down first.
                 let f = TICKS_PER_MINOR / 1_000_000;
                 Decimal::from_i128_with_scale(self.0 / f, 0)
                     .checked_div(Decimal::from_i128_with_scale(denominator.0 / f, 0))
-            })
+            },
+        )
     }
 }
 
@@ -133,11 +133,7 @@ pub fn div_round_half_away(num: i128, den: i128) -> i128 {
         return q;
     }
     let twice = r.abs() * 2;
-    if twice >= den.abs() {
-        if (num < 0) != (den < 0) { q - 1 } else { q + 1 }
-    } else {
-        q
-    }
+    if twice >= den.abs() { if (num < 0) != (den < 0) { q - 1 } else { q + 1 } } else { q }
 }
 
 impl Add for Money {

@@ -75,14 +75,21 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         let r = &self.revenue;
         let check = |name: &str, v: &str, allowed: &[&str]| {
-            if allowed.contains(&v) { Ok(()) } else { Err(format!("revenue.{name} = {v:?} is not one of: {}", allowed.join(", "))) }
+            if allowed.contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("revenue.{name} = {v:?} is not one of: {}", allowed.join(", ")))
+            }
         };
         check("churn_recognition", &r.churn_recognition, &["at_end", "at_request"])?;
         check("discount_policy", &r.discount_policy, &["all", "forever_only"])?;
         check("free_plan_handling", &r.free_plan_handling, &["active", "churn"])?;
         check("same_month_new_churn", &r.same_month_new_churn, &["report_both", "ignore"])?;
         if jiff::tz::TimeZone::get(&self.workspace.timezone).is_err() {
-            return Err(format!("workspace.timezone = {:?} is not an IANA time zone (e.g. UTC, Europe/Paris)", self.workspace.timezone));
+            return Err(format!(
+                "workspace.timezone = {:?} is not an IANA time zone (e.g. UTC, Europe/Paris)",
+                self.workspace.timezone
+            ));
         }
         if let Some(m) = r.gross_margin
             && (m <= rust_decimal::Decimal::ZERO || m > rust_decimal::Decimal::ONE)
@@ -139,6 +146,9 @@ mod tests {
         assert!(Settings::parse("[revenue]\nchurn_recognition = \"later\"").unwrap_err().contains("at_request"));
         assert!(Settings::parse("[workspace]\ntimezone = \"Mars/Olympus\"").unwrap_err().contains("IANA"));
         assert!(Settings::parse("[workspace]\nreporting_currency = \"ABC\"").is_err());
-        assert_eq!(Settings::parse("[workspace]\ntimezone = \"Europe/Paris\"").unwrap().workspace.timezone, "Europe/Paris");
+        assert_eq!(
+            Settings::parse("[workspace]\ntimezone = \"Europe/Paris\"").unwrap().workspace.timezone,
+            "Europe/Paris"
+        );
     }
 }

@@ -55,9 +55,7 @@ pub fn parse_month(s: &str) -> Result<Date, String> {
             return Ok(d);
         }
     }
-    parse_date(t)
-        .map(|d| d.first_of_month())
-        .map_err(|_| format!("{s:?} is not a month (expected YYYY-MM)"))
+    parse_date(t).map(|d| d.first_of_month()).map_err(|_| format!("{s:?} is not a month (expected YYYY-MM)"))
 }
 
 /// Format a month the way the data contract writes it.

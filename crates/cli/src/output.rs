@@ -1,0 +1,62 @@
+//! Everything the CLI prints to stdout goes through here.
+#![allow(clippy::print_stdout)]
+
+use std::io::Write;
+
+use anyhow::Result;
+use datafusion_arrow::array::RecordBatch;
+use datafusion_arrow::datatypes::SchemaRef;
+
+use tenure_engine::datafusion_arrow;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+pub fn line(s: impl AsRef<str>) {
+    println!("{}", s.as_ref());
+}
+
+/// Print query results as a table, a JSON array of objects, or CSV.
+pub fn batches(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        OutputFormat::Table => {
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if rows == 0 {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                writeln!(out, "(no rows; columns: {})", names.join(", "))?;
+            } else {
+                writeln!(out, "{}", datafusion_arrow::util::pretty::pretty_format_batches(batches)?)?;
+                writeln!(out, "{rows} row(s)")?;
+            }
+        }
+        OutputFormat::Json if batches.iter().all(|b| b.num_rows() == 0) => writeln!(out, "[]")?,
+        OutputFormat::Json => {
+            let mut w = datafusion_arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion_arrow::json::writer::JsonArray>(&mut out);
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            w.write_batches(&refs)?;
+            w.finish()?;
+            drop(w);
+            writeln!(out)?;
+        }
+        OutputFormat::Csv => {
+            let mut w = datafusion_arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            if batches.is_empty() {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                writeln!(w.into_inner(), "{}", names.join(","))?;
+            } else {
+                for b in batches {
+                    w.write(b)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

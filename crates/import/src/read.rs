@@ -1,0 +1,321 @@
+//! File readers: CSV, JSON Lines and Parquet, each turned into [`Record`]s
+//! with the line (or row) each came from. Rows that cannot even be read
+//! (invalid UTF-8, broken JSON) become [`RowError`]s, not panics.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use tenure_model::Record;
+
+use crate::{ImportError, RowError};
+
+/// Input file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Parquet,
+    /// One JSON document: an array of objects, or an object holding one
+    /// (`{"batch": [...]}` from Segment, `{"data": [...]}` from Stripe).
+    Json,
+}
+
+impl Format {
+    pub const NAMES: &'static [&'static str] = &["csv", "jsonl", "parquet", "json"];
+
+    pub fn parse(s: &str) -> Option<Format> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" | "json-lines" => Some(Format::Jsonl),
+            "parquet" => Some(Format::Parquet),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    /// From the file extension (`.csv`, `.jsonl`/`.ndjson`, `.parquet`, `.json`).
+    pub fn detect(path: &Path) -> Result<Format, ImportError> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("csv") | Some("tsv") => Ok(Format::Csv),
+            Some("jsonl") | Some("ndjson") => Ok(Format::Jsonl),
+            Some("parquet") | Some("pq") => Ok(Format::Parquet),
+            Some("json") => Ok(Format::Json),
+            _ => Err(ImportError::File {
+                path: path.to_path_buf(),
+                reason:
+                    "cannot tell the format from the file name: use .csv, .jsonl, .parquet or .json, or give --format"
+                        .into(),
+            }),
+        }
+    }
+}
+
+/// Where the rows of one file are.
+pub struct FileRows {
+    pub path: PathBuf,
+    /// Column names of a CSV header (for the header check); empty otherwise.
+    pub header: Vec<String>,
+    pub rows: Box<dyn Iterator<Item = Result<Record, RowError>>>,
+}
+
+fn file_error(path: &Path, reason: impl Into<String>) -> ImportError {
+    ImportError::File { path: path.to_path_buf(), reason: reason.into() }
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Open a file and iterate its rows. `progress` is told how many bytes were read.
+pub fn open(path: &Path, format: Format, progress: Option<crate::Progress>) -> Result<FileRows, ImportError> {
+    let meta = fs_err::metadata(path).map_err(|e| file_error(path, e.to_string()))?;
+    if meta.is_dir() {
+        return Err(file_error(path, "is a directory, not a file"));
+    }
+    if meta.len() == 0 {
+        return Err(file_error(path, "the file is empty (no header, no rows)"));
+    }
+    let file = fs_err::File::open(path).map_err(|e| file_error(path, e.to_string()))?;
+    let reader = CountingReader { inner: file, progress: progress.clone() };
+    match format {
+        Format::Csv => open_csv(path, reader),
+        Format::Jsonl => Ok(open_jsonl(path, reader)),
+        Format::Json => open_json(path, reader),
+        Format::Parquet => open_parquet(path, progress),
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    progress: Option<crate::Progress>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(p) = &self.progress {
+            p(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, ImportError> {
+    let delimiter = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv")) { b'\t' } else { b',' };
+    let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
+    let header_bytes =
+        csv.byte_headers().map_err(|e| file_error(path, format!("cannot read the header: {e}")))?.clone();
+    let mut header = Vec::new();
+    for (i, h) in header_bytes.iter().enumerate() {
+        let name = std::str::from_utf8(h).map_err(|_| {
+            file_error(path, format!("line 1: header column {} is not valid UTF-8 (save the file as UTF-8)", i + 1))
+        })?;
+        // Spreadsheets like to write a byte-order mark before the first column.
+        header.push(name.trim_start_matches('\u{feff}').trim().to_string());
+    }
+    if header.iter().all(|h| h.is_empty()) {
+        return Err(file_error(path, "line 1: the header row is empty"));
+    }
+    if let Some(dup) = header.iter().enumerate().find(|(i, h)| !h.is_empty() && header[..*i].contains(h)) {
+        return Err(file_error(path, format!("line 1: column {:?} appears twice in the header", dup.1)));
+    }
+    let file = display(path);
+    let cols = header.clone();
+    let mut record = csv::ByteRecord::new();
+    let rows = std::iter::from_fn(move || {
+        loop {
+            match csv.read_byte_record(&mut record) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    // The csv reader cannot resume after an I/O error; stop there.
+                    let stop = matches!(e.kind(), csv::ErrorKind::Io(_));
+                    let err = RowError::new(&file, line, "csv", e.to_string());
+                    if stop {
+                        return Some(Err(err));
+                    }
+                    return Some(Err(err));
+                }
+            }
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            if record.iter().all(|f| f.is_empty()) {
+                continue; // blank line
+            }
+            if record.len() != cols.len() {
+                return Some(Err(RowError::new(
+                    &file,
+                    line,
+                    "csv",
+                    format!(
+                        "has {} fields but the header has {} (a quote left open, or a stray comma?)",
+                        record.len(),
+                        cols.len()
+                    ),
+                )));
+            }
+            let mut fields = Map::new();
+            for (name, bytes) in cols.iter().zip(record.iter()) {
+                if name.is_empty() {
+                    continue;
+                }
+                match std::str::from_utf8(bytes) {
+                    Ok(s) => {
+                        if !s.is_empty() {
+                            fields.insert(name.clone(), Value::String(s.to_string()));
+                        }
+                    }
+                    Err(e) => {
+                        return Some(Err(RowError::new(
+                            &file,
+                            line,
+                            name,
+                            format!(
+                                "is not valid UTF-8 (byte {} of the field); save the file as UTF-8",
+                                e.valid_up_to() + 1
+                            ),
+                        )));
+                    }
+                }
+            }
+            return Some(Ok(Record::new(line, fields)));
+        }
+    });
+    Ok(FileRows { path: path.to_path_buf(), header, rows: Box::new(rows) })
+}
+
+fn open_jsonl<R: Read + 'static>(path: &Path, reader: R) -> FileRows {
+    let file = display(path);
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let mut line_no = 0u64;
+    let mut buf = Vec::new();
+    let rows = std::iter::from_fn(move || {
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(RowError::new(&file, line_no + 1, "file", e.to_string()))),
+            }
+            line_no += 1;
+            let text = match std::str::from_utf8(&buf) {
+                Ok(t) => t,
+                Err(e) => {
+                    return Some(Err(RowError::new(
+                        &file,
+                        line_no,
+                        "line",
+                        format!("is not valid UTF-8 (byte {}); save the file as UTF-8", e.valid_up_to() + 1),
+                    )));
+                }
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            return Some(match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(m)) => Ok(Record::new(line_no, m)),
+                Ok(other) => Err(RowError::new(
+                    &file,
+                    line_no,
+                    "line",
+                    format!("expected a JSON object, found {}", json_kind(&other)),
+                )),
+                Err(e) if e.is_eof() => Err(RowError::new(&file, line_no, "json", format!("truncated JSON: {e}"))),
+                Err(e) => Err(RowError::new(&file, line_no, "json", format!("invalid JSON: {e}"))),
+            });
+        }
+    });
+    FileRows { path: path.to_path_buf(), header: Vec::new(), rows: Box::new(rows) }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A whole JSON document: an array of objects, or an object whose `batch`,
+/// `data` or `items` member is one. Lines are the item's position (1-based),
+/// reported as the line of the document where each item starts when known.
+fn open_json<R: Read>(path: &Path, mut reader: R) -> Result<FileRows, ImportError> {
+    let mut text = String::new();
+    reader.read_to_string(&mut text).map_err(|e| file_error(path, format!("{e} (is the file UTF-8?)")))?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+        let what = if e.is_eof() { "truncated JSON" } else { "invalid JSON" };
+        file_error(path, format!("line {}: {what}: {e}", e.line()))
+    })?;
+    let items = match doc {
+        Value::Array(a) => a,
+        Value::Object(mut m) => {
+            let key = ["batch", "data", "items", "tickets", "responses"]
+                .into_iter()
+                .find(|k| m.get(*k).is_some_and(Value::is_array));
+            match key {
+                Some(k) => match m.remove(k) {
+                    Some(Value::Array(a)) => a,
+                    _ => unreachable!("checked to be an array"),
+                },
+                None => vec![Value::Object(m)],
+            }
+        }
+        other => return Err(file_error(path, format!("expected a JSON array or object, found {}", json_kind(&other)))),
+    };
+    let file = display(path);
+    let rows = items.into_iter().enumerate().map(move |(i, v)| match v {
+        Value::Object(m) => Ok(Record::new(i as u64 + 1, m)),
+        other => Err(RowError::new(
+            &file,
+            i as u64 + 1,
+            "item",
+            format!("expected a JSON object, found {}", json_kind(&other)),
+        )),
+    });
+    Ok(FileRows { path: path.to_path_buf(), header: Vec::new(), rows: Box::new(rows) })
+}
+
+/// Parquet rows are numbered from 1 ("line" means row for Parquet).
+fn open_parquet(path: &Path, progress: Option<crate::Progress>) -> Result<FileRows, ImportError> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let f = std::fs::File::open(path).map_err(|e| file_error(path, e.to_string()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(|e| file_error(path, format!("not a readable Parquet file: {e}")))?;
+    let total = builder.metadata().file_metadata().num_rows().max(1) as u64;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let reader = builder.with_batch_size(8192).build().map_err(|e| file_error(path, e.to_string()))?;
+    let file = display(path);
+    let mut row = 0u64;
+    let rows = reader.flat_map(move |batch| -> Vec<Result<Record, RowError>> {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return vec![Err(RowError::new(&file, row + 1, "parquet", e.to_string()))],
+        };
+        let mut out = Vec::with_capacity(batch.num_rows());
+        let mut buf = Vec::new();
+        {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut buf);
+            if let Err(e) = w.write(&batch).and_then(|_| w.finish()) {
+                return vec![Err(RowError::new(&file, row + 1, "parquet", e.to_string()))];
+            }
+        }
+        for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            row += 1;
+            out.push(match serde_json::from_slice::<Value>(line) {
+                Ok(Value::Object(m)) => Ok(Record::new(row, m)),
+                _ => Err(RowError::new(&file, row, "parquet", "row could not be converted")),
+            });
+        }
+        if let Some(p) = &progress {
+            p(size * batch.num_rows() as u64 / total);
+        }
+        out
+    });
+    Ok(FileRows { path: path.to_path_buf(), header: Vec::new(), rows: Box::new(rows) })
+}

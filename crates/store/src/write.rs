@@ -1,0 +1,535 @@
+//! Writing to a workspace: upserts of keyed entities, day-partitioned appends
+//! of usage events, and the atomic commit that publishes them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use arrow::row::{RowConverter, SortField};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::{Result, StoreError};
+use crate::manifest::{DataFile, Manifest, TableFiles, sync_dir};
+use crate::schema::{self, KEY, Stored, WriteMode};
+use crate::{TABLES_DIR, Workspace, read_parquet};
+
+/// Buffered event rows that trigger a flush to Parquet within one import
+/// (bounds an import's memory); `TENURE_EVENT_FLUSH_ROWS` overrides it.
+const EVENT_FLUSH_ROWS: usize = 2_000_000;
+
+fn event_flush_rows() -> usize {
+    std::env::var("TENURE_EVENT_FLUSH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(EVENT_FLUSH_ROWS)
+}
+/// A day with more files than this is compacted into one at commit.
+const MAX_FILES_PER_DAY: usize = 4;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// What an upsert did, by the key of the entity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpsertSummary {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppendSummary {
+    pub appended: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitSummary {
+    /// The new manifest version, or `None` when nothing changed.
+    pub version: Option<u64>,
+    pub files_written: usize,
+    /// Usage events appended and dropped as duplicates.
+    pub events: AppendSummary,
+}
+
+/// The one writer of a workspace. Changes become visible only at
+/// [`Writer::commit`]; dropping a writer without committing leaves the
+/// workspace as it was (its files are removed by the next writer).
+pub struct Writer<'w> {
+    ws: &'w mut Workspace,
+    _lock: std::fs::File,
+    next: Manifest,
+    version: u64,
+    seq: u32,
+    written: Vec<PathBuf>,
+    dirs: BTreeSet<PathBuf>,
+    events: BTreeMap<i32, Vec<RecordBatch>>,
+    buffered_events: usize,
+    event_summary: AppendSummary,
+    changed: bool,
+}
+
+impl<'w> Writer<'w> {
+    pub(crate) fn begin(ws: &'w mut Workspace) -> Result<Writer<'w>> {
+        let lock_path = ws.root.join(".lock");
+        let lock = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+        let lock = lock.into_parts().0;
+        lock.lock()
+            .map_err(|e| StoreError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", lock_path.display()))))?;
+        // Another writer may have committed while we waited.
+        ws.manifest = Manifest::load(&ws.root)?;
+        remove_unreferenced_files(&ws.root, &ws.manifest)?;
+        let next = ws.manifest.clone();
+        let version = next.version + 1;
+        Ok(Writer {
+            ws,
+            _lock: lock,
+            next,
+            version,
+            seq: 0,
+            written: Vec::new(),
+            dirs: BTreeSet::new(),
+            events: BTreeMap::new(),
+            buffered_events: 0,
+            event_summary: AppendSummary::default(),
+            changed: false,
+        })
+    }
+
+    /// Insert or replace rows of a keyed entity (every entity but events).
+    /// Rows whose key and content are already stored change nothing.
+    pub fn upsert<E: Stored>(&mut self, rows: &[E]) -> Result<UpsertSummary> {
+        let incoming = E::to_batches(rows);
+        let tables: Vec<&'static schema::TableDef> =
+            E::TABLES.iter().map(|t| schema::table(t).expect("stored entity tables exist")).collect();
+        debug_assert!(tables.iter().all(|t| t.mode == WriteMode::Upsert));
+
+        // Rows per key, as comparable bytes, for incoming and stored data of each table.
+        let mut changed_keys: HashSet<String> = HashSet::new();
+        let mut existing_keys: HashSet<String> = HashSet::new();
+        let mut stored_batches = Vec::new();
+        let mut last_row_of_key: Vec<HashMap<String, Vec<u32>>> = Vec::new();
+        for (def, new_batch) in tables.iter().zip(&incoming) {
+            let stored = self.read_current(def.name, &def.schema)?;
+            let conv =
+                RowConverter::new(def.schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
+            let stored_rows = conv.convert_columns(stored.columns())?;
+            let mut stored_by_key: HashMap<&str, Vec<&[u8]>> = HashMap::new();
+            let stored_keys = stored.column_by_name(KEY).expect("key column").as_string::<i32>();
+            for r in 0..stored.num_rows() {
+                stored_by_key.entry(stored_keys.value(r)).or_default().push(stored_rows.row(r).data());
+            }
+            // For incoming keys repeated across rows of the main table, the
+            // last occurrence wins; child tables keep all rows of that last
+            // parent occurrence (to_batches emits them in parent order).
+            let new_rows = conv.convert_columns(new_batch.columns())?;
+            let new_keys = new_batch.column_by_name(KEY).expect("key column").as_string::<i32>();
+            let mut new_by_key: HashMap<String, Vec<u32>> = HashMap::new();
+            for r in 0..new_batch.num_rows() {
+                new_by_key.entry(new_keys.value(r).to_string()).or_default().push(r as u32);
+            }
+            if def.name == tables[0].name {
+                for k in stored_by_key.keys() {
+                    existing_keys.insert((*k).to_string());
+                }
+                for v in new_by_key.values_mut() {
+                    let last = *v.last().expect("non-empty");
+                    *v = vec![last];
+                }
+            }
+            for (k, idx) in &new_by_key {
+                let new_bytes: Vec<&[u8]> = idx.iter().map(|&i| new_rows.row(i as usize).data()).collect();
+                let same = stored_by_key.get(k.as_str()).is_some_and(|old| *old == new_bytes);
+                if !same {
+                    changed_keys.insert(k.clone());
+                }
+            }
+            stored_batches.push(stored);
+            last_row_of_key.push(new_by_key);
+        }
+        // A child row set may be empty for a key whose stored child rows exist.
+        let main_keys: Vec<String> = last_row_of_key[0].keys().cloned().collect();
+        for (t, stored) in stored_batches.iter().enumerate().skip(1) {
+            let stored_keys = stored.column_by_name(KEY).expect("key column").as_string::<i32>();
+            let with_rows: HashSet<&str> = (0..stored.num_rows()).map(|r| stored_keys.value(r)).collect();
+            for k in &main_keys {
+                if !last_row_of_key[t].contains_key(k) && with_rows.contains(k.as_str()) {
+                    changed_keys.insert(k.clone());
+                }
+            }
+        }
+        let summary = UpsertSummary {
+            inserted: main_keys.iter().filter(|k| !existing_keys.contains(*k)).count() as u64,
+            updated: main_keys.iter().filter(|k| existing_keys.contains(*k) && changed_keys.contains(*k)).count()
+                as u64,
+            unchanged: main_keys.iter().filter(|k| !changed_keys.contains(*k)).count() as u64,
+        };
+        if changed_keys.is_empty() {
+            return Ok(summary);
+        }
+        for (t, def) in tables.iter().enumerate() {
+            let stored = &stored_batches[t];
+            let stored_keys = stored.column_by_name(KEY).expect("key column").as_string::<i32>();
+            let keep: BooleanArray =
+                (0..stored.num_rows()).map(|r| Some(!changed_keys.contains(stored_keys.value(r)))).collect();
+            let kept = filter_record_batch(stored, &keep)?;
+            let mut take: Vec<u32> = last_row_of_key[t]
+                .iter()
+                .filter(|(k, _)| changed_keys.contains(*k))
+                .flat_map(|(_, idx)| idx.iter().copied())
+                .collect();
+            take.sort_unstable();
+            let added = take_record_batch(&incoming[t], &UInt32Array::from(take))?;
+            let merged = concat_batches(&def.schema, [&kept, &added])?;
+            let merged = sort_by_key(&merged)?;
+            let rel = format!("{TABLES_DIR}/{}/{}", def.name, self.next_file_name());
+            let file = self.write_file(&rel, &merged, None)?;
+            self.next.tables.insert(def.name.to_string(), TableFiles { files: vec![file] });
+        }
+        self.changed = true;
+        Ok(summary)
+    }
+
+    /// Append usage events, dropping those whose `message_id` is already
+    /// stored or already appended in this import. Events are buffered and
+    /// written per UTC day.
+    pub fn append_events(&mut self, rows: &[tenure_model::UsageEvent]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = tenure_model::UsageEvent::to_batches(rows).remove(0);
+        let ts = batch.column_by_name("timestamp").expect("timestamp").as_primitive::<TimestampMicrosecondType>();
+        let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for r in 0..batch.num_rows() {
+            by_day.entry(ts.value(r).div_euclid(MICROS_PER_DAY) as i32).or_default().push(r as u32);
+        }
+        for (day, idx) in by_day {
+            let part = take_record_batch(&batch, &UInt32Array::from(idx))?;
+            self.events.entry(day).or_default().push(part);
+        }
+        self.buffered_events += rows.len();
+        if self.buffered_events >= event_flush_rows() {
+            self.flush_events()?;
+        }
+        Ok(())
+    }
+
+    /// The event rows appended and dropped as duplicates so far (complete after commit).
+    pub fn event_summary(&self) -> &AppendSummary {
+        &self.event_summary
+    }
+
+    fn flush_events(&mut self) -> Result<()> {
+        let days = std::mem::take(&mut self.events);
+        self.buffered_events = 0;
+        let schema = schema::EVENTS.clone();
+        for (day, parts) in days {
+            let day_str = schema::days_to_date(day).to_string();
+            let batch = concat_batches(&schema, &parts)?;
+            // Ids stored (committed or flushed earlier in this import) on that day.
+            let mut seen: HashSet<String> = HashSet::new();
+            for f in self.day_files(&day_str) {
+                for b in read_parquet(&self.ws.root.join(&f.path), Some(&["message_id"]))? {
+                    let ids = b.column(0).as_string::<i32>();
+                    seen.extend((0..b.num_rows()).map(|r| ids.value(r).to_string()));
+                }
+            }
+            let ids = batch.column_by_name("message_id").expect("message_id").as_string::<i32>();
+            let keep: BooleanArray =
+                (0..batch.num_rows()).map(|r| Some(seen.insert(ids.value(r).to_string()))).collect();
+            let fresh = filter_record_batch(&batch, &keep)?;
+            self.event_summary.duplicates += (batch.num_rows() - fresh.num_rows()) as u64;
+            if fresh.num_rows() == 0 {
+                continue;
+            }
+            self.event_summary.appended += fresh.num_rows() as u64;
+            let fresh = sort_by_timestamp(&fresh)?;
+            let rel = format!("{TABLES_DIR}/events/day={day_str}/{}", self.next_file_name());
+            let file = self.write_file(&rel, &fresh, Some(day_str))?;
+            self.next.tables.entry("events".to_string()).or_default().files.push(file);
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    fn day_files(&self, day: &str) -> Vec<DataFile> {
+        self.next
+            .tables
+            .get("events")
+            .map(|t| t.files.iter().filter(|f| f.day.as_deref() == Some(day)).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Merge days that have accumulated many small files into one file each.
+    fn compact_events(&mut self) -> Result<()> {
+        let Some(events) = self.next.tables.get("events") else { return Ok(()) };
+        let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
+        for f in &events.files {
+            *per_day.entry(f.day.clone().unwrap_or_default()).or_default() += 1;
+        }
+        let crowded: Vec<String> =
+            per_day.into_iter().filter(|(_, n)| *n > MAX_FILES_PER_DAY).map(|(d, _)| d).collect();
+        for day in crowded {
+            let files = self.day_files(&day);
+            let mut parts = Vec::new();
+            for f in &files {
+                parts.extend(read_parquet(&self.ws.root.join(&f.path), None)?);
+            }
+            let merged = sort_by_timestamp(&concat_batches(&schema::EVENTS, &parts)?)?;
+            let rel = format!("{TABLES_DIR}/events/day={day}/{}", self.next_file_name());
+            let file = self.write_file(&rel, &merged, Some(day.clone()))?;
+            let t = self.next.tables.get_mut("events").expect("events table");
+            t.files.retain(|f| f.day.as_deref() != Some(day.as_str()));
+            t.files.push(file);
+        }
+        Ok(())
+    }
+
+    /// Publish everything written: fsync the new files' directories, then
+    /// swap the manifest. Nothing is visible before this returns.
+    pub fn commit(mut self) -> Result<CommitSummary> {
+        self.flush_events()?;
+        if !self.changed {
+            return Ok(CommitSummary { version: None, files_written: 0, events: self.event_summary });
+        }
+        self.compact_events()?;
+        for dir in &self.dirs {
+            sync_dir(dir)?;
+        }
+        sync_dir(&self.ws.root.join(TABLES_DIR))?;
+        self.next.version = self.version;
+        self.next.publish(&self.ws.root)?;
+        self.ws.manifest = self.next.clone();
+        Ok(CommitSummary { version: Some(self.version), files_written: self.written.len(), events: self.event_summary })
+    }
+
+    /// A file name no committed or staged file has: the version this writer
+    /// will commit and a sequence number within it.
+    fn next_file_name(&mut self) -> String {
+        self.seq += 1;
+        format!("part-{:06}-{:04}.parquet", self.version, self.seq)
+    }
+
+    /// The current content of a table as of this writer (committed plus
+    /// anything this writer replaced it with).
+    fn read_current(&self, table: &str, schema: &SchemaRef) -> Result<RecordBatch> {
+        let mut parts = Vec::new();
+        if let Some(t) = self.next.tables.get(table) {
+            for f in &t.files {
+                parts.extend(read_parquet(&self.ws.root.join(&f.path), None)?);
+            }
+        }
+        Ok(concat_batches(schema, &parts)?)
+    }
+
+    fn write_file(&mut self, rel: &str, batch: &RecordBatch, day: Option<String>) -> Result<DataFile> {
+        let path = self.ws.root.join(rel);
+        let dir = path.parent().expect("file in a directory").to_path_buf();
+        fs_err::create_dir_all(&dir)?;
+        write_parquet(&path, batch)?;
+        if let Some(table_dir) = dir.parent() {
+            self.dirs.insert(table_dir.to_path_buf());
+        }
+        self.dirs.insert(dir);
+        self.written.push(path);
+        Ok(DataFile { path: rel.to_string(), rows: batch.num_rows() as u64, day })
+    }
+}
+
+fn sort_by_key(batch: &RecordBatch) -> Result<RecordBatch> {
+    let key = batch.column_by_name(KEY).expect("key column");
+    let idx = sort_to_indices(key, None, None)?;
+    Ok(take_record_batch(batch, &idx)?)
+}
+
+fn sort_by_timestamp(batch: &RecordBatch) -> Result<RecordBatch> {
+    let ts = batch.column_by_name("timestamp").expect("timestamp column");
+    let idx = sort_to_indices(ts, None, None)?;
+    Ok(take_record_batch(batch, &idx)?)
+}
+
+/// Write one Parquet file and fsync it. Statistics are kept per page so that
+/// scans can skip row groups and pages by time.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let pq = |source| StoreError::Parquet { path: path.to_path_buf(), source };
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build();
+    let file = fs_err::File::create(path)?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
+    w.write(batch).map_err(pq)?;
+    let file = w.into_inner().map_err(pq)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Remove data files no manifest names: leftovers of an interrupted import,
+/// or files a later commit replaced. Only called with the write lock held.
+fn remove_unreferenced_files(root: &Path, manifest: &Manifest) -> Result<()> {
+    let referenced: HashSet<PathBuf> =
+        manifest.tables.values().flat_map(|t| t.files.iter().map(|f| root.join(&f.path))).collect();
+    let tmp = root.join(format!("{}.tmp", crate::manifest::MANIFEST_FILE));
+    if tmp.exists() {
+        fs_err::remove_file(&tmp)?;
+    }
+    fn walk(dir: &Path, referenced: &HashSet<PathBuf>) -> Result<bool> {
+        let mut empty = true;
+        let Ok(entries) = fs_err::read_dir(dir) else { return Ok(false) };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                if walk(&path, referenced)? {
+                    fs_err::remove_dir(&path)?;
+                } else {
+                    empty = false;
+                }
+            } else if !referenced.contains(&path) {
+                fs_err::remove_file(&path)?;
+            } else {
+                empty = false;
+            }
+        }
+        Ok(empty)
+    }
+    walk(&root.join(TABLES_DIR), &referenced)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tenure_model::{Customer, Entity, Invoice, Record, UsageEvent};
+
+    fn rec<E: Entity>(v: serde_json::Value) -> E {
+        E::from_record(&Record::new(1, v.as_object().unwrap().clone())).unwrap()
+    }
+
+    fn customer(id: &str, name: &str) -> Customer {
+        rec(json!({"id": id, "name": name}))
+    }
+
+    fn event(id: &str, ts: &str) -> UsageEvent {
+        rec(json!({"messageId": id, "type": "track", "userId": "u", "event": "E", "timestamp": ts}))
+    }
+
+    #[test]
+    fn upsert_inserts_updates_and_leaves_identical_rows_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::init(dir.path()).unwrap();
+        let mut w = ws.writer().unwrap();
+        let s = w.upsert(&[customer("a", "A"), customer("b", "B")]).unwrap();
+        assert_eq!(s, UpsertSummary { inserted: 2, updated: 0, unchanged: 0 });
+        assert_eq!(w.commit().unwrap().version, Some(1));
+
+        let mut w = ws.writer().unwrap();
+        let s = w.upsert(&[customer("a", "A"), customer("b", "B")]).unwrap();
+        assert_eq!(s, UpsertSummary { inserted: 0, updated: 0, unchanged: 2 });
+        assert_eq!(w.commit().unwrap().version, None, "nothing changed, no new version");
+
+        let mut w = ws.writer().unwrap();
+        // The last row of a repeated key wins.
+        let s = w.upsert(&[customer("b", "B2"), customer("c", "C"), customer("c", "C2")]).unwrap();
+        assert_eq!(s, UpsertSummary { inserted: 1, updated: 1, unchanged: 0 });
+        w.commit().unwrap();
+        assert_eq!(ws.rows("customers"), 3);
+        let batches = ws.read_table("customers").unwrap();
+        let names: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let n = b.column_by_name("name").unwrap().as_string::<i32>().clone();
+                (0..b.num_rows()).map(move |i| n.value(i).to_string()).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(names, ["A", "B2", "C2"]);
+        assert_eq!(ws.table_paths("customers").len(), 1, "one file per keyed table");
+    }
+
+    #[test]
+    fn invoice_children_are_replaced_with_their_invoice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::init(dir.path()).unwrap();
+        let inv = |lines: serde_json::Value| -> Invoice {
+            rec(
+                json!({"external_id": "i1", "customer_id": "c", "date": "2024-01-01", "currency": "USD", "line_items": lines}),
+            )
+        };
+        let mut w = ws.writer().unwrap();
+        w.upsert(&[inv(json!([{"type": "one_time", "amount_cents": 1}, {"type": "one_time", "amount_cents": 2}]))])
+            .unwrap();
+        w.commit().unwrap();
+        assert_eq!(ws.rows("invoice_line_items"), 2);
+        let mut w = ws.writer().unwrap();
+        // Same invoice row, different lines: an update.
+        let s = w.upsert(&[inv(json!([{"type": "one_time", "amount_cents": 3}]))]).unwrap();
+        assert_eq!(s.updated, 1);
+        w.commit().unwrap();
+        assert_eq!(ws.rows("invoice_line_items"), 1);
+        assert_eq!(ws.rows("invoices"), 1);
+        // No lines at all: the stored lines go.
+        let mut w = ws.writer().unwrap();
+        assert_eq!(w.upsert(&[inv(json!([]))]).unwrap().updated, 1);
+        w.commit().unwrap();
+        assert_eq!(ws.rows("invoice_line_items"), 0);
+    }
+
+    #[test]
+    fn events_are_partitioned_by_day_and_deduplicated_by_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::init(dir.path()).unwrap();
+        let mut w = ws.writer().unwrap();
+        w.append_events(&[event("m1", "2024-03-01T10:00:00Z"), event("m2", "2024-03-02T10:00:00Z")]).unwrap();
+        w.append_events(&[event("m1", "2024-03-01T10:00:00Z")]).unwrap();
+        let s = w.commit().unwrap();
+        assert_eq!(s.events, AppendSummary { appended: 2, duplicates: 1 });
+        let files = &ws.manifest().tables["events"].files;
+        let days: Vec<_> = files.iter().map(|f| f.day.clone().unwrap()).collect();
+        assert_eq!(days, ["2024-03-01", "2024-03-02"]);
+        assert!(files[0].path.contains("events/day=2024-03-01/"));
+
+        let mut w = ws.writer().unwrap();
+        w.append_events(&[event("m2", "2024-03-02T10:00:00Z"), event("m3", "2024-03-02T11:00:00Z")]).unwrap();
+        let s = w.commit().unwrap();
+        assert_eq!(s.events, AppendSummary { appended: 1, duplicates: 1 });
+        assert_eq!(ws.rows("events"), 3);
+    }
+
+    #[test]
+    fn crowded_days_are_compacted_and_uncommitted_files_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::init(dir.path()).unwrap();
+        for i in 0..(MAX_FILES_PER_DAY + 1) {
+            let mut w = ws.writer().unwrap();
+            w.append_events(&[event(&format!("m{i}"), "2024-03-01T10:00:00Z")]).unwrap();
+            w.commit().unwrap();
+        }
+        assert_eq!(ws.manifest().tables["events"].files.len(), 1, "compacted into one file");
+        assert_eq!(ws.rows("events"), MAX_FILES_PER_DAY as u64 + 1);
+
+        // A writer dropped without commit leaves files that the next writer removes.
+        let mut w = ws.writer().unwrap();
+        w.upsert(&[customer("a", "A")]).unwrap();
+        drop(w);
+        assert_eq!(ws.rows("customers"), 0);
+        let leftovers = || walk_count(&dir.path().join(TABLES_DIR));
+        assert_eq!(leftovers(), 2, "the compacted events file and one orphan");
+        let w = ws.writer().unwrap();
+        drop(w);
+        assert_eq!(leftovers(), 1, "only the referenced file is left");
+    }
+
+    fn walk_count(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                if p.is_dir() { walk_count(&p) } else { 1 }
+            })
+            .sum()
+    }
+}
