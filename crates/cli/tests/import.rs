@@ -14,7 +14,7 @@ const ENTITIES: &[(&str, i64, &str, &str)] = &[
         "subscription_events",
         9,
         "select sum(unit_amount_cents * coalesce(quantity, 1)) as v from subscription_events where type = 'start'",
-        "915700",
+        "930200",
     ),
     ("invoices", 4, "select sum(amount_cents) as v from invoice_line_items", "58100"),
     ("orders", 4, "select sum(amount_cents) as v from orders where customer_id = 'cus_003'", "6500"),

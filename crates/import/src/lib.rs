@@ -20,6 +20,11 @@ use tenure_store::{AppendSummary, Stored, UpsertSummary, Workspace};
 pub use read::Format;
 pub use vendor::Vendor;
 
+/// The rows of one input (a file, an API request), named for error messages.
+pub type Source = (String, Rows);
+/// Rows as they are read: a record, or why a row could not even be read.
+pub type Rows = Box<dyn Iterator<Item = Result<Record, RowError>>>;
+
 /// Called with the number of bytes read since the last call.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
@@ -163,7 +168,7 @@ pub fn import_files(
         let file = src.path.display().to_string();
         let vendor = opts.vendor;
         let entity = entity.to_string();
-        let rows: Box<dyn Iterator<Item = Result<Record, RowError>>> = match vendor {
+        let rows: Rows = match vendor {
             Some(v) => Box::new(src.rows.flat_map(move |r| match r {
                 Ok(rec) => v.map(&entity, &file, rec),
                 Err(e) => vec![Err(e)],
@@ -172,7 +177,7 @@ pub fn import_files(
         };
         (src.path.display().to_string(), rows)
     });
-    let records: Vec<(String, Box<dyn Iterator<Item = Result<Record, RowError>>>)> = records.collect();
+    let records: Vec<Source> = records.collect();
     import_records(ws, entity, records, opts.skip_invalid, &mut report)?;
     Ok(report)
 }
@@ -262,7 +267,7 @@ fn check_header(entity: &str, header: &[String], path: &Path) -> Result<(), Impo
 pub fn import_records(
     ws: &mut Workspace,
     entity: &str,
-    sources: Vec<(String, Box<dyn Iterator<Item = Result<Record, RowError>>>)>,
+    sources: Vec<Source>,
     skip_invalid: bool,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
@@ -298,7 +303,7 @@ fn reject(report: &mut ImportReport, file: &str, rec: Option<Record>, errors: Ve
 /// next to events), checked for conflicting duplicates, then upserted.
 fn keyed<E: Stored + PartialEq + Clone + EntityExtras>(
     ws: &mut Workspace,
-    sources: Vec<(String, Box<dyn Iterator<Item = Result<Record, RowError>>>)>,
+    sources: Vec<Source>,
     skip_invalid: bool,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
@@ -372,7 +377,7 @@ fn keyed<E: Stored + PartialEq + Clone + EntityExtras>(
 /// but only committed if no row was rejected (or `skip_invalid`).
 fn events(
     ws: &mut Workspace,
-    sources: Vec<(String, Box<dyn Iterator<Item = Result<Record, RowError>>>)>,
+    sources: Vec<Source>,
     skip_invalid: bool,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {

@@ -57,7 +57,7 @@ pub struct FileRows {
     pub path: PathBuf,
     /// Column names of a CSV header (for the header check); empty otherwise.
     pub header: Vec<String>,
-    pub rows: Box<dyn Iterator<Item = Result<Record, RowError>>>,
+    pub rows: crate::Rows,
 }
 
 fn file_error(path: &Path, reason: impl Into<String>) -> ImportError {

@@ -6,7 +6,7 @@ use crate::currency::Currency;
 
 /// The whole settings file. Unknown sections are kept by later versions'
 /// readers; unknown keys in known sections are an error so typos show.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -56,12 +56,6 @@ impl Default for RevenueSettings {
             gross_margin: None,
             cac_spend_lag_months: 0,
         }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { workspace: WorkspaceSettings::default(), revenue: RevenueSettings::default() }
     }
 }
 

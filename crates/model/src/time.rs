@@ -50,10 +50,10 @@ pub fn parse_date(s: &str) -> Result<Date, String> {
 /// Returns the first day of the month.
 pub fn parse_month(s: &str) -> Result<Date, String> {
     let t = s.trim();
-    if t.len() == 7 {
-        if let Ok(d) = format!("{t}-01").parse::<Date>() {
-            return Ok(d);
-        }
+    if t.len() == 7
+        && let Ok(d) = format!("{t}-01").parse::<Date>()
+    {
+        return Ok(d);
     }
     parse_date(t).map(|d| d.first_of_month()).map_err(|_| format!("{s:?} is not a month (expected YYYY-MM)"))
 }

@@ -113,7 +113,7 @@ impl<'w> Writer<'w> {
         let mut stored_batches = Vec::new();
         let mut last_row_of_key: Vec<HashMap<String, Vec<u32>>> = Vec::new();
         for (def, new_batch) in tables.iter().zip(&incoming) {
-            let stored = self.read_current(def.name, &def.schema)?;
+            let stored = self.read_current(def.name, def.schema)?;
             let conv =
                 RowConverter::new(def.schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
             let stored_rows = conv.convert_columns(stored.columns())?;
@@ -183,7 +183,7 @@ impl<'w> Writer<'w> {
                 .collect();
             take.sort_unstable();
             let added = take_record_batch(&incoming[t], &UInt32Array::from(take))?;
-            let merged = concat_batches(&def.schema, [&kept, &added])?;
+            let merged = concat_batches(def.schema, [&kept, &added])?;
             let merged = sort_by_key(&merged)?;
             let rel = format!("{TABLES_DIR}/{}/{}", def.name, self.next_file_name());
             let file = self.write_file(&rel, &merged, None)?;

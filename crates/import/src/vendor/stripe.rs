@@ -93,9 +93,10 @@ fn subscription_events(line: u64, s: &Value) -> Mapped {
         out.push(event("trial_start", &utc_date(t), "trial_start"));
     }
     // Paid service starts when the trial ends, unless the subscription is
-    // still trialing or ended before its trial did (never converted).
+    // still trialing, was paused because the trial ended without a payment
+    // method, or ended before its trial did: it never converted.
     let start = match trial_end {
-        Some(te) if status == "trialing" || ended_at.is_some_and(|e| e <= te) => None,
+        Some(te) if status == "trialing" || status == "paused" || ended_at.is_some_and(|e| e <= te) => None,
         Some(te) => Some(te),
         None => instant_at(s, "start_date")?.or(instant_at(s, "created")?),
     };
@@ -595,6 +596,11 @@ mod tests {
             reason(invoice),
             "object: is a Stripe invoice, not a subscription: import Stripe invoices as invoices"
         );
+        let customer = map("invoices", Record::new(1, json!({"object": "customer"}).as_object().unwrap().clone()));
+        assert_eq!(
+            reason(customer),
+            "object: is a Stripe customer, not an invoice: import Stripe customers as customers"
+        );
         assert!(sub(json!({"status": "incomplete"})).unwrap().is_empty());
     }
 
@@ -606,6 +612,8 @@ mod tests {
         let kinds: Vec<String> =
             r.iter().map(|r| SubscriptionEvent::from_record(r).unwrap().kind.as_str().to_string()).collect();
         assert_eq!(kinds, ["trial_start", "cancel"]);
+        let paused = sub(json!({"status": "paused", "trial_start": 1709251200, "trial_end": 1710460800})).unwrap();
+        assert_eq!(paused.len(), 1);
     }
 
     #[test]
