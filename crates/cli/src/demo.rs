@@ -155,18 +155,18 @@ fn headline(ws: &Workspace) -> Result<()> {
     output::line("\nFirst look");
     let period =
         one("select concat(cast(min(date) as varchar), ' to ', cast(max(date) as varchar)) from subscription_events")?;
-    output::line(format!("  {:<34}{period}", "billing history"));
+    output::line(format!("  {:<38}{period}", "billing history"));
     let users = one("select count(distinct user_id) from events where type = 'track'")?;
-    output::line(format!("  {:<34}{users}", "product users (ever active)"));
+    output::line(format!("  {:<38}{users}", "product users (ever active)"));
     let mau = one("select count(distinct user_id) from events where type = 'track' and timestamp >= \
          (select max(timestamp) from events) - interval '30 days'")?;
-    output::line(format!("  {:<34}{mau}", "active users, last 30 days of data"));
+    output::line(format!("  {:<38}{mau}", "active users, last 30 days of data"));
     let nps = one(
         "select round(100.0 * (sum(case when score >= 9 then count else 0 end) - sum(case when score <= 6 then count else 0 end)) \
          / sum(count), 1) from survey_responses where survey_type = 'nps' and score is not null and rejected_reason is null",
     )?;
-    output::line(format!("  {:<34}{nps}", "NPS, all answers"));
+    output::line(format!("  {:<38}{nps}", "NPS, all answers"));
     let solved = one("select count(*) from tickets where status in ('solved', 'closed')")?;
-    output::line(format!("  {:<34}{solved}", "tickets resolved"));
+    output::line(format!("  {:<38}{solved}", "tickets resolved"));
     Ok(())
 }

@@ -240,6 +240,12 @@ fn bad_input_is_rejected_precisely_and_changes_nothing() {
             "not_object.jsonl:1: line: expected a JSON object, found an array",
         ),
         ("events", "missing_user.jsonl", br#"{"type":"track","event":"A","timestamp":"2024-03-01T00:00:00Z"}"#.to_vec(), "missing_user.jsonl:1: userId: a userId or an anonymousId is required"),
+        (
+            "customers",
+            "truncated.csv",
+            b"id,name\ncus_1,\"Ada\ncus_2,Bob\n".to_vec(),
+            "truncated.csv:2: csv: the file ends inside a quoted field that starts on this line",
+        ),
         ("costs", "ragged.csv", b"month,category,amount_cents,currency\n2024-01,cogs,100,USD,extra\n".to_vec(), "ragged.csv:2: csv: has 5 fields but the header has 4"),
         ("fx_rates", "garbage.parquet", b"PAR1 this is not parquet".to_vec(), "not a readable Parquet file"),
     ];

@@ -102,7 +102,27 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Counts the quote characters that pass through: a well-formed CSV file
+/// has an even number (escaped quotes are doubled), so an odd count at the
+/// end means the file stops inside a quoted field, typically a truncated file,
+/// which the csv reader would otherwise accept as one long last value.
+struct QuoteCounter<R> {
+    inner: R,
+    quotes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for QuoteCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let q = buf[..n].iter().filter(|b| **b == b'"').count() as u64;
+        self.quotes.fetch_add(q, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, ImportError> {
+    let quotes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = QuoteCounter { inner: reader, quotes: quotes.clone() };
     let delimiter = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv")) { b'\t' } else { b',' };
     let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
     let header_bytes =
@@ -124,23 +144,36 @@ fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, Impor
     let file = display(path);
     let cols = header.clone();
     let mut record = csv::ByteRecord::new();
+    let mut last_line = 1;
+    let mut finished = false;
     let rows = std::iter::from_fn(move || {
         loop {
+            if finished {
+                return None;
+            }
             match csv.read_byte_record(&mut record) {
-                Ok(false) => return None,
+                Ok(false) => {
+                    finished = true;
+                    if quotes.load(std::sync::atomic::Ordering::Relaxed) % 2 == 1 {
+                        return Some(Err(RowError::new(
+                            &file,
+                            last_line,
+                            "csv",
+                            "the file ends inside a quoted field that starts on this line (is the file truncated?)",
+                        )));
+                    }
+                    return None;
+                }
                 Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    let line = e.position().map(|p| p.line()).unwrap_or(last_line);
                     // The csv reader cannot resume after an I/O error; stop there.
-                    let stop = matches!(e.kind(), csv::ErrorKind::Io(_));
-                    let err = RowError::new(&file, line, "csv", e.to_string());
-                    if stop {
-                        return Some(Err(err));
-                    }
-                    return Some(Err(err));
+                    finished = matches!(e.kind(), csv::ErrorKind::Io(_));
+                    return Some(Err(RowError::new(&file, line, "csv", e.to_string())));
                 }
             }
             let line = record.position().map(|p| p.line()).unwrap_or(0);
+            last_line = line;
             if record.iter().all(|f| f.is_empty()) {
                 continue; // blank line
             }

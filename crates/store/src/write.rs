@@ -70,6 +70,7 @@ pub struct Writer<'w> {
     buffered_events: usize,
     event_summary: AppendSummary,
     changed: bool,
+    committed: bool,
 }
 
 impl<'w> Writer<'w> {
@@ -96,6 +97,7 @@ impl<'w> Writer<'w> {
             buffered_events: 0,
             event_summary: AppendSummary::default(),
             changed: false,
+            committed: false,
         })
     }
 
@@ -302,6 +304,7 @@ impl<'w> Writer<'w> {
         sync_dir(&self.ws.root.join(TABLES_DIR))?;
         self.next.version = self.version;
         self.next.publish(&self.ws.root)?;
+        self.committed = true;
         self.ws.manifest = self.next.clone();
         Ok(CommitSummary { version: Some(self.version), files_written: self.written.len(), events: self.event_summary })
     }
@@ -336,6 +339,18 @@ impl<'w> Writer<'w> {
         self.dirs.insert(dir);
         self.written.push(path);
         Ok(DataFile { path: rel.to_string(), rows: batch.num_rows() as u64, day })
+    }
+}
+
+impl Drop for Writer<'_> {
+    /// An abandoned writer (rejected rows, an error) removes what it wrote;
+    /// if the process dies instead, the next writer does.
+    fn drop(&mut self) {
+        if !self.committed {
+            for path in &self.written {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 
@@ -511,15 +526,15 @@ mod tests {
         assert_eq!(ws.manifest().tables["events"].files.len(), 1, "compacted into one file");
         assert_eq!(ws.rows("events"), MAX_FILES_PER_DAY as u64 + 1);
 
-        // A writer dropped without commit leaves files that the next writer removes.
+        // Files replaced by the compaction go when the next writer starts.
+        let leftovers = || walk_count(&dir.path().join(TABLES_DIR));
+        assert_eq!(leftovers(), MAX_FILES_PER_DAY + 2);
+        // A writer dropped without commit removes what it wrote.
         let mut w = ws.writer().unwrap();
         w.upsert(&[customer("a", "A")]).unwrap();
+        assert_eq!(leftovers(), 2, "the compacted events file and the uncommitted customers file");
         drop(w);
         assert_eq!(ws.rows("customers"), 0);
-        let leftovers = || walk_count(&dir.path().join(TABLES_DIR));
-        assert_eq!(leftovers(), 2, "the compacted events file and one orphan");
-        let w = ws.writer().unwrap();
-        drop(w);
         assert_eq!(leftovers(), 1, "only the referenced file is left");
     }
 
