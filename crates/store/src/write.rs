@@ -295,7 +295,7 @@ impl<'w> Writer<'w> {
     pub fn commit(mut self) -> Result<CommitSummary> {
         self.flush_events()?;
         if !self.changed {
-            return Ok(CommitSummary { version: None, files_written: 0, events: self.event_summary });
+            return Ok(CommitSummary { version: None, files_written: 0, events: self.event_summary.clone() });
         }
         self.compact_events()?;
         for dir in &self.dirs {
@@ -306,7 +306,11 @@ impl<'w> Writer<'w> {
         self.next.publish(&self.ws.root)?;
         self.committed = true;
         self.ws.manifest = self.next.clone();
-        Ok(CommitSummary { version: Some(self.version), files_written: self.written.len(), events: self.event_summary })
+        Ok(CommitSummary {
+            version: Some(self.version),
+            files_written: self.written.len(),
+            events: self.event_summary.clone(),
+        })
     }
 
     /// A file name no committed or staged file has: the version this writer
