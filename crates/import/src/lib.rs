@@ -299,6 +299,36 @@ fn reject(report: &mut ImportReport, file: &str, rec: Option<Record>, errors: Ve
     report.rejected.extend(errors);
 }
 
+/// Read one row and parse it as `E`; a row that fails either way is
+/// recorded in the report and `None` returned.
+fn parse_row<E: Entity + EntityExtras>(
+    report: &mut ImportReport,
+    file: &str,
+    item: Result<Record, RowError>,
+) -> Option<(Record, E)> {
+    report.rows_read += 1;
+    let rec = match item {
+        Ok(rec) => rec,
+        Err(e) => {
+            reject(report, file, None, vec![e]);
+            return None;
+        }
+    };
+    match E::from_record(&rec) {
+        Ok(entity) => {
+            if let Some(w) = entity.warning() {
+                report.warnings.push(format!("{file}:{}: {w}", rec.line));
+            }
+            Some((rec, entity))
+        }
+        Err(errs) => {
+            let errs = errs.into_iter().map(|e| RowError::from_field(file, rec.line, e)).collect();
+            reject(report, file, Some(rec), errs);
+            None
+        }
+    }
+}
+
 /// Entities keyed by id: all rows are collected (these tables are small
 /// next to events), checked for conflicting duplicates, then upserted.
 fn keyed<E: Stored + PartialEq + Clone + EntityExtras>(
@@ -312,25 +342,7 @@ fn keyed<E: Stored + PartialEq + Clone + EntityExtras>(
     let mut seen: HashMap<String, (usize, String, u64)> = HashMap::new();
     for (file, iter) in sources {
         for item in iter {
-            report.rows_read += 1;
-            let rec = match item {
-                Ok(rec) => rec,
-                Err(e) => {
-                    reject(report, &file, None, vec![e]);
-                    continue;
-                }
-            };
-            let entity = match E::from_record(&rec) {
-                Ok(e) => e,
-                Err(errs) => {
-                    let errs = errs.into_iter().map(|e| RowError::from_field(&file, rec.line, e)).collect();
-                    reject(report, &file, Some(rec), errs);
-                    continue;
-                }
-            };
-            if let Some(w) = entity.warning() {
-                report.warnings.push(format!("{file}:{}: {w}", rec.line));
-            }
+            let Some((rec, entity)) = parse_row::<E>(report, &file, item) else { continue };
             let key = entity.key();
             match seen.get(&key) {
                 Some((i, first_file, first_line)) => {
@@ -386,31 +398,16 @@ fn events(
     let mut chunk: Vec<tenure_model::UsageEvent> = Vec::with_capacity(CHUNK);
     for (file, iter) in sources {
         for item in iter {
-            report.rows_read += 1;
-            let rec = match item {
-                Ok(rec) => rec,
-                Err(e) => {
-                    reject(report, &file, None, vec![e]);
-                    continue;
+            let Some((_, event)) = parse_row::<tenure_model::UsageEvent>(report, &file, item) else { continue };
+            report.rows_valid += 1;
+            chunk.push(event);
+            if chunk.len() >= CHUNK {
+                // Once a row is rejected the import will not commit (unless
+                // skipping): stop writing, keep validating.
+                if report.rejected.is_empty() || skip_invalid {
+                    writer.append_events(&chunk)?;
                 }
-            };
-            match tenure_model::UsageEvent::from_record(&rec) {
-                Ok(e) => {
-                    report.rows_valid += 1;
-                    chunk.push(e);
-                    if chunk.len() >= CHUNK {
-                        // Once a row is rejected the import will not commit
-                        // (unless skipping): stop writing, keep validating.
-                        if report.rejected.is_empty() || skip_invalid {
-                            writer.append_events(&chunk)?;
-                        }
-                        chunk.clear();
-                    }
-                }
-                Err(errs) => {
-                    let errs = errs.into_iter().map(|e| RowError::from_field(&file, rec.line, e)).collect();
-                    reject(report, &file, Some(rec), errs);
-                }
+                chunk.clear();
             }
         }
     }
@@ -473,6 +470,9 @@ impl EntityExtras for tenure_model::Invoice {
     }
 }
 impl EntityExtras for tenure_model::Order {}
+impl EntityExtras for tenure_model::UsageEvent {
+    const KEY_FIELD: &'static str = "messageId";
+}
 impl EntityExtras for tenure_model::SurveyResponse {
     fn warning(&self) -> Option<String> {
         self.rejected_reason

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use tenure_model::Record;
+use tenure_model::record::json_kind;
 
 use crate::{ImportError, RowError};
 
@@ -262,17 +263,6 @@ fn open_jsonl<R: Read + 'static>(path: &Path, reader: R) -> FileRows {
         }
     });
     FileRows { path: path.to_path_buf(), header: Vec::new(), rows: Box::new(rows) }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A whole JSON document: an array of objects, or an object whose `batch`,

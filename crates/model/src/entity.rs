@@ -9,6 +9,29 @@ use serde_json::{Map, Value};
 use crate::currency::Currency;
 use crate::record::{FieldError, Fields, Record};
 
+/// An enumerated field: its variants, the names the data contract uses for
+/// them, and parsing from those names.
+macro_rules! string_enum {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        #[doc = concat!("One of the data contract's `", stringify!($name), "` values.")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                Self::NAMES[self as usize]
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+            }
+        }
+    };
+}
+
 /// What every importable entity has: the table it lands in, the fields a CSV
 /// header must name, and the key that makes re-imports idempotent.
 pub trait Entity: Sized {
@@ -104,23 +127,12 @@ impl Entity for Customer {
 
 // ---------------------------------------------------------------- plans
 
-/// A billing interval unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Interval {
-    Day,
-    Week,
-    Month,
-    Year,
-}
-
-impl Interval {
-    pub const NAMES: &'static [&'static str] = &["day", "week", "month", "year"];
-    pub const ALL: [Interval; 4] = [Interval::Day, Interval::Week, Interval::Month, Interval::Year];
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-    pub fn parse(s: &str) -> Option<Interval> {
-        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+string_enum! {
+    Interval {
+        Day => "day",
+        Week => "week",
+        Month => "month",
+        Year => "year",
     }
 }
 
@@ -168,51 +180,22 @@ impl Entity for Plan {
 
 // ---------------------------------------------------------------- subscription events
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SubscriptionEventType {
-    TrialStart,
-    Start,
-    Change,
-    Cancel,
-    PastDue,
-    PaymentRecovered,
-}
-
-impl SubscriptionEventType {
-    pub const NAMES: &'static [&'static str] =
-        &["trial_start", "start", "change", "cancel", "past_due", "payment_recovered"];
-    pub const ALL: [SubscriptionEventType; 6] = [
-        SubscriptionEventType::TrialStart,
-        SubscriptionEventType::Start,
-        SubscriptionEventType::Change,
-        SubscriptionEventType::Cancel,
-        SubscriptionEventType::PastDue,
-        SubscriptionEventType::PaymentRecovered,
-    ];
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+string_enum! {
+    SubscriptionEventType {
+        TrialStart => "trial_start",
+        Start => "start",
+        Change => "change",
+        Cancel => "cancel",
+        PastDue => "past_due",
+        PaymentRecovered => "payment_recovered",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DiscountDuration {
-    Forever,
-    Repeating,
-    Once,
-}
-
-impl DiscountDuration {
-    pub const NAMES: &'static [&'static str] = &["forever", "repeating", "once"];
-    pub const ALL: [DiscountDuration; 3] =
-        [DiscountDuration::Forever, DiscountDuration::Repeating, DiscountDuration::Once];
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+string_enum! {
+    DiscountDuration {
+        Forever => "forever",
+        Repeating => "repeating",
+        Once => "once",
     }
 }
 
@@ -406,23 +389,12 @@ impl Entity for SubscriptionEvent {
 
 // ---------------------------------------------------------------- invoices
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LineItemType {
-    Subscription,
-    OneTime,
-    Trial,
-    Usage,
-}
-
-impl LineItemType {
-    pub const NAMES: &'static [&'static str] = &["subscription", "one_time", "trial", "usage"];
-    pub const ALL: [LineItemType; 4] =
-        [LineItemType::Subscription, LineItemType::OneTime, LineItemType::Trial, LineItemType::Usage];
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+string_enum! {
+    LineItemType {
+        Subscription => "subscription",
+        OneTime => "one_time",
+        Trial => "trial",
+        Usage => "usage",
     }
 }
 
@@ -495,22 +467,11 @@ impl LineItem {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TransactionType {
-    Payment,
-    Refund,
-    Chargeback,
-}
-
-impl TransactionType {
-    pub const NAMES: &'static [&'static str] = &["payment", "refund", "chargeback"];
-    pub const ALL: [TransactionType; 3] =
-        [TransactionType::Payment, TransactionType::Refund, TransactionType::Chargeback];
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+string_enum! {
+    TransactionType {
+        Payment => "payment",
+        Refund => "refund",
+        Chargeback => "chargeback",
     }
 }
 
@@ -727,23 +688,12 @@ impl Entity for Order {
 
 // ---------------------------------------------------------------- usage events
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UsageEventType {
-    Track,
-    Identify,
-    Group,
-    Page,
-}
-
-impl UsageEventType {
-    pub const NAMES: &'static [&'static str] = &["track", "identify", "group", "page"];
-    pub const ALL: [UsageEventType; 4] =
-        [UsageEventType::Track, UsageEventType::Identify, UsageEventType::Group, UsageEventType::Page];
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+string_enum! {
+    UsageEventType {
+        Track => "track",
+        Identify => "identify",
+        Group => "group",
+        Page => "page",
     }
 }
 
@@ -859,22 +809,12 @@ impl Entity for UsageEvent {
 
 // ---------------------------------------------------------------- survey responses
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SurveyType {
-    Nps,
-    Csat,
-    Ces,
-    Custom,
-}
-
-impl SurveyType {
-    pub const NAMES: &'static [&'static str] = &["nps", "csat", "ces", "custom"];
-    pub const ALL: [SurveyType; 4] = [SurveyType::Nps, SurveyType::Csat, SurveyType::Ces, SurveyType::Custom];
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+string_enum! {
+    SurveyType {
+        Nps => "nps",
+        Csat => "csat",
+        Ces => "ces",
+        Custom => "custom",
     }
 }
 

@@ -125,7 +125,7 @@ impl<'a> Fields<'a> {
         match value_text(v) {
             Some(t) => Some((name.to_string(), t)),
             None => {
-                self.error(name, format!("expected a single value, found {}", kind(v)));
+                self.error(name, format!("expected a single value, found {}", json_kind(v)));
                 None
             }
         }
@@ -319,7 +319,7 @@ impl<'a> Fields<'a> {
                 }
             },
             other => {
-                let (name, k) = (name.to_string(), kind(other));
+                let (name, k) = (name.to_string(), json_kind(other));
                 self.error(&name, format!("expected a JSON object, found {k}"));
                 None
             }
@@ -340,7 +340,7 @@ impl<'a> Fields<'a> {
                 }
             },
             other => {
-                let (name, k) = (name.to_string(), kind(other));
+                let (name, k) = (name.to_string(), json_kind(other));
                 self.error(&name, format!("expected a JSON array, found {k}"));
                 None
             }
@@ -373,7 +373,8 @@ pub fn parse_integer(t: &str) -> Result<i64, String> {
     Err(format!("{t:?} is not an integer"))
 }
 
-fn kind(v: &Value) -> &'static str {
+/// How a JSON value is described in error messages ("a string", "an array").
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
