@@ -2,6 +2,7 @@
 
 mod demo;
 mod import;
+mod metrics;
 mod output;
 
 use std::path::PathBuf;
@@ -59,6 +60,11 @@ enum Command {
     },
     /// Generate a realistic demo company, import it and print its headline numbers.
     Demo(demo::DemoArgs),
+    /// Compute a group of metrics (revenue, engagement, surveys, support).
+    Metrics {
+        #[command(subcommand)]
+        command: metrics::MetricsCommand,
+    },
 }
 
 #[derive(Args, Clone, Copy)]
@@ -124,5 +130,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(&cli.data, args),
+        Command::Metrics { command } => metrics::run(&cli.data, command),
     }
 }

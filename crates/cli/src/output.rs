@@ -20,6 +20,11 @@ pub fn line(s: impl AsRef<str>) {
     println!("{}", s.as_ref());
 }
 
+/// Print a JSON document (pretty, one trailing newline).
+pub fn json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
+}
+
 /// Print query results as a table, a JSON array of objects, or CSV.
 pub fn batches(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat) -> Result<()> {
     let stdout = std::io::stdout();

@@ -15,6 +15,7 @@
 //! removed by the next writer. Readers only ever see committed states.
 
 pub mod error;
+pub mod load;
 pub mod manifest;
 pub mod schema;
 mod write;
@@ -27,6 +28,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tenure_model::Settings;
 
 pub use error::{Result, StoreError};
+pub use load::{Loaded, load};
 pub use manifest::{DataFile, Manifest, TableFiles};
 pub use schema::{Stored, TABLES, TableDef, WriteMode};
 pub use write::{AppendSummary, CommitSummary, UpsertSummary, Writer};
