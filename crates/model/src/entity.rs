@@ -860,6 +860,8 @@ impl Entity for SurveyResponse {
         "score",
         "comment",
         "count",
+        // Recomputed on import from the score and scale, so an exported table re-imports silently.
+        "rejected_reason",
     ];
 
     fn from_record(rec: &Record) -> Result<Self, Vec<FieldError>> {
