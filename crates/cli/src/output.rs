@@ -17,12 +17,27 @@ pub enum OutputFormat {
 }
 
 pub fn line(s: impl AsRef<str>) {
-    println!("{}", s.as_ref());
+    emit(&format!("{}\n", s.as_ref()));
 }
 
 /// Print a JSON document (pretty, one trailing newline).
 pub fn json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
+    emit(&format!("{}\n", serde_json::to_string_pretty(v).expect("JSON values serialise")));
+}
+
+/// Write to stdout. A closed pipe (`tenure ... | head`) ends the program
+/// quietly, as Unix tools do, instead of panicking like `println!`.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        exit_on_broken_pipe(&e);
+    }
+}
+
+fn exit_on_broken_pipe(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
 }
 
 /// Print query results as a table, a JSON array of objects, or CSV.
