@@ -104,7 +104,8 @@ fn demo_data_passes_import_validation_and_round_trips_through_csv() {
         assert!(out.status.success(), "{table}: {stderr}");
         assert!(!stderr.contains("row(s) rejected") && !stderr.contains("unknown column"), "{table}: {stderr}");
         let dump = |ws: &Ws| {
-            let mut rows: Vec<String> = ws.sql(&format!("select * from {table}")).iter().map(|r| r.to_string()).collect();
+            let mut rows: Vec<String> =
+                ws.sql(&format!("select * from {table}")).iter().map(|r| r.to_string()).collect();
             rows.sort();
             rows
         };

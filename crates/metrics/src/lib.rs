@@ -3,4 +3,8 @@
 //! metric's definition in one file, next to its tests. No I/O here: the CLI
 //! and the server load data from the store and call these.
 
+pub mod engagement;
+pub mod revenue;
 pub mod round;
+pub mod support;
+pub mod voice;

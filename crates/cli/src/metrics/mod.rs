@@ -8,17 +8,47 @@ use anyhow::Result;
 use clap::Subcommand;
 use tenure_store::Workspace;
 
+pub mod engagement;
+pub mod revenue;
+pub mod support;
+pub mod voice;
+
 #[derive(Subcommand)]
 pub enum MetricsCommand {
-    // One line per metric group, e.g.:
-    // /// MRR, movements, churn, NRR/GRR, cohorts, renewals (SPEC 2.1).
-    // Revenue(revenue::RevenueArgs),
+    /// MRR, ARR, movements, churn rates, NRR/GRR, quick ratio, LTV, CAC, cohorts (SPEC 2.1).
+    Revenue(revenue::RevenueArgs),
+    /// NPS with standard error, confidence interval and monthly change (SPEC 2.3).
+    Nps(voice::NpsArgs),
+    /// CSAT: top-two-box %, mean, distribution, response rate (SPEC 2.3).
+    Csat(voice::SurveyArgs),
+    /// CES by variant, with its direction (SPEC 2.3).
+    Ces(voice::SurveyArgs),
+    /// DAU, WAU, MAU and their ratios, per user or account, for a day or every day of a range (SPEC 2.2).
+    Engagement(engagement::EngagementArgs),
+    /// Stickiness: actors active on exactly n days (or weeks, months) of a range, and cumulative (SPEC 2.2).
+    Stickiness(engagement::StickinessArgs),
+    /// Sessions: count, average duration, time on platform, single-event sessions (SPEC 2.2).
+    Sessions(engagement::SessionsArgs),
+    /// First-time and recurring retention tables by day, week or month (SPEC 2.2).
+    Retention(engagement::RetentionArgs),
+    /// Lifecycle: new, returning, resurrecting and dormant actors per interval (SPEC 2.2).
+    Lifecycle(engagement::LifecycleArgs),
+    /// Support: first response time, FCR, one-/zero-touch, reopens (SPEC 2.4).
+    Support(support::SupportArgs),
 }
 
 pub fn run(data: &Path, command: MetricsCommand) -> Result<ExitCode> {
     let ws = Workspace::open(data)?;
-    #[allow(unreachable_code, unused_variables)]
     match command {
-        // MetricsCommand::Revenue(args) => revenue::run(&ws, args),
+        MetricsCommand::Revenue(args) => revenue::run(&ws, args),
+        MetricsCommand::Nps(args) => voice::run(&ws, voice::Voice::Nps(args)),
+        MetricsCommand::Csat(args) => voice::run(&ws, voice::Voice::Csat(args)),
+        MetricsCommand::Ces(args) => voice::run(&ws, voice::Voice::Ces(args)),
+        MetricsCommand::Engagement(args) => engagement::run(&ws, engagement::Engagement::Active(args)),
+        MetricsCommand::Stickiness(args) => engagement::run(&ws, engagement::Engagement::Stickiness(args)),
+        MetricsCommand::Sessions(args) => engagement::run(&ws, engagement::Engagement::Sessions(args)),
+        MetricsCommand::Retention(args) => engagement::run(&ws, engagement::Engagement::Retention(args)),
+        MetricsCommand::Lifecycle(args) => engagement::run(&ws, engagement::Engagement::Lifecycle(args)),
+        MetricsCommand::Support(args) => support::run(&ws, args),
     }
 }

@@ -15,8 +15,30 @@ use jiff::{Span, Timestamp};
 /// The columns [`EventTable::from_batches`] reads; project the Parquet read to these.
 pub const EVENT_COLUMNS: &[&str] = &["type", "user_id", "anonymous_id", "event", "timestamp", "group_id"];
 
-/// Marks "no account" in [`EventTable::account`].
+/// [`EVENT_COLUMNS`] and `traits`, for creation times (lifecycle).
+pub const EVENT_COLUMNS_WITH_TRAITS: &[&str] =
+    &["type", "user_id", "anonymous_id", "event", "timestamp", "group_id", "traits"];
+
+/// Marks "no account" in [`EventTable::account`] and "no event name" in [`EventTable::event`].
 pub const NO_ACCOUNT: u32 = u32::MAX;
+pub const NO_EVENT: u32 = u32::MAX;
+
+/// Segment call types as stored in [`EventTable::kind`].
+pub const TRACK: u8 = 0;
+pub const PAGE: u8 = 1;
+pub const IDENTIFY: u8 = 2;
+pub const GROUP: u8 = 3;
+pub const OTHER: u8 = 4;
+
+fn kind_code(kind: &str) -> u8 {
+    match kind {
+        "track" => TRACK,
+        "page" => PAGE,
+        "identify" => IDENTIFY,
+        "group" => GROUP,
+        _ => OTHER,
+    }
+}
 
 /// Which events make an actor active (SPEC 2.2: configurable; default any `track`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -32,10 +54,14 @@ pub enum ActiveEvent {
 
 impl ActiveEvent {
     pub fn matches(&self, kind: &str, event: Option<&str>) -> bool {
+        self.matches_kind(kind_code(kind), event)
+    }
+
+    fn matches_kind(&self, kind: u8, event: Option<&str>) -> bool {
         match self {
-            ActiveEvent::AnyTrack => kind == "track",
+            ActiveEvent::AnyTrack => kind == TRACK,
             ActiveEvent::AnyEvent => true,
-            ActiveEvent::Named(name) => kind == "track" && event == Some(name.as_str()),
+            ActiveEvent::Named(name) => kind == TRACK && event == Some(name.as_str()),
         }
     }
 
@@ -77,11 +103,38 @@ impl fmt::Display for EventsError {
 }
 impl std::error::Error for EventsError {}
 
+/// FxHash (rustc's hasher): ids are short strings from our own files, so a
+/// fast non-keyed hash is enough and SipHash would dominate interning.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
 /// Strings to dense `u32` ids, in order of first appearance.
 #[derive(Default, Debug, Clone)]
 pub struct Interner {
     names: Vec<String>,
-    ids: HashMap<String, u32>,
+    ids: HashMap<String, u32, FxBuild>,
 }
 
 impl Interner {
@@ -168,6 +221,18 @@ pub struct EventTable {
     pub ts_us: Vec<i64>,
     /// Matches the active-event predicate.
     pub active: Vec<bool>,
+    /// Segment call type ([`TRACK`], [`PAGE`], ...).
+    pub kind: Vec<u8>,
+    /// Interned `event` name ([`NO_EVENT`] when absent).
+    pub event: Vec<u32>,
+    pub event_names: Interner,
+    /// Creation instant (µs) of each user from identify traits' `created_at`
+    /// (the earliest given), of each account from group traits' `created_at`;
+    /// `i64::MAX` when not given (read only when the `traits` column is loaded).
+    pub user_created_us: Vec<i64>,
+    pub account_created_us: Vec<i64>,
+    /// The zone the local days are in.
+    pub tz: TimeZone,
 }
 
 /// Accumulates events, then sorts them by (user, time).
@@ -180,7 +245,7 @@ pub struct EventTableBuilder {
 impl EventTableBuilder {
     pub fn new(tz: TimeZone, active_event: ActiveEvent) -> EventTableBuilder {
         EventTableBuilder {
-            days: LocalDays::new(tz),
+            days: LocalDays::new(tz.clone()),
             active_event,
             t: EventTable {
                 users: Interner::default(),
@@ -190,19 +255,40 @@ impl EventTableBuilder {
                 day: Vec::new(),
                 ts_us: Vec::new(),
                 active: Vec::new(),
+                kind: Vec::new(),
+                event: Vec::new(),
+                event_names: Interner::default(),
+                user_created_us: Vec::new(),
+                account_created_us: Vec::new(),
+                tz: tz.clone(),
             },
         }
     }
 
     /// Add one event (tests and small inputs; [`EventTable::from_batches`] is the bulk path).
     pub fn push(&mut self, kind: &str, event: Option<&str>, user: &str, account: Option<&str>, ts: Timestamp) {
-        let active = self.active_event.matches(kind, event);
         let u = self.t.users.intern(user);
         let a = account.map_or(NO_ACCOUNT, |a| self.t.accounts.intern(a));
-        self.push_ids(u, a, ts.as_microsecond(), active);
+        self.push_ids(u, a, ts.as_microsecond(), kind_code(kind), event);
     }
 
-    fn push_ids(&mut self, user: u32, account: u32, us: i64, active: bool) {
+    /// Record an actor's `created_at` from traits (tests; the bulk path reads `traits`).
+    pub fn set_created(&mut self, kind: ActorKind, name: &str, ts: Timestamp) {
+        let (id, v) = match kind {
+            ActorKind::User => (self.t.users.intern(name), &mut self.t.user_created_us),
+            ActorKind::Account => (self.t.accounts.intern(name), &mut self.t.account_created_us),
+        };
+        if v.len() <= id as usize {
+            v.resize(id as usize + 1, i64::MAX);
+        }
+        v[id as usize] = v[id as usize].min(ts.as_microsecond());
+    }
+
+    fn push_ids(&mut self, user: u32, account: u32, us: i64, kind: u8, event: Option<&str>) {
+        let active = self.active_event.matches_kind(kind, event);
+        let event = event.map_or(NO_EVENT, |e| self.t.event_names.intern(e));
+        self.t.kind.push(kind);
+        self.t.event.push(event);
         self.t.user.push(user);
         self.t.account.push(account);
         self.t.day.push(self.days.day_of(us));
@@ -227,6 +313,7 @@ impl EventTableBuilder {
         let anonymous_id = string("anonymous_id")?;
         let event = string("event")?;
         let group_id = string("group_id")?;
+        let traits = batch.column_by_name("traits").map(|_| string("traits")).transpose()?;
         let ts = col("timestamp")?;
         let ts: &TimestampMicrosecondArray = match ts.data_type() {
             DataType::Timestamp(TimeUnit::Microsecond, _) => ts.as_primitive(),
@@ -244,26 +331,72 @@ impl EventTableBuilder {
                 continue;
             }
             let ev = event.is_valid(i).then(|| event.value(i));
-            let active = self.active_event.matches(kind.value(i), ev);
             let u = self.t.users.intern(user);
             let a = if group_id.is_valid(i) { self.t.accounts.intern(group_id.value(i)) } else { NO_ACCOUNT };
-            self.push_ids(u, a, ts.value(i), active);
+            let k = kind_code(kind.value(i));
+            self.push_ids(u, a, ts.value(i), k, ev);
+            if let Some(traits) = &traits
+                && (k == IDENTIFY || (k == GROUP && a != NO_ACCOUNT))
+                && traits.is_valid(i)
+                && let Some(created) = created_at(traits.value(i))
+            {
+                let v = if k == IDENTIFY { &mut self.t.user_created_us } else { &mut self.t.account_created_us };
+                let id = if k == IDENTIFY { u } else { a } as usize;
+                if v.len() <= id {
+                    v.resize(id + 1, i64::MAX);
+                }
+                v[id] = v[id].min(created);
+            }
         }
         Ok(())
     }
 
     pub fn finish(self) -> EventTable {
         let mut t = self.t;
-        let mut order: Vec<u32> = (0..t.user.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| (t.user[i as usize], t.ts_us[i as usize]));
+        t.user_created_us.resize(t.users.len(), i64::MAX);
+        t.account_created_us.resize(t.accounts.len(), i64::MAX);
+        // A stable counting sort by user (O(events)), then each user's events by
+        // time: files are sorted by time and read in day order, so most users'
+        // runs are already sorted and the check is all it costs.
+        let mut start = vec![0u32; t.users.len() + 1];
+        for &u in &t.user {
+            start[u as usize + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut order: Vec<u32> = vec![0; t.user.len()];
+        let mut next = start.clone();
+        for (i, &u) in t.user.iter().enumerate() {
+            order[next[u as usize] as usize] = i as u32;
+            next[u as usize] += 1;
+        }
+        for w in start.windows(2) {
+            let run = &mut order[w[0] as usize..w[1] as usize];
+            if !run.is_sorted_by_key(|&i| t.ts_us[i as usize]) {
+                run.sort_by_key(|&i| t.ts_us[i as usize]);
+            }
+        }
         let perm = |v: &[u32]| order.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
         t.user = perm(&t.user);
         t.account = perm(&t.account);
         t.day = order.iter().map(|&i| t.day[i as usize]).collect();
         t.ts_us = order.iter().map(|&i| t.ts_us[i as usize]).collect();
         t.active = order.iter().map(|&i| t.active[i as usize]).collect();
+        t.kind = order.iter().map(|&i| t.kind[i as usize]).collect();
+        t.event = perm(&t.event);
         t
     }
+}
+
+/// `created_at` of a traits JSON object, as µs.
+fn created_at(traits: &str) -> Option<i64> {
+    if !traits.contains("created_at") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(traits).ok()?;
+    let s = v.get("created_at")?.as_str()?;
+    tenure_model::time::parse_timestamp(s).ok().map(|t| t.as_microsecond())
 }
 
 impl EventTable {
@@ -309,6 +442,46 @@ impl EventTable {
         }
     }
 
+    /// The creation instant (µs) of an actor: its traits' `created_at`, else
+    /// its first event (SPEC 1: "a person's creation time is its identify
+    /// traits' created_at, else its first event"; the same for accounts with
+    /// group traits).
+    pub fn created_us(&self, kind: ActorKind) -> Vec<i64> {
+        let mut first = vec![i64::MAX; self.actor_count(kind)];
+        for i in 0..self.len() {
+            if let Some(a) = self.actor(kind, i) {
+                first[a as usize] = first[a as usize].min(self.ts_us[i]);
+            }
+        }
+        let given = match kind {
+            ActorKind::User => &self.user_created_us,
+            ActorKind::Account => &self.account_created_us,
+        };
+        for (f, &g) in first.iter_mut().zip(given) {
+            if g != i64::MAX {
+                *f = g;
+            }
+        }
+        first
+    }
+
+    /// Which events match `pred` (for start and return events other than the active one).
+    pub fn mask(&self, pred: &ActiveEvent) -> Vec<bool> {
+        // Decide once per distinct event name, then per event by table lookup.
+        let by_name: Vec<bool> = (0..self.event_names.len() as u32)
+            .map(|e| pred.matches_kind(TRACK, Some(self.event_names.name(e))))
+            .collect();
+        (0..self.len())
+            .map(|i| match pred {
+                ActiveEvent::AnyEvent => true,
+                ActiveEvent::AnyTrack => self.kind[i] == TRACK,
+                ActiveEvent::Named(_) => {
+                    self.kind[i] == TRACK && self.event[i] != NO_EVENT && by_name[self.event[i] as usize]
+                }
+            })
+            .collect()
+    }
+
     /// First and last local day with any event.
     pub fn day_span(&self) -> Option<(i32, i32)> {
         let min = self.day.iter().min()?;
@@ -323,6 +496,51 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn arrow_batches_fall_back_to_anonymous_id_and_read_created_at() {
+        use arrow::array::ArrayRef;
+        use std::sync::Arc;
+        let s = |v: Vec<Option<&str>>| Arc::new(StringArray::from(v)) as ArrayRef;
+        let us = |t: &str| ts(t).as_microsecond();
+        let batch = RecordBatch::try_from_iter(vec![
+            ("type", s(vec![Some("identify"), Some("track"), Some("track"), Some("group")])),
+            ("user_id", s(vec![Some("u1"), None, None, Some("u1")])),
+            ("anonymous_id", s(vec![None, Some("anon-9"), None, None])),
+            ("event", s(vec![None, Some("login"), Some("login"), None])),
+            (
+                "timestamp",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![
+                        us("2024-01-02T00:00:00Z"),
+                        us("2024-01-02T01:00:00Z"),
+                        us("2024-01-02T02:00:00Z"),
+                        us("2024-01-02T03:00:00Z"),
+                    ])
+                    .with_timezone("UTC"),
+                ) as ArrayRef,
+            ),
+            ("group_id", s(vec![None, Some("acme"), None, Some("acme")])),
+            (
+                "traits",
+                s(vec![
+                    Some(r#"{"created_at":"2023-05-01T00:00:00Z"}"#),
+                    None,
+                    None,
+                    Some(r#"{"created_at":"2022-01-01"}"#),
+                ]),
+            ),
+        ])
+        .unwrap();
+        let t = EventTable::from_batches(&[batch], TimeZone::UTC, ActiveEvent::AnyTrack).unwrap();
+        // The third row has neither id: dropped. anon-9 is an actor of its own.
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.users.get("anon-9"), Some(1));
+        assert_eq!(t.active.iter().filter(|&&a| a).count(), 1);
+        // u1: created by its identify traits; anon-9: its first event. acme: group traits (a bare date).
+        assert_eq!(t.created_us(ActorKind::User), vec![us("2023-05-01T00:00:00Z"), us("2024-01-02T01:00:00Z")]);
+        assert_eq!(t.created_us(ActorKind::Account), vec![us("2022-01-01T00:00:00Z")]);
     }
 
     #[test]
@@ -346,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn actors_fall_back_to_anonymous_id_and_rows_sort_by_user_then_time() {
+    fn rows_sort_by_user_then_time_and_carry_the_active_flag() {
         let mut b = EventTableBuilder::new(TimeZone::UTC, ActiveEvent::Named("login".into()));
         b.push("track", Some("login"), "u2", Some("acme"), ts("2024-01-02T00:00:00Z"));
         b.push("page", None, "u1", None, ts("2024-01-01T10:00:00Z"));

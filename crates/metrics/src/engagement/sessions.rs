@@ -1,0 +1,286 @@
+//! Sessions (SPEC 2.2). A user's events, in time order, are split where the
+//! gap to the previous event is strictly greater than the timeout (default
+//! 1800 s), and where an event comes more than the maximum length (default
+//! 86,400 s) after the session's first event (an event exactly at the limit
+//! stays in). Duration = last event - first event; a single-event session
+//! lasts 0 s, counts, and enters the averages.
+//!
+//! Which events: all events of the user, whatever the active-event setting
+//! (track, page, identify, group), as PostHog does: its sessions end after 30
+//! minutes without *any* activity or at 24 hours
+//! (<https://posthog.com/manual/sessions>). Sessions belong to users
+//! (`userId`, else `anonymousId`); with `--by account` they are grouped by the
+//! account (`groupId`) of the session's first event.
+//!
+//! Timestamps keep their microseconds, so a gap of 1800.5 s splits; durations
+//! of single sessions are reported in whole seconds (rounded half away from
+//! zero), totals and means are computed from the exact values.
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::events::{ActorKind, EventTable, NO_ACCOUNT, day_to_date};
+use crate::round;
+
+const US: i64 = 1_000_000;
+
+/// Microseconds to whole seconds, rounded half away from zero.
+pub fn whole_seconds(us: i128) -> i64 {
+    let (q, r) = (us / US as i128, us % US as i128);
+    (if r.abs() * 2 >= US as i128 { q + us.signum() } else { q }) as i64
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionRules {
+    pub timeout_seconds: i64,
+    pub max_length_seconds: i64,
+}
+
+impl Default for SessionRules {
+    fn default() -> Self {
+        SessionRules { timeout_seconds: 1800, max_length_seconds: 86_400 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub user: u32,
+    /// The account of the session's first event ([`NO_ACCOUNT`] if none).
+    pub account: u32,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub event_count: u32,
+    /// Local day of the session's start.
+    pub day: i32,
+}
+
+impl Session {
+    pub fn duration_us(&self) -> i64 {
+        self.end_us - self.start_us
+    }
+}
+
+/// Split every user's events whose local day is in `[from, to)` (all events
+/// when `days` is `None`) into sessions, in (user, start) order.
+pub fn sessions(t: &EventTable, rules: SessionRules, days: Option<(i32, i32)>) -> Vec<Session> {
+    let timeout = rules.timeout_seconds * US;
+    let max_len = rules.max_length_seconds * US;
+    let mut out: Vec<Session> = Vec::new();
+    let mut cur: Option<Session> = None;
+    for i in 0..t.len() {
+        if let Some((from, to)) = days
+            && (t.day[i] < from || t.day[i] >= to)
+        {
+            continue;
+        }
+        let (user, ts) = (t.user[i], t.ts_us[i]);
+        if let Some(s) = cur.as_mut()
+            && s.user == user
+            && ts - s.end_us <= timeout
+            && ts - s.start_us <= max_len
+        {
+            s.end_us = ts;
+            s.event_count += 1;
+            continue;
+        }
+        out.extend(cur.take());
+        cur = Some(Session { user, account: t.account[i], start_us: ts, end_us: ts, event_count: 1, day: t.day[i] });
+    }
+    out.extend(cur);
+    out
+}
+
+/// Totals over a set of sessions.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SessionSummary {
+    pub session_count: u64,
+    pub single_event_sessions: u64,
+    pub total_time_us: i128,
+}
+
+impl SessionSummary {
+    pub fn add(&mut self, s: &Session) {
+        self.session_count += 1;
+        self.single_event_sessions += (s.event_count == 1) as u64;
+        self.total_time_us += s.duration_us() as i128;
+    }
+
+    pub fn of(sessions: &[Session]) -> SessionSummary {
+        let mut m = SessionSummary::default();
+        sessions.iter().for_each(|s| m.add(s));
+        m
+    }
+
+    /// Whole seconds, rounded half away from zero.
+    pub fn total_time_seconds(&self) -> i64 {
+        whole_seconds(self.total_time_us)
+    }
+
+    /// 2 decimals; `None` without sessions.
+    pub fn average_session_duration_seconds(&self) -> Option<Decimal> {
+        (self.session_count > 0).then(|| {
+            round::round_dp(Decimal::from_i128_with_scale(self.total_time_us, 6) / Decimal::from(self.session_count), 2)
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "session_count": self.session_count,
+            "average_session_duration_seconds": round::json(self.average_session_duration_seconds()),
+            "total_time_seconds": self.total_time_seconds(),
+            "single_event_sessions": self.single_event_sessions,
+        })
+    }
+}
+
+/// One summary per actor (user, or the account of each session's first event;
+/// sessions without an account are left out of the account breakdown), sorted
+/// by actor name.
+pub fn summary_by(t: &EventTable, sessions: &[Session], kind: ActorKind) -> Vec<(String, SessionSummary)> {
+    let n = t.actor_count(kind);
+    let mut by: Vec<SessionSummary> = vec![SessionSummary::default(); n];
+    for s in sessions {
+        let a = match kind {
+            ActorKind::User => s.user,
+            ActorKind::Account if s.account == NO_ACCOUNT => continue,
+            ActorKind::Account => s.account,
+        };
+        by[a as usize].add(s);
+    }
+    let mut out: Vec<(String, SessionSummary)> = by
+        .into_iter()
+        .enumerate()
+        .filter(|(_, m)| m.session_count > 0)
+        .map(|(a, m)| (t.actor_name(kind, a as u32).to_string(), m))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Time on platform per local day of the session's start.
+pub fn summary_by_day(sessions: &[Session]) -> Vec<(i32, SessionSummary)> {
+    let mut by: std::collections::BTreeMap<i32, SessionSummary> = Default::default();
+    for s in sessions {
+        by.entry(s.day).or_default().add(s);
+    }
+    by.into_iter().collect()
+}
+
+pub fn session_json(t: &EventTable, s: &Session) -> Value {
+    let iso = |us: i64| jiff::Timestamp::from_microsecond(us).expect("timestamp").to_string();
+    json!({
+        "user_id": t.users.name(s.user),
+        "account_id": (s.account != NO_ACCOUNT).then(|| t.accounts.name(s.account)),
+        "date": day_to_date(s.day).to_string(),
+        "start": iso(s.start_us),
+        "end": iso(s.end_us),
+        "event_count": s.event_count,
+        "duration_seconds": whole_seconds(s.duration_us() as i128),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engagement::events::{ActiveEvent, EventTableBuilder};
+    use jiff::tz::TimeZone;
+    use jiff::{SignedDuration, Timestamp};
+
+    const T0: &str = "2024-05-01T08:00:00Z";
+
+    /// Events of user `u` at `T0 + offset` seconds.
+    fn table(events: &[(&str, i64)]) -> EventTable {
+        let t0: Timestamp = T0.parse().unwrap();
+        let mut b = EventTableBuilder::new(TimeZone::UTC, ActiveEvent::AnyTrack);
+        for &(u, off) in events {
+            // Page views count toward sessions too (all events of the user).
+            let kind = if off % 2 == 0 { "track" } else { "page" };
+            b.push(kind, None, u, Some("acme"), t0 + SignedDuration::from_secs(off));
+        }
+        b.finish()
+    }
+
+    fn shape(s: &[Session]) -> Vec<(u32, i64, u32)> {
+        s.iter().map(|s| (s.user, s.duration_us() / US, s.event_count)).collect()
+    }
+
+    #[test]
+    fn a_gap_of_exactly_the_timeout_does_not_split_one_more_second_does() {
+        // 0, 1800 (gap 1800 = timeout: same session), 3601 (gap 1801 > 1800: new session).
+        let t = table(&[("u", 0), ("u", 1800), ("u", 3601)]);
+        let s = sessions(&t, SessionRules::default(), None);
+        assert_eq!(shape(&s), vec![(0, 1800, 2), (0, 0, 1)]);
+        let m = SessionSummary::of(&s);
+        // 2 sessions, 1800 + 0 = 1800 s total, mean 900.00 s, one single-event session.
+        assert_eq!(
+            m.to_json(),
+            json!({"session_count": 2, "average_session_duration_seconds": 900.0,
+            "total_time_seconds": 1800, "single_event_sessions": 1})
+        );
+    }
+
+    #[test]
+    fn sub_second_gap_above_the_timeout_splits() {
+        let t0: Timestamp = T0.parse().unwrap();
+        let mut b = EventTableBuilder::new(TimeZone::UTC, ActiveEvent::AnyTrack);
+        b.push("track", None, "u", None, t0);
+        b.push("track", None, "u", None, t0 + SignedDuration::from_millis(1_800_001)); // 1800.001 s > 1800
+        let s = sessions(&b.finish(), SessionRules::default(), None);
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn the_24_hour_cap_keeps_an_event_exactly_at_the_limit() {
+        // Events every 1800 s never time out. With the cap at 86,400 s:
+        // 0, 1800, ..., 86400 (= 48 x 1800: exactly at the limit, stays in: 49 events, 86,400 s),
+        // then 88200 (88,200 > 86,400 after the first: starts session 2), 90000 (gap 1800: joins it).
+        let offs: Vec<i64> = (0..=50).map(|k| k * 1800).collect();
+        let ev: Vec<(&str, i64)> = offs.iter().map(|&o| ("u", o)).collect();
+        let t = table(&ev);
+        let s = sessions(&t, SessionRules::default(), None);
+        assert_eq!(shape(&s), vec![(0, 86_400, 49), (0, 1800, 2)]);
+        // A smaller cap from the settings: 3600 s -> 0,1800,3600 | 5400,7200,9000 | ...
+        let s = sessions(&t, SessionRules { timeout_seconds: 1800, max_length_seconds: 3600 }, None);
+        assert_eq!(s.len(), 17); // 51 events in sessions of 3
+        assert!(s.iter().all(|s| s.event_count == 3 && s.duration_us() == 3600 * US));
+    }
+
+    #[test]
+    fn single_event_sessions_count_and_users_never_share_a_session() {
+        // a: one event -> one 0 s session. b: 10 s after a's event, but another user: own session,
+        // then 100 s later (b: 0 -> 100 s). c: two events 5000 s apart -> two single-event sessions.
+        let t = table(&[("a", 0), ("b", 10), ("b", 110), ("c", 0), ("c", 5000)]);
+        let s = sessions(&t, SessionRules::default(), None);
+        assert_eq!(shape(&s), vec![(0, 0, 1), (1, 100, 2), (2, 0, 1), (2, 0, 1)]);
+        let m = SessionSummary::of(&s);
+        // 4 sessions, total 100 s, mean 100 / 4 = 25.00, 3 single-event sessions.
+        assert_eq!((m.session_count, m.single_event_sessions), (4, 3));
+        assert_eq!(m.average_session_duration_seconds().unwrap().to_string(), "25.00");
+        let by = summary_by(&t, &s, ActorKind::User);
+        assert_eq!(
+            by.iter().map(|(n, m)| (n.as_str(), m.session_count)).collect::<Vec<_>>(),
+            [("a", 1), ("b", 1), ("c", 2)]
+        );
+        let acct = summary_by(&t, &s, ActorKind::Account);
+        assert_eq!(acct.len(), 1);
+        assert_eq!(acct[0].1.session_count, 4);
+        // Mean of three sessions 1, 1 and 0 s: 2 / 3 = 0.666.. -> 0.67.
+        let t = table(&[("a", 0), ("a", 1), ("b", 0), ("b", 1), ("c", 0)]);
+        let m = SessionSummary::of(&sessions(&t, SessionRules::default(), None));
+        assert_eq!(m.average_session_duration_seconds().unwrap().to_string(), "0.67");
+        assert_eq!(SessionSummary::default().average_session_duration_seconds(), None);
+    }
+
+    #[test]
+    fn session_json_has_the_spec_keys() {
+        let t = table(&[("a", 0), ("a", 61)]);
+        let s = sessions(&t, SessionRules::default(), None);
+        let j = session_json(&t, &s[0]);
+        assert_eq!(j["user_id"], "a");
+        assert_eq!(j["start"], "2024-05-01T08:00:00Z");
+        assert_eq!(j["end"], "2024-05-01T08:01:01Z");
+        assert_eq!(j["event_count"], 2);
+        assert_eq!(j["duration_seconds"], 61);
+        assert_eq!((whole_seconds(1_500_000), whole_seconds(1_499_999), whole_seconds(-1_500_000)), (2, 1, -2));
+    }
+}
