@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
 use tenure_demo::DemoConfig;
 use tenure_store::Workspace;
 
@@ -98,9 +99,9 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     ));
     headline(&ws)?;
+    let d = data.display();
     output::line(format!(
-        "\nNext: tenure --data {} sql \"select segment, count(*) from customers group by 1\"",
-        data.display()
+        "\nNext:\n  tenure --data {d} metrics revenue --from 2026-01\n  tenure --data {d} metrics retention --period month\n  tenure --data {d} sql \"select segment, count(*) from customers group by 1\""
     ));
     Ok(ExitCode::SUCCESS)
 }
@@ -129,17 +130,11 @@ fn prepare_workspace(data: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// The headline numbers of a workspace, straight from SQL over its tables.
+/// The headline numbers of a workspace: what it holds, then the latest month's
+/// revenue, engagement, survey and support figures, computed by the same
+/// `tenure metrics` commands a user would run (so the headline can never
+/// disagree with them).
 fn headline(ws: &Workspace) -> Result<()> {
-    let engine = tenure_engine::Engine::new(ws)?;
-    let one = |q: &str| -> Result<String> {
-        use tenure_engine::datafusion_arrow::util::display::{ArrayFormatter, FormatOptions};
-        let (_, batches) = engine.sql_blocking(q).with_context(|| format!("headline query failed: {q}"))?;
-        let b = batches.iter().find(|b| b.num_rows() > 0).context("headline query returned no row")?;
-        let opts = FormatOptions::default().with_null("n/a");
-        let f = ArrayFormatter::try_new(b.column(0).as_ref(), &opts)?;
-        Ok(f.value(0).to_string())
-    };
     output::line("Data");
     for (label, table) in [
         ("customers", "customers"),
@@ -152,21 +147,90 @@ fn headline(ws: &Workspace) -> Result<()> {
     ] {
         output::line(format!("  {label:<22}{:>12}", ws.rows(table)));
     }
-    output::line("\nFirst look");
-    let period =
-        one("select concat(cast(min(date) as varchar), ' to ', cast(max(date) as varchar)) from subscription_events")?;
-    output::line(format!("  {:<38}{period}", "billing history"));
-    let users = one("select count(distinct user_id) from events where type = 'track'")?;
-    output::line(format!("  {:<38}{users}", "product users (ever active)"));
-    let mau = one("select count(distinct user_id) from events where type = 'track' and timestamp >= \
-         (select max(timestamp) from events) - interval '30 days'")?;
-    output::line(format!("  {:<38}{mau}", "active users, last 30 days of data"));
-    let nps = one(
-        "select round(100.0 * (sum(case when score >= 9 then count else 0 end) - sum(case when score <= 6 then count else 0 end)) \
-         / sum(count), 1) from survey_responses where survey_type = 'nps' and score is not null and rejected_reason is null",
-    )?;
-    output::line(format!("  {:<38}{nps}", "NPS, all answers"));
-    let solved = one("select count(*) from tickets where status in ('solved', 'closed')")?;
-    output::line(format!("  {:<38}{solved}", "tickets resolved"));
+    let currency = ws.settings().workspace.reporting_currency;
+    let money = |v: &Value| v.as_f64().map(|c| format_money(c, currency.as_str())).unwrap_or_else(|| "n/a".into());
+    let pct = |v: &Value| v.as_f64().map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "n/a".into());
+    let num = |v: &Value| if v.is_null() { "n/a".to_string() } else { v.to_string() };
+    let row = |label: &str, value: String| output::line(format!("  {label:<34}{value}"));
+
+    let revenue = metrics_json(ws, &["revenue"])?;
+    if let Some((month, m)) = revenue["months"].as_object().and_then(|months| months.iter().next_back()) {
+        output::line(format!("\nRevenue, {month} (tenure metrics revenue)"));
+        row("MRR", money(&m["mrr_cents"]));
+        row("ARR", money(&m["arr_cents"]));
+        row("subscribers", num(&m["subscribers"]));
+        row("ARPA", money(&m["arpa_cents"]));
+        row("net new MRR", money(&m["net_new_mrr_cents"]));
+        row("customer churn rate", pct(&m["customer_churn_rate"]));
+        row("NRR, month / trailing 12 months", format!("{} / {}", pct(&m["nrr"]), pct(&m["nrr_trailing_12m"])));
+        row("GRR, month / trailing 12 months", format!("{} / {}", pct(&m["grr"]), pct(&m["grr_trailing_12m"])));
+    }
+
+    let engagement = metrics_json(ws, &["engagement"])?;
+    if let Some(day) = engagement["days"].as_array().and_then(|d| d.last()) {
+        output::line(format!("\nProduct usage, {} (tenure metrics engagement)", day["date"].as_str().unwrap_or("?")));
+        row("DAU / WAU / MAU", format!("{} / {} / {}", num(&day["dau"]), num(&day["wau"]), num(&day["mau"])));
+        row("DAU/MAU", num(&day["dau_mau_ratio"]));
+    }
+
+    let nps = metrics_json(ws, &["nps"])?;
+    let o = &nps["overall"];
+    output::line("\nVoice of the customer (tenure metrics nps)");
+    row(
+        "NPS, all answers",
+        format!(
+            "{} ± {} (n = {}, {} skipped)",
+            num(&o["nps"]),
+            num(&o["margin_of_error"]),
+            num(&o["n"]),
+            num(&o["skipped"])
+        ),
+    );
+
+    let support = metrics_json(ws, &["support"])?;
+    let o = &support["overall"];
+    output::line("\nSupport (tenure metrics support)");
+    row("tickets resolved", num(&o["resolved_tickets"]));
+    row("first contact resolution", format!("{}%", num(&o["fcr_strict_rate_pct"])));
+    row(
+        "median first response",
+        match o["frt_from_creation_median_seconds"].as_f64() {
+            Some(s) => format!("{:.0} min", s / 60.0),
+            None => "n/a".into(),
+        },
+    );
     Ok(())
+}
+
+/// Run `tenure metrics ARGS --json` on the workspace and parse its answer.
+fn metrics_json(ws: &Workspace, args: &[&str]) -> Result<Value> {
+    let exe = std::env::current_exe().context("locating the tenure binary")?;
+    let out = std::process::Command::new(exe)
+        .arg("--data")
+        .arg(ws.root())
+        .arg("metrics")
+        .args(args)
+        .arg("--json")
+        .output()
+        .context("running tenure metrics")?;
+    if !out.status.success() {
+        bail!("tenure metrics {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("tenure metrics {} printed invalid JSON", args.join(" ")))
+}
+
+/// Whole units with thousands separators: `1234567.5` cents in USD -> `USD 12,346`.
+fn format_money(cents: f64, currency: &str) -> String {
+    let units = (cents / 100.0).round() as i64;
+    let sign = if units < 0 { "-" } else { "" };
+    let digits = units.unsigned_abs().to_string();
+    let mut grouped = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{currency} {sign}{grouped}")
 }
