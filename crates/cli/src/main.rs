@@ -1,6 +1,8 @@
 //! `tenure`: customer-success metrics from billing, usage, surveys and support.
 
+mod clv;
 mod demo;
+mod feedback;
 mod import;
 mod metrics;
 mod output;
@@ -58,8 +60,14 @@ enum Command {
         #[command(flatten)]
         format: FormatArgs,
     },
+    /// Customer lifetime value: BG/NBD or Pareto/NBD purchases and Gamma-Gamma spend fitted on the orders, per customer.
+    #[command(after_help = clv::AFTER_HELP)]
+    Clv(clv::ClvArgs),
     /// Generate a realistic demo company, import it and print its headline numbers.
     Demo(demo::DemoArgs),
+    /// List and search survey comments with their scores, themes and customers; count them per theme.
+    #[command(after_help = feedback::AFTER_HELP)]
+    Feedback(feedback::FeedbackArgs),
     /// Compute a group of metrics (revenue, engagement, surveys, support).
     Metrics {
         #[command(subcommand)]
@@ -138,7 +146,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::batches(&schema, &batches, format.format())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Clv(args) => clv::run(&cli.data, args),
         Command::Demo(args) => demo::run(&cli.data, args),
+        Command::Feedback(args) => feedback::run(&cli.data, args),
         Command::Metrics { command } => metrics::run(&cli.data, command),
     }
 }

@@ -186,7 +186,7 @@ pub enum Engagement {
     Retention(RetentionArgs),
 }
 
-fn time_zone(ws: &Workspace, r: &RangeArgs) -> Result<(String, TimeZone)> {
+pub(crate) fn time_zone(ws: &Workspace, r: &RangeArgs) -> Result<(String, TimeZone)> {
     let name = r.timezone.clone().unwrap_or_else(|| ws.settings().workspace.timezone.clone());
     let tz = TimeZone::get(&name)
         .with_context(|| format!("--timezone {name:?} is not an IANA time zone (e.g. UTC, Europe/Paris)"))?;
@@ -198,7 +198,7 @@ pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<
     load(ws, tz, active, EVENT_COLUMNS)
 }
 
-fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<EventTable> {
+pub(crate) fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<EventTable> {
     let mut b = EventTableBuilder::new(tz, active);
     for path in ws.table_paths("events") {
         let batches = tenure_store::read_parquet(&path, Some(columns))?;
@@ -210,7 +210,7 @@ fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> 
 }
 
 /// The local-day range `[from, to)`: given, or the days with events.
-fn day_range(t: &EventTable, r: &RangeArgs) -> Result<(i32, i32)> {
+pub(crate) fn day_range(t: &EventTable, r: &RangeArgs) -> Result<(i32, i32)> {
     if let (Some(a), Some(b)) = (r.from, r.to)
         && b <= a
     {
@@ -225,7 +225,7 @@ fn day_range(t: &EventTable, r: &RangeArgs) -> Result<(i32, i32)> {
     })
 }
 
-fn header(name: &str, range: (i32, i32), tzname: &str, r: &RangeArgs) -> Value {
+pub(crate) fn header(name: &str, range: (i32, i32), tzname: &str, r: &RangeArgs) -> Value {
     let date = |d: i32| if range.1 > range.0 { Value::from(day_to_date(d).to_string()) } else { Value::Null };
     json!({"metric": name, "from": date(range.0), "to": date(range.1), "timezone": tzname, "by": r.by.name()})
 }
@@ -240,7 +240,7 @@ pub fn run(ws: &Workspace, command: Engagement) -> Result<ExitCode> {
     }
 }
 
-fn opt(v: &Value) -> String {
+pub(crate) fn opt(v: &Value) -> String {
     match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),
@@ -254,12 +254,12 @@ fn cell(key: &str, v: &Value) -> String {
 }
 
 /// A percentage or mean for a table cell: 2 decimals, `-` for null.
-fn dec2(v: &Value) -> String {
+pub(crate) fn dec2(v: &Value) -> String {
     v.as_f64().map_or_else(|| "-".to_string(), |f| format!("{f:.2}"))
 }
 
 /// Print rows as aligned columns.
-fn table(columns: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(columns: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = columns.iter().map(|c| c.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -9,6 +9,8 @@ use clap::Subcommand;
 use tenure_store::Workspace;
 
 pub mod engagement;
+pub mod journey;
+pub mod orders;
 pub mod revenue;
 pub mod support;
 pub mod voice;
@@ -33,8 +35,16 @@ pub enum MetricsCommand {
     Retention(engagement::RetentionArgs),
     /// Lifecycle: new, returning, resurrecting and dormant actors per interval (SPEC 2.2).
     Lifecycle(engagement::LifecycleArgs),
+    /// Feature adoption: share of active accounts using each feature, breadth and depth per account (SPEC 2.2).
+    #[command(after_help = journey::ADOPTION_AFTER_HELP)]
+    Adoption(journey::AdoptionArgs),
+    /// Funnel / customer journey: ordered steps, conversion window, conversion and time to convert (SPEC 2.2).
+    #[command(after_help = journey::FUNNEL_AFTER_HELP)]
+    Funnel(journey::FunnelArgs),
     /// Support: first response time, FCR, one-/zero-touch, reopens (SPEC 2.4).
     Support(support::SupportArgs),
+    /// Orders (transactional revenue): repeat purchase ratio, purchase frequency, average order value (SPEC 2.1).
+    Orders(orders::OrdersArgs),
 }
 
 pub fn run(data: &Path, command: MetricsCommand) -> Result<ExitCode> {
@@ -49,6 +59,9 @@ pub fn run(data: &Path, command: MetricsCommand) -> Result<ExitCode> {
         MetricsCommand::Sessions(args) => engagement::run(&ws, engagement::Engagement::Sessions(args)),
         MetricsCommand::Retention(args) => engagement::run(&ws, engagement::Engagement::Retention(args)),
         MetricsCommand::Lifecycle(args) => engagement::run(&ws, engagement::Engagement::Lifecycle(args)),
+        MetricsCommand::Adoption(args) => journey::run_adoption(&ws, args),
+        MetricsCommand::Funnel(args) => journey::run_funnel(&ws, args),
         MetricsCommand::Support(args) => support::run(&ws, args),
+        MetricsCommand::Orders(args) => orders::run(&ws, args),
     }
 }

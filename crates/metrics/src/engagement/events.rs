@@ -19,6 +19,11 @@ pub const EVENT_COLUMNS: &[&str] = &["type", "user_id", "anonymous_id", "event",
 pub const EVENT_COLUMNS_WITH_TRAITS: &[&str] =
     &["type", "user_id", "anonymous_id", "event", "timestamp", "group_id", "traits"];
 
+/// [`EVENT_COLUMNS`] and `name`: page calls then carry their page name in
+/// [`EventTable::event`] (funnel steps `page:NAME`).
+pub const EVENT_COLUMNS_WITH_NAME: &[&str] =
+    &["type", "user_id", "anonymous_id", "event", "timestamp", "group_id", "name"];
+
 /// Marks "no account" in [`EventTable::account`] and "no event name" in [`EventTable::event`].
 pub const NO_ACCOUNT: u32 = u32::MAX;
 pub const NO_EVENT: u32 = u32::MAX;
@@ -223,7 +228,8 @@ pub struct EventTable {
     pub active: Vec<bool>,
     /// Segment call type ([`TRACK`], [`PAGE`], ...).
     pub kind: Vec<u8>,
-    /// Interned `event` name ([`NO_EVENT`] when absent).
+    /// Interned `event` name ([`NO_EVENT`] when absent); for a `page` call
+    /// its page `name` when the `name` column was read ([`EVENT_COLUMNS_WITH_NAME`]).
     pub event: Vec<u32>,
     pub event_names: Interner,
     /// Creation instant (µs) of each user from identify traits' `created_at`
@@ -314,6 +320,7 @@ impl EventTableBuilder {
         let event = string("event")?;
         let group_id = string("group_id")?;
         let traits = batch.column_by_name("traits").map(|_| string("traits")).transpose()?;
+        let page_name = batch.column_by_name("name").map(|_| string("name")).transpose()?;
         let ts = col("timestamp")?;
         let ts: &TimestampMicrosecondArray = match ts.data_type() {
             DataType::Timestamp(TimeUnit::Microsecond, _) => ts.as_primitive(),
@@ -330,10 +337,13 @@ impl EventTableBuilder {
             if ts.is_null(i) {
                 continue;
             }
-            let ev = event.is_valid(i).then(|| event.value(i));
+            let k = kind_code(kind.value(i));
+            let ev = match &page_name {
+                Some(n) if k == PAGE && n.is_valid(i) => Some(n.value(i)),
+                _ => event.is_valid(i).then(|| event.value(i)),
+            };
             let u = self.t.users.intern(user);
             let a = if group_id.is_valid(i) { self.t.accounts.intern(group_id.value(i)) } else { NO_ACCOUNT };
-            let k = kind_code(kind.value(i));
             self.push_ids(u, a, ts.value(i), k, ev);
             if let Some(traits) = &traits
                 && (k == IDENTIFY || (k == GROUP && a != NO_ACCOUNT))
@@ -541,6 +551,37 @@ mod tests {
         // u1: created by its identify traits; anon-9: its first event. acme: group traits (a bare date).
         assert_eq!(t.created_us(ActorKind::User), vec![us("2023-05-01T00:00:00Z"), us("2024-01-02T01:00:00Z")]);
         assert_eq!(t.created_us(ActorKind::Account), vec![us("2022-01-01T00:00:00Z")]);
+    }
+
+    #[test]
+    fn the_name_column_gives_page_calls_their_page_name() {
+        use arrow::array::ArrayRef;
+        use std::sync::Arc;
+        let s = |v: Vec<Option<&str>>| Arc::new(StringArray::from(v)) as ArrayRef;
+        let t0 = ts("2024-01-02T00:00:00Z").as_microsecond();
+        let batch = RecordBatch::try_from_iter(vec![
+            ("type", s(vec![Some("page"), Some("track")])),
+            ("user_id", s(vec![Some("u1"), Some("u1")])),
+            ("anonymous_id", s(vec![None, None])),
+            ("event", s(vec![None, Some("login")])),
+            ("timestamp", Arc::new(TimestampMicrosecondArray::from(vec![t0, t0 + 1]).with_timezone("UTC")) as ArrayRef),
+            ("group_id", s(vec![None, None])),
+            // A track call's `name` is ignored: only page calls take it.
+            ("name", s(vec![Some("Home"), Some("ignored")])),
+        ])
+        .unwrap();
+        let t = EventTable::from_batches(std::slice::from_ref(&batch), TimeZone::UTC, ActiveEvent::AnyTrack).unwrap();
+        assert_eq!(t.event_names.name(t.event[0]), "Home");
+        assert_eq!(t.event_names.name(t.event[1]), "login");
+        assert_eq!(t.active, vec![false, true]);
+        // Without the column (the usual projection) a page call has no name.
+        let t = EventTable::from_batches(
+            &[batch.project(&[0, 1, 2, 3, 4, 5]).unwrap()],
+            TimeZone::UTC,
+            ActiveEvent::AnyTrack,
+        )
+        .unwrap();
+        assert_eq!(t.event[0], NO_EVENT);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Product engagement (SPEC 2.2, reference PostHog): active users (DAU, WAU,
-//! MAU and their ratios), stickiness, sessions, retention tables and lifecycle, per user
+//! MAU and their ratios), stickiness, sessions, retention tables, lifecycle,
+//! feature adoption and funnels, per user
 //! and per account, in a configurable time zone.
 //!
 //! Input: Arrow batches of the `events` table ([`events::EVENT_COLUMNS`]),
@@ -16,16 +17,20 @@
 //! - sessions use all of a user's events, not only active ones (PostHog).
 
 pub mod active;
+pub mod adoption;
 pub mod events;
+pub mod funnel;
 pub mod lifecycle;
 pub mod period;
 pub mod retention;
 pub mod sessions;
 
 pub use active::{ActiveDay, DailyActors, Stickiness, active_days, stickiness};
+pub use adoption::{AccountAdoption, Adoption, FeatureAdoption, adoption};
 pub use events::{
     ActiveEvent, ActorKind, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder, EventsError,
 };
+pub use funnel::{Funnel, FunnelQuery, FunnelStep, Step, funnel};
 pub use lifecycle::{LifecycleInterval, lifecycle};
 pub use period::{Intervals, Period};
 pub use retention::{RetentionQuery, RetentionTable, RetentionType, retention};

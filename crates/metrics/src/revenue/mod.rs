@@ -6,6 +6,8 @@
 //! - [`ledger`]: per customer, its state over time and its netted daily movements.
 //! - [`fx`]: monthly rates.
 //! - [`report`]: month metrics as the JSON of `tenure metrics revenue --json`.
+//! - [`transactional`]: orders (non-subscription revenue): repeat purchase
+//!   ratio, purchase frequency, average order value.
 //!
 //! Rules taken from ChartMogul's help centre where SPEC 2.1 is silent (each is
 //! also noted where it is implemented):
@@ -47,6 +49,7 @@ pub mod invoices;
 pub mod ledger;
 pub mod report;
 pub mod subscription;
+pub mod transactional;
 
 #[cfg(test)]
 mod tests;

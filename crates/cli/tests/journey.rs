@@ -1,0 +1,136 @@
+//! Feature adoption, the funnel and `tenure feedback` end to end on a small
+//! demo: the JSON shapes, adoption shares against DuckDB (Python) reading the
+//! same Parquet files, and a known comment found by `--search`.
+
+mod common;
+
+use std::process::Command;
+
+use common::Ws;
+use serde_json::Value;
+
+/// Adoption per feature, computed by DuckDB: active accounts = distinct
+/// group_id with a track event; per event name the accounts, uses and users.
+const ORACLE: &str = r#"
+import duckdb, json, sys
+from decimal import Decimal, ROUND_HALF_UP
+root = sys.argv[1]
+manifest = json.load(open(root + "/manifest.json"))
+files = [root + "/" + f["path"] for f in manifest["tables"]["events"]["files"]]
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute(f"create view ev as select * from read_parquet({files!r}) where coalesce(user_id, anonymous_id) is not null and group_id is not null")
+active = con.execute("select count(distinct group_id) from ev where type = 'track'").fetchone()[0]
+rows = con.execute("""select event, count(distinct group_id), count(*), count(distinct coalesce(user_id, anonymous_id))
+                      from ev where type = 'track' and event is not null group by 1""").fetchall()
+def pct(a, b):
+    return None if b == 0 else float((Decimal(a) * 100 / Decimal(b)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+out = {"active_accounts": active,
+       "features": {e: {"accounts": a, "adoption_pct": pct(a, active), "uses": u, "users": us} for e, a, u, us in rows}}
+print(json.dumps(out))
+"#;
+
+fn tenure_json(ws: &Ws, args: &[&str]) -> Value {
+    let out = ws.ok(args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad json {e}: {out}"))
+}
+
+#[test]
+fn adoption_funnel_and_feedback_on_a_small_demo() {
+    let ws = Ws::uninitialised();
+    ws.ok(&["demo", "--customers", "40", "--events", "20000"]);
+
+    // Adoption: shape, then every feature against DuckDB.
+    let a = tenure_json(&ws, &["metrics", "adoption", "--timezone", "UTC", "--json", "--list"]);
+    assert_eq!(a["metric"], "adoption");
+    for key in ["from", "to", "active_accounts", "features_used", "average_breadth", "median_breadth", "features"] {
+        assert!(a.get(key).is_some(), "adoption JSON lacks {key}: {a}");
+    }
+    let out = Command::new("python3")
+        .args(["-c", ORACLE, ws.data().to_str().unwrap()])
+        .output()
+        .expect("python3 runs (./scripts/test installs duckdb)");
+    assert!(out.status.success(), "duckdb oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    let duck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(duck["active_accounts"].as_u64().unwrap() > 10, "the demo has active accounts: {duck}");
+    assert_eq!(a["active_accounts"], duck["active_accounts"]);
+    let features = a["features"].as_array().unwrap();
+    assert_eq!(features.len(), duck["features"].as_object().unwrap().len());
+    for f in features {
+        let d = &duck["features"][f["feature"].as_str().unwrap()];
+        for key in ["accounts", "adoption_pct", "uses", "users"] {
+            assert_eq!(f[key], d[key], "{key} of {}", f["feature"]);
+        }
+        assert_eq!(f["account_ids"].as_array().unwrap().len() as u64, f["accounts"].as_u64().unwrap());
+    }
+    // Per account: breadth = number of features in depth; shares add up to about 100.
+    let accounts = a["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len() as u64, a["active_accounts"].as_u64().unwrap());
+    for acc in accounts {
+        let depth = acc["depth"].as_object().unwrap();
+        assert_eq!(acc["breadth"].as_u64().unwrap(), depth.len() as u64);
+        let uses: u64 = depth.values().map(|v| v["uses"].as_u64().unwrap()).sum();
+        assert_eq!(acc["total_uses"].as_u64().unwrap(), uses);
+    }
+    // A period with no events: no active account, null shares and breadth.
+    let empty = tenure_json(&ws, &["metrics", "adoption", "--from", "2001-01-01", "--to", "2001-02-01", "--json"]);
+    assert_eq!((empty["active_accounts"].as_u64(), &empty["average_breadth"]), (Some(0), &Value::Null));
+
+    // Funnel: the default journey, four labelled steps, counts never rising.
+    let f = tenure_json(&ws, &["metrics", "funnel", "--json"]);
+    assert_eq!(f["metric"], "funnel");
+    assert_eq!(f["window_seconds"], 14 * 86_400);
+    let steps = f["steps"].as_array().unwrap();
+    let labels: Vec<&str> = steps.iter().map(|s| s["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["signed_up", "first_use", "activated", "referred"]);
+    assert!(f["entered"].as_u64().unwrap() > 0, "demo users sign up: {f}");
+    assert_eq!(steps[0]["conversion_from_first_pct"], 100.0);
+    assert_eq!(steps[0]["conversion_from_previous_pct"], Value::Null);
+    for w in steps.windows(2) {
+        assert!(w[1]["count"].as_u64() <= w[0]["count"].as_u64());
+        assert_eq!(
+            w[0]["count"].as_u64().unwrap() - w[1]["count"].as_u64().unwrap(),
+            w[1]["dropped"].as_u64().unwrap()
+        );
+    }
+    for key in ["median_time_to_convert_seconds", "average_time_to_convert_seconds"] {
+        assert!(steps[1][key].is_number(), "{key}: {f}");
+    }
+    // Page steps read the page names; by account; a custom window.
+    let f = tenure_json(
+        &ws,
+        &["metrics", "funnel", "--steps", "page:Home,Report Created", "--window", "30d", "--by", "account", "--json"],
+    );
+    assert_eq!(f["by"], "account");
+    assert_eq!(f["steps"][0]["name"], "page:Home");
+    assert!(f["steps"][0]["count"].as_u64().unwrap() > 0, "accounts view the Home page: {f}");
+    assert!(ws.fails(&["metrics", "funnel", "--steps", "OnlyOne"]).contains("2 to 32"));
+    assert!(ws.fails(&["metrics", "funnel", "--window", "3y"]).contains("unit"));
+
+    // Feedback: a known comment from the table is found by a search on part of it.
+    let known = ws.sql(
+        "select comment, survey_id from survey_responses where comment is not null and rejected_reason is null \
+         order by id limit 1",
+    );
+    let comment = known[0]["comment"].as_str().unwrap().to_string();
+    let word = comment.split(' ').take(4).collect::<Vec<_>>().join(" ").to_uppercase();
+    let fb = tenure_json(&ws, &["feedback", "--search", &word, "--json"]);
+    let found = fb["comments"].as_array().unwrap();
+    assert!(found.iter().any(|c| c["comment"] == comment.trim()), "{word:?} finds {comment:?}: {fb}");
+    assert!(found.iter().all(|c| c["comment"].as_str().unwrap().to_uppercase().contains(&word)));
+    for key in ["id", "survey_id", "score", "date", "customer_id", "themes", "comment"] {
+        assert!(found[0].get(key).is_some(), "feedback item lacks {key}");
+    }
+    assert_eq!(fb["matched"].as_u64().unwrap() as usize, found.len());
+    // A theme filter keeps only tagged comments; the theme table counts them.
+    let fb = tenure_json(&ws, &["feedback", "--theme", "pricing", "--json"]);
+    let items = fb["comments"].as_array().unwrap();
+    assert!(!items.is_empty(), "the demo has pricing comments");
+    assert!(items.iter().all(|c| c["themes"].as_array().unwrap().iter().any(|t| t == "pricing")));
+    let pricing = fb["themes"].as_array().unwrap().iter().find(|t| t["theme"] == "pricing").unwrap();
+    assert_eq!(pricing["comments"], fb["theme_comments"]);
+    // The table form prints the comment and the theme counts.
+    let text = ws.ok(&["feedback", "--search", &word]);
+    assert!(text.contains(comment.trim()) && text.contains("Themes over"), "{text}");
+    assert!(ws.fails(&["feedback", "--theme", "nope"]).contains("unknown theme"));
+}

@@ -1,0 +1,204 @@
+//! The independent oracle of issue 4: `scripts/oracle/revenue.py` computes,
+//! with DuckDB SQL over the raw Parquet files the manifest names and from the
+//! SPEC 2.1 definitions alone (default settings), every month's MRR,
+//! subscribers, active subscriptions, past-due subscribers, the five MRR
+//! movements, their customer counts, net new MRR and FX impact. `tenure
+//! metrics revenue --json` must agree to the cent (two decimals) on demo data
+//! that has discounts (forever, repeating, once), trials, seat changes,
+//! past-due, cancels with `ends_at`, reactivations, same-day cancel + start
+//! switches and three currencies.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Ws;
+use serde_json::Value;
+
+const KINDS: [&str; 5] = ["new_business", "expansion", "contraction", "churn", "reactivation"];
+const MONEY: [&str; 3] = ["mrr_cents", "net_new_mrr_cents", "fx_impact_cents"];
+const COUNTS: [&str; 7] = [
+    "subscribers",
+    "subscribers_start",
+    "active_subscriptions",
+    "past_due_subscribers",
+    "new_business_customers",
+    "reactivated_customers",
+    "churned_customers",
+];
+
+fn oracle(ws: &Ws) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oracle/revenue.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(ws.data())
+        .output()
+        .expect("python3 runs (./scripts/test installs duckdb)");
+    assert!(out.status.success(), "revenue oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("oracle JSON")
+}
+
+/// Tenure's JSON number as the oracle writes money: cents with two decimals.
+fn cents(v: &Value) -> String {
+    let s = format!("{:.2}", v.as_f64().unwrap_or_else(|| panic!("not a number: {v}")));
+    if s == "-0.00" { "0.00".into() } else { s }
+}
+
+/// Compare every month; returns the mismatches as readable lines.
+fn compare(duck: &Value, tenure: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let months = duck["months"].as_object().expect("oracle months");
+    assert_eq!(months.len(), tenure["months"].as_object().expect("tenure months").len(), "same months");
+    for (month, o) in months {
+        let t = &tenure["months"][month];
+        assert!(t.is_object(), "tenure has no month {month}");
+        for k in MONEY {
+            if o[k].as_str() != Some(cents(&t[k]).as_str()) {
+                bad.push(format!("{month} {k}: oracle {} tenure {}", o[k], t[k]));
+            }
+        }
+        for k in KINDS {
+            if o["movements"][k].as_str() != Some(cents(&t["movements"][k]).as_str()) {
+                bad.push(format!("{month} {k}: oracle {} tenure {}", o["movements"][k], t["movements"][k]));
+            }
+        }
+        for k in COUNTS {
+            if o[k] != t[k] {
+                bad.push(format!("{month} {k}: oracle {} tenure {}", o[k], t[k]));
+            }
+        }
+    }
+    bad
+}
+
+fn check_seed(seed: &str) {
+    let ws = Ws::uninitialised();
+    ws.ok(&["demo", "--customers", "150", "--events", "20000", "--seed", seed]);
+    let duck = oracle(&ws);
+    let (from, to) = (duck["from"].as_str().unwrap(), duck["to"].as_str().unwrap());
+    let out = ws.ok(&["metrics", "revenue", "--from", from, "--to", to, "--json"]);
+    let tenure: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON {e}: {out}"));
+    let bad = compare(&duck, &tenure);
+    assert!(bad.is_empty(), "seed {seed}: {} differences:\n{}", bad.len(), bad.join("\n"));
+
+    // The comparison is not vacuous: every movement type, FX effects and
+    // past-due subscribers occur in the data.
+    let months: Vec<&Value> = duck["months"].as_object().unwrap().values().collect();
+    for k in KINDS {
+        assert!(months.iter().any(|m| m["movements"][k] != "0.00"), "seed {seed}: no {k} in the demo");
+    }
+    assert!(months.iter().any(|m| m["fx_impact_cents"] != "0.00"), "seed {seed}: no FX impact");
+    assert!(months.iter().any(|m| m["past_due_subscribers"] != 0), "seed {seed}: no past-due subscriber");
+    assert!(months.iter().any(|m| m["subscribers"].as_u64() > Some(50)), "seed {seed}: too few subscribers");
+}
+
+#[test]
+fn revenue_matches_the_duckdb_oracle_seed_1() {
+    // Seed 1 has two same-day cancel + start plan switches.
+    check_seed("1");
+}
+
+#[test]
+fn revenue_matches_the_duckdb_oracle_seed_7() {
+    check_seed("7");
+}
+
+/// Orders (transactional revenue) by DuckDB: a purchase is a customer's
+/// orders of one day (SPEC 2.6); each order converted at its month's rate
+/// (the latest month <= the order's month; 1 for the reporting currency USD).
+/// Money is exact (rate x 10^12 as HUGEINT) and rounded half away from zero
+/// to two decimals only at the end, in Python.
+const ORDERS_ORACLE: &str = r#"
+import duckdb, json, sys
+from fractions import Fraction
+root = sys.argv[1]
+manifest = json.load(open(root + "/manifest.json"))
+files = lambda t: [root + "/" + f["path"] for f in manifest["tables"][t]["files"]]
+con = duckdb.connect()
+con.execute(f"create table o as select * from read_parquet({files('orders')!r})")
+con.execute(f"create table fx as select currency, date_trunc('month', month)::date as m, cast(rate_to_reporting * 1000000000000 as hugeint) as r12 from read_parquet({files('fx_rates')!r})")
+orders, purchases, customers, repeat, revenue = con.execute("""
+  with conv as (
+    select o.*, cast(o.amount_cents as hugeint) * case when coalesce(o.currency, 'USD') = 'USD' then 1000000000000::hugeint
+      else (select f.r12 from fx f where f.currency = o.currency and f.m <= date_trunc('month', o.date)
+            order by f.m desc limit 1) end as v
+    from o),
+  days as (select customer_id, count(distinct date) as n from o group by 1)
+  select (select count(*) from o), (select sum(n) from days), (select count(*) from days),
+         (select count(*) from days where n >= 2), (select sum(v) from conv)
+""").fetchone()
+def half_away(q):
+    r = (abs(q) + Fraction(1, 2)).__floor__()
+    return r if q >= 0 else -r
+def cents(total, n=1):
+    return half_away(Fraction(int(total) * 100, 10**12 * n)) / 100
+def ratio(a, b):
+    return half_away(Fraction(int(a), int(b)) * 10**4) / 10**4
+print(json.dumps({"orders": orders, "purchases": int(purchases), "customers": customers,
+  "repeat_customers": repeat, "revenue_cents": cents(revenue),
+  "repeat_purchase_ratio": ratio(repeat, customers), "purchase_frequency": ratio(purchases, customers),
+  "average_order_value_cents": cents(revenue, orders),
+  "average_purchase_value_cents": cents(revenue, int(purchases))}))
+"#;
+
+#[test]
+fn orders_match_duckdb() {
+    let ws = Ws::uninitialised();
+    ws.ok(&["demo", "--customers", "150", "--events", "20000", "--seed", "1"]);
+    let out = Command::new("python3")
+        .args(["-c", ORDERS_ORACLE, ws.data().to_str().unwrap()])
+        .output()
+        .expect("python3 runs (./scripts/test installs duckdb)");
+    assert!(out.status.success(), "orders oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    let duck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tenure: Value = serde_json::from_str(&ws.ok(&["metrics", "orders", "--json"])).unwrap();
+    let t = &tenure["overall"];
+    for (k, v) in duck.as_object().unwrap() {
+        assert_eq!(&t[k], v, "{k}");
+    }
+    // Not vacuous: three currencies, same-day orders and repeat buyers.
+    assert!(duck["purchases"].as_u64() < duck["orders"].as_u64());
+    assert!(duck["repeat_customers"].as_u64() > Some(0));
+}
+
+/// c1: 2024-01-05 two orders (10.00 + 5.00: one purchase) and 2024-02-01 30.00;
+/// c2: 2024-01-20 20.00 EUR at 1.10 => 22.00; c3: 2024-03-01 (outside --to).
+/// From 2024-01-01 to 2024-03-01 (exclusive): orders 4, purchases 3,
+/// customers 2, repeat 1 => ratio 0.5, frequency 1.5; revenue 1000 + 500 +
+/// 3000 + 2200 = 6700 => AOV 6700 / 4 = 1675.00, per purchase 6700 / 3 =
+/// 2233.33.
+#[test]
+fn orders_by_hand() {
+    let ws = Ws::new();
+    let orders = ws.file(
+        "orders.csv",
+        "id,customer_id,date,amount_cents,currency\n\
+         o1,c1,2024-01-05,1000,USD\n\
+         o2,c1,2024-01-05,500,USD\n\
+         o3,c1,2024-02-01,3000,USD\n\
+         o4,c2,2024-01-20,2000,EUR\n\
+         o5,c3,2024-03-01,9900,USD\n",
+    );
+    ws.ok(&["import", "orders", &orders]);
+    let fx = ws.file("fx.csv", "currency,month,rate_to_reporting\nEUR,2024-01,1.10\n");
+    ws.ok(&["import", "fx_rates", &fx]);
+    let out = ws.ok(&["metrics", "orders", "--from", "2024-01-01", "--to", "2024-03-01", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let o = &v["overall"];
+    assert_eq!(o["orders"], 4);
+    assert_eq!(o["purchases"], 3);
+    assert_eq!(o["customers"], 2);
+    assert_eq!(o["repeat_customers"], 1);
+    assert_eq!(o["repeat_purchase_ratio"], 0.5);
+    assert_eq!(o["purchase_frequency"], 1.5);
+    assert_eq!(o["revenue_cents"], 6700.0);
+    assert_eq!(o["average_order_value_cents"], 1675.0);
+    assert_eq!(o["average_purchase_value_cents"], 2233.33);
+    // The table names every figure; an empty period gives nulls, not zeros.
+    let table = ws.ok(&["metrics", "orders", "--from", "2024-01-01", "--to", "2024-03-01"]);
+    assert!(table.contains("repeat purchase ratio") && table.contains("0.5000"), "{table}");
+    let empty: Value = serde_json::from_str(&ws.ok(&["metrics", "orders", "--from", "2030-01-01", "--json"])).unwrap();
+    assert_eq!(empty["overall"]["repeat_purchase_ratio"], Value::Null);
+    assert_eq!(empty["overall"]["average_order_value_cents"], Value::Null);
+}

@@ -1,0 +1,195 @@
+//! BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way:
+//! an alternative to the Pareto/NBD model", Marketing Science 24(2)).
+//!
+//! While active, a customer buys as a Poisson process with rate λ ~ Gamma(r, α);
+//! after every purchase they drop out with probability p ~ Beta(a, b).
+
+use serde::Serialize;
+
+use crate::optimise::{Options, minimise};
+use crate::special::{hyp2f1, ln_gamma, log_add_exp};
+use crate::{Error, Fit, PurchaseModel, Rfm, bounded, fit_from_minimum};
+
+/// BG/NBD parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct BgNbd {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+}
+
+impl BgNbd {
+    /// One customer's log-likelihood (FHL 2005, equation 6), in log space:
+    /// ln L = A1 + A2 + ln(e^A3 + [x > 0] e^A4) with
+    /// A1 = ln Γ(r+x) - ln Γ(r) + r ln α,
+    /// A2 = ln Γ(a+b) + ln Γ(b+x) - ln Γ(b) - ln Γ(a+b+x),
+    /// A3 = -(r+x) ln(α+T),
+    /// A4 = ln a - ln(b+x-1) - (r+x) ln(α+t_x).
+    pub fn log_likelihood_one(&self, rfm: &Rfm) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        let x = rfm.x();
+        let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln();
+        let a2 = ln_gamma(a + b) + ln_gamma(b + x) - ln_gamma(b) - ln_gamma(a + b + x);
+        let a3 = -(r + x) * (alpha + rfm.t).ln();
+        let tail = if rfm.frequency > 0 {
+            let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * (alpha + rfm.recency).ln();
+            log_add_exp(a3, a4)
+        } else {
+            a3
+        };
+        a1 + a2 + tail
+    }
+
+    /// Total log-likelihood over customers.
+    pub fn log_likelihood(&self, data: &[Rfm]) -> f64 {
+        data.iter().map(|c| self.log_likelihood_one(c)).sum()
+    }
+
+    /// Maximum-likelihood fit on customers' summaries.
+    pub fn fit(data: &[Rfm]) -> Result<Fit<BgNbd>, Error> {
+        check_summaries(data)?;
+        let mean_t = data.iter().map(|c| c.t).sum::<f64>() / data.len() as f64;
+        let objective = |p: &[f64]| {
+            let m = BgNbd { r: p[0].exp(), alpha: p[1].exp(), a: p[2].exp(), b: p[3].exp() };
+            bounded(p, || -m.log_likelihood(data))
+        };
+        let scale = mean_t.max(1e-6).ln();
+        let starts = vec![
+            vec![0.0, 0.0, 0.0, 0.0],
+            vec![(0.5f64).ln(), scale, 0.0, 1f64.ln()],
+            vec![(0.1f64).ln(), scale - 2f64.ln(), (0.5f64).ln(), 5f64.ln()],
+        ];
+        let m = minimise(objective, &starts, &Options::default());
+        let params = BgNbd { r: m.x[0].exp(), alpha: m.x[1].exp(), a: m.x[2].exp(), b: m.x[3].exp() };
+        fit_from_minimum(params, &m, data.len(), "BG/NBD")
+    }
+
+    /// E[X(t)]: expected repeat purchases of a new customer in (0, t] (FHL eq. 7).
+    pub fn expected_purchases(&self, t: f64) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        if t <= 0.0 {
+            return 0.0;
+        }
+        let z = t / (alpha + t);
+        (a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + t)).powf(r) * hyp2f1(r, b, a + b - 1.0, z))
+    }
+
+    /// P(active at T | x, t_x, T) (FHL 2005, note "computing P(alive)").
+    pub fn p_alive(&self, rfm: &Rfm) -> f64 {
+        if rfm.frequency == 0 {
+            return 1.0;
+        }
+        let BgNbd { r, alpha, a, b } = *self;
+        let x = rfm.x();
+        let ln_odds = a.ln() - (b + x - 1.0).ln() + (r + x) * ((alpha + rfm.t) / (alpha + rfm.recency)).ln();
+        1.0 / (1.0 + ln_odds.exp())
+    }
+
+    /// E[Y(t) | x, t_x, T]: expected purchases in (T, T + t] (FHL eq. 10).
+    pub fn conditional_expected_purchases(&self, t: f64, rfm: &Rfm) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        if t <= 0.0 {
+            return 0.0;
+        }
+        let x = rfm.x();
+        let big_t = rfm.t;
+        let z = t / (alpha + big_t + t);
+        let head = (a + b + x - 1.0) / (a - 1.0);
+        let f = hyp2f1(r + x, b + x, a + b + x - 1.0, z);
+        let inner = 1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * f;
+        let denom = if rfm.frequency > 0 {
+            1.0 + a / (b + x - 1.0) * ((alpha + big_t) / (alpha + rfm.recency)).powf(r + x)
+        } else {
+            1.0
+        };
+        head * inner / denom
+    }
+}
+
+impl PurchaseModel for BgNbd {
+    fn conditional_expected_purchases(&self, t: f64, rfm: &Rfm) -> f64 {
+        BgNbd::conditional_expected_purchases(self, t, rfm)
+    }
+    fn p_alive(&self, rfm: &Rfm) -> f64 {
+        BgNbd::p_alive(self, rfm)
+    }
+    fn expected_purchases(&self, t: f64) -> f64 {
+        BgNbd::expected_purchases(self, t)
+    }
+}
+
+/// The checks every purchase model makes on its input.
+pub(crate) fn check_summaries(data: &[Rfm]) -> Result<(), Error> {
+    if data.is_empty() {
+        return Err(Error::Input("no customers to fit on (import orders first)".into()));
+    }
+    if data.iter().all(|c| c.frequency == 0) {
+        return Err(Error::Input(
+            "no customer has a repeat purchase, so the purchase rate cannot be estimated (a longer observation period may help)"
+                .into(),
+        ));
+    }
+    for (i, c) in data.iter().enumerate() {
+        if !(c.recency >= 0.0 && c.t >= c.recency && c.t.is_finite()) {
+            return Err(Error::Input(format!(
+                "customer {} has recency {} and T {}: need 0 <= recency <= T",
+                i + 1,
+                c.recency,
+                c.t
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The likelihood against the textbook formula evaluated directly.
+    #[test]
+    fn log_likelihood_matches_direct_formula() {
+        let m = BgNbd { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
+        let gamma = |x: f64| ln_gamma(x).exp();
+        let beta = |p: f64, q: f64| gamma(p) * gamma(q) / gamma(p + q);
+        for (x, tx, t) in [(0u32, 0.0, 38.86), (2, 30.43, 38.86), (7, 29.43, 38.86), (1, 1.71, 30.0)] {
+            let xf = f64::from(x);
+            let common = gamma(m.r + xf) * m.alpha.powf(m.r) / gamma(m.r);
+            let mut l = beta(m.a, m.b + xf) / beta(m.a, m.b) * common / (m.alpha + t).powf(m.r + xf);
+            if x > 0 {
+                l += beta(m.a + 1.0, m.b + xf - 1.0) / beta(m.a, m.b) * common / (m.alpha + tx).powf(m.r + xf);
+            }
+            let got = m.log_likelihood_one(&Rfm::new(x, tx, t, 0.0));
+            assert!((got - l.ln()).abs() < 1e-10, "x={x}: {got} vs {}", l.ln());
+        }
+    }
+
+    #[test]
+    fn conditional_expectation_of_a_new_customer_is_the_unconditional_one() {
+        // x = 0, t_x = 0, T = 0: nothing observed yet.
+        let m = BgNbd { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
+        let fresh = Rfm::new(0, 0.0, 0.0, 0.0);
+        for t in [1.0, 10.0, 39.0, 78.0] {
+            let a = m.conditional_expected_purchases(t, &fresh);
+            let b = m.expected_purchases(t);
+            assert!((a - b).abs() < 1e-10 * b, "{a} vs {b}");
+        }
+        assert_eq!(m.p_alive(&fresh), 1.0);
+    }
+
+    #[test]
+    fn expected_purchases_is_increasing_and_matches_its_derivative() {
+        // dE[X(t)]/dt at t = 0 is the mean purchase rate r / α.
+        let m = BgNbd { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
+        let h = 1e-6;
+        let slope = m.expected_purchases(h) / h;
+        assert!((slope - m.r / m.alpha).abs() < 1e-5, "{slope}");
+        let mut prev = 0.0;
+        for t in 1..100 {
+            let e = m.expected_purchases(f64::from(t));
+            assert!(e > prev);
+            prev = e;
+        }
+    }
+}

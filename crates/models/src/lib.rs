@@ -1,0 +1,139 @@
+//! Customer lifetime value models (SPEC 2.6).
+//!
+//! * [`rfm`]: repeat-purchase summaries (frequency, recency, T, monetary value)
+//!   from orders, with an optional calibration/holdout split.
+//! * [`bgnbd`]: the BG/NBD model (Fader, Hardie & Lee 2005, "Counting your
+//!   customers the easy way").
+//! * [`paretonbd`]: the Pareto/NBD model (Schmittlein, Morrison & Colombo
+//!   1987; likelihood as in Fader & Hardie's 2005 note).
+//! * [`gamma_gamma`]: the Gamma-Gamma spend model (Fader, Hardie & Lee 2005,
+//!   "RFM and CLV"; Fader & Hardie's 2013 note) and discounted CLV.
+//! * [`sbg`]: the shifted-beta-geometric model of contractual retention
+//!   (Fader & Hardie 2007, "How to project customer retention").
+//!
+//! Every model is fitted by maximum likelihood with [`optimise::minimise`]
+//! over log-parameters, on log-space likelihoods built from [`special`].
+
+pub mod bgnbd;
+pub mod gamma_gamma;
+pub mod optimise;
+pub mod paretonbd;
+pub mod rfm;
+pub mod sbg;
+pub mod special;
+
+use serde::Serialize;
+
+pub use bgnbd::BgNbd;
+pub use gamma_gamma::{GammaGamma, customer_lifetime_value};
+pub use paretonbd::ParetoNbd;
+pub use rfm::{CustomerRfm, Holdout, Purchase, Rfm, RfmOptions, TimeUnit};
+pub use sbg::Sbg;
+
+/// What can go wrong fitting or predicting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The input cannot be used (the message says why and what to do).
+    Input(String),
+    /// The optimiser found no finite likelihood.
+    NoFit(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Input(m) => write!(f, "{m}"),
+            Error::NoFit(m) => write!(f, "the model could not be fitted: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A fitted model: its parameters and how the fit went.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fit<P> {
+    pub params: P,
+    /// The maximised log-likelihood (sum over customers or periods).
+    pub log_likelihood: f64,
+    pub converged: bool,
+    pub iterations: usize,
+    pub evaluations: usize,
+    /// Starting points the optimiser tried.
+    pub starts: usize,
+    /// Observations the model was fitted on (customers, or cohort members).
+    pub observations: usize,
+}
+
+/// A model's parameters by name, in the papers' order (for output).
+pub trait Parameters {
+    fn named(&self) -> Vec<(&'static str, f64)>;
+}
+
+impl Parameters for BgNbd {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![("r", self.r), ("alpha", self.alpha), ("a", self.a), ("b", self.b)]
+    }
+}
+
+impl Parameters for ParetoNbd {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![("r", self.r), ("alpha", self.alpha), ("s", self.s), ("beta", self.beta)]
+    }
+}
+
+impl Parameters for GammaGamma {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![("p", self.p), ("q", self.q), ("gamma", self.gamma)]
+    }
+}
+
+impl Parameters for Sbg {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![("alpha", self.alpha), ("beta", self.beta)]
+    }
+}
+
+/// A model of repeat purchasing in a non-contractual setting: what CLV needs.
+pub trait PurchaseModel {
+    /// Expected repeat purchases in (T, T + t] of a customer with summary `rfm`.
+    fn conditional_expected_purchases(&self, t: f64, rfm: &Rfm) -> f64;
+    /// Probability that the customer is still active at T.
+    fn p_alive(&self, rfm: &Rfm) -> f64;
+    /// Expected purchases in (0, t] of a new customer.
+    fn expected_purchases(&self, t: f64) -> f64;
+}
+
+/// Fits search log-parameters in [-15, 15] (parameters between 3e-7 and
+/// 3e6): beyond that a likelihood is flat to the last digit (e.g. Pareto/NBD's
+/// s and β growing together when churn is homogeneous) and evaluations of
+/// extreme values are slow.
+pub(crate) const LOG_PARAM_BOUND: f64 = 15.0;
+
+/// The objective of a fit: minus the log-likelihood, infinite outside the box.
+pub(crate) fn bounded(log_params: &[f64], minus_ll: impl FnOnce() -> f64) -> f64 {
+    if log_params.iter().any(|v| v.abs() > LOG_PARAM_BOUND) {
+        return f64::INFINITY;
+    }
+    minus_ll()
+}
+
+pub(crate) fn fit_from_minimum<P>(
+    params: P,
+    m: &optimise::Minimum,
+    observations: usize,
+    what: &str,
+) -> Result<Fit<P>, Error> {
+    if !m.value.is_finite() {
+        return Err(Error::NoFit(format!("no parameters give a finite {what} likelihood")));
+    }
+    Ok(Fit {
+        params,
+        log_likelihood: -m.value,
+        converged: m.converged,
+        iterations: m.iterations,
+        evaluations: m.evaluations,
+        starts: m.starts,
+        observations,
+    })
+}

@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Independent oracle for `tenure metrics revenue` (SPEC 2.1, default settings).
+
+Written from SPEC 2.1 alone, not from the Rust engine: DuckDB SQL over the raw
+Parquet files that manifest.json names computes, for every month, MRR in the
+reporting currency, subscribers, and the five MRR movements with counts.
+
+Usage: revenue.py WORKSPACE [FROM_MONTH TO_MONTH]
+Prints JSON {"from", "to", "months": {"YYYY-MM": {...}}}; money in cents as
+strings with two decimals (rounded half away from zero from exact values).
+
+Exactness: every money figure is an integer (HUGEINT) in units of
+1 / (1e8 x 332640 x 1e12) cent: 1e8 carries percent discounts (6 decimals),
+332640 = 12 x 27720 makes the normalisation to a month exact for interval
+counts up to 12, 1e12 carries the FX rate's 12 decimals.
+
+Rules, each from SPEC 2.1 (defaults: churn at_end, discount_policy all, free
+plan active, no auto-churn, no reactivation window, same-month both):
+- terms: `start` sets full terms (quantity 1 and interval_count 1 when absent;
+  no discount when absent); `change` overrides only the fields it gives (a
+  change with a discount replaces the discount).
+- MRR of a live subscription = (unit x quantity - discount per interval,
+  floored at 0) / months in the interval (week x 52/12, day x 365/12).
+  forever: always; repeating: before its exclusive ends_at; once: the first
+  billing interval from the event that set it. Expiry changes MRR that day.
+- live (active or past-due) from a `start` until the `ends_at` of a later
+  cancel (first day without service; the event date if absent); a trial is
+  not live. Past-due changes nothing by default.
+- a customer's MRR and liveness are taken after all events of a day, per day:
+  same-day changes are netted into one movement.
+- customer status: lead -> active on the first day it is live with MRR > 0
+  (New Business; Reactivation if it was active before) -> churned the day it
+  is no longer live (its last subscription ended). A paying customer that goes
+  to 0 MRR while live stays active (contraction). (ChartMogul: trials, free
+  plans and 100%-discount starts are not subscribers until they pay.)
+- movement = the change in original-currency MRR x the rate of the month the
+  movement is dated in; MRR(M) = original MRR at the end of M x rate of M;
+  rate of M = the currency's rate of the latest month <= M (1 for the
+  reporting currency).
+- subscribers(M) = customers active at the end of M; active subscriptions =
+  live subscriptions of those customers (SPEC says "subscriptions active or
+  past-due, trials excluded"; a lead's free-plan subscription is not active
+  under the ChartMogul rule above, as in the engine's documented choice);
+  past-due subscribers = subscribers with a live subscription whose latest
+  payment status is past_due with no cancel requested since.
+- fx_impact(M) = MRR(M) - MRR(M-1) - sum of movements(M), from exact values.
+"""
+
+import json
+import sys
+import tomllib
+from fractions import Fraction
+
+import duckdb
+
+SCALE = 10**8 * 332640 * 10**12
+
+
+def cents(v):
+    """Exact value (in SCALE units) -> cents with 2 decimals, half away from zero."""
+    q = Fraction(int(v) * 100, SCALE)
+    sign = -1 if q < 0 else 1
+    r = (abs(q) + Fraction(1, 2)).__floor__()
+    r = sign * r
+    return f"{'-' if r < 0 else ''}{abs(r) // 100}.{abs(r) % 100:02d}"
+
+
+def main():
+    root = sys.argv[1]
+    manifest = json.load(open(root + "/manifest.json"))
+    try:
+        settings = tomllib.load(open(root + "/tenure.toml", "rb"))
+    except FileNotFoundError:
+        settings = {}
+    reporting = settings.get("workspace", {}).get("reporting_currency", "USD")
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+
+    def files(table):
+        t = manifest["tables"].get(table)
+        return [root + "/" + f["path"] for f in t["files"]] if t else []
+
+    con.execute(
+        f"""create table se as
+        select *,
+          case type when 'trial_start' then 0 when 'start' then 1 when 'change' then 2
+                    when 'past_due' then 3 when 'payment_recovered' then 4 else 5 end as rk,
+          row_number() over () as rn
+        from read_parquet({files('subscription_events')!r})"""
+    )
+    fx_files = files("fx_rates")
+    if fx_files:
+        con.execute(
+            f"""create table fx as select currency, date_trunc('month', month)::date as m,
+                cast(rate_to_reporting * 1000000000000 as hugeint) as r12
+            from read_parquet({fx_files!r})"""
+        )
+    else:
+        con.execute("create table fx (currency varchar, m date, r12 hugeint)")
+
+    # Terms after each start/change event (change = partial override).
+    con.execute(
+        """create table terms as
+        select subscription_id, customer_id, date, rk, rn,
+          last_value(currency ignore nulls) over w as currency,
+          last_value(interval ignore nulls) over w as ivl,
+          last_value(case when type = 'start' then coalesce(interval_count, 1) else interval_count end
+                     ignore nulls) over w as ivl_count,
+          last_value(unit_amount_cents ignore nulls) over w as unit,
+          last_value(case when type = 'start' then coalesce(quantity, 1) else quantity end
+                     ignore nulls) over w as qty,
+          last_value(case when type = 'start' or discount_duration is not null then rn end
+                     ignore nulls) over w as disc_rn
+        from se where type in ('start', 'change')
+        window w as (partition by subscription_id order by date, rk, rn
+                     rows between unbounded preceding and current row)"""
+    )
+    # The discount each terms row carries, with its exclusive end date.
+    con.execute(
+        """create table disc as
+        select t.rn as disc_rn, d.discount_duration as duration,
+          cast(d.discount_percent_off * 1000000 as hugeint) as pct_micro,
+          d.discount_amount_off_cents as amount_off,
+          case d.discount_duration
+            when 'forever' then null
+            when 'repeating' then d.discount_ends_at
+            when 'once' then case t.ivl
+              when 'month' then (d.date + to_months(t.ivl_count))::date
+              when 'year' then (d.date + to_months(12 * t.ivl_count))::date
+              when 'week' then (d.date + to_days(7 * t.ivl_count))::date
+              when 'day' then (d.date + to_days(t.ivl_count))::date end
+          end as disc_end
+        from terms t join se d on d.rn = t.rn
+        where d.discount_duration is not null"""
+    )
+    # Every day a customer's MRR or status may change.
+    con.execute(
+        """create table points as
+        select distinct customer_id, d from (
+          select customer_id, date as d from se
+          union all select customer_id, coalesce(ends_at, date) from se where type = 'cancel'
+          union all select t.customer_id, x.disc_end from terms t join disc x on x.disc_rn = t.rn
+            where x.disc_end is not null)"""
+    )
+    con.execute("create table subs as select distinct customer_id, subscription_id from se")
+    # Each subscription's state after all events of each of its customer's days.
+    con.execute(
+        """create table sub_state as
+        with grid as (
+          select p.customer_id, p.d, s.subscription_id from points p join subs s using (customer_id)),
+        last_terms as (
+          select g.customer_id, g.d, g.subscription_id, t.* exclude (customer_id, subscription_id, date, rk, rn)
+          from grid g join terms t on t.subscription_id = g.subscription_id and t.date <= g.d
+          qualify row_number() over (partition by g.subscription_id, g.d order by t.date desc, t.rk desc, t.rn desc) = 1),
+        life as (
+          select g.customer_id, g.d, g.subscription_id,
+            (select max(s.date) from se s where s.subscription_id = g.subscription_id
+               and s.type = 'start' and s.date <= g.d) as last_start
+          from grid g),
+        live as (
+          select l.*, l.last_start is not null and not exists (
+              select 1 from se c where c.subscription_id = l.subscription_id and c.type = 'cancel'
+                and c.date >= l.last_start and coalesce(c.ends_at, c.date) <= l.d) as live
+          from life l)
+        select v.customer_id, v.d, v.subscription_id, v.live, t.currency,
+          v.live and coalesce((
+            select s.type = 'past_due' and not exists (
+                select 1 from se c where c.subscription_id = s.subscription_id and c.type = 'cancel'
+                  and (c.date, c.rk, c.rn) > (s.date, s.rk, s.rn) and c.date <= v.d)
+            from se s where s.subscription_id = v.subscription_id
+              and s.type in ('start', 'past_due', 'payment_recovered') and s.date <= v.d
+            order by s.date desc, s.rk desc, s.rn desc limit 1), false) as past_due,
+          case when not v.live or t.unit is null then 0::hugeint else
+            greatest(0::hugeint,
+              cast(t.unit as hugeint) * t.qty * 100000000
+              - case when x.duration is null or (x.disc_end is not null and v.d >= x.disc_end) then 0::hugeint
+                     when x.pct_micro is not null then cast(t.unit as hugeint) * t.qty * x.pct_micro
+                     else cast(coalesce(x.amount_off, 0) as hugeint) * 100000000 end)
+            * case t.ivl when 'month' then 332640 // t.ivl_count
+                         when 'year' then 27720 // t.ivl_count
+                         when 'week' then 27720 * 52 // t.ivl_count
+                         when 'day' then 27720 * 365 // t.ivl_count end
+          end as mrr
+        from live v left join last_terms t using (customer_id, d, subscription_id)
+        left join disc x on x.disc_rn = t.disc_rn"""
+    )
+    bad = con.execute(
+        "select count(*) from sub_state where live and (currency is null or mrr is null)"
+    ).fetchone()[0]
+    assert bad == 0, "a live subscription without full terms"
+
+    # Rate of (currency, month): the latest month <= M; 1 for the reporting currency.
+    def rate_sql(cur, month):
+        return f"""(case when {cur} = '{reporting}' then 1000000000000::hugeint else
+          (select f.r12 from fx f where f.currency = {cur} and f.m <= {month}
+           order by f.m desc limit 1) end)"""
+
+    # Customer per day: per-currency MRR, live, positive; movement amount.
+    con.execute(
+        f"""create table cust_cur as
+        select customer_id, d, currency, sum(mrr) as mrr
+        from (select customer_id, d, coalesce(currency, '{reporting}') as currency,
+                     case when live then mrr else 0 end as mrr from sub_state)
+        group by all"""
+    )
+    con.execute(
+        f"""create table cust_day as
+        with deltas as (
+          select customer_id, d, currency, mrr,
+            mrr - coalesce(lag(mrr) over (partition by customer_id, currency order by d), 0) as delta
+          from cust_cur),
+        conv as (
+          select customer_id, d, sum(mrr) as mrr_orig_sum,
+            sum(case when delta = 0 then 0::hugeint
+                     else delta * {rate_sql('deltas.currency', "date_trunc('month', deltas.d)::date")} end) as move
+          from deltas group by all),
+        flags as (
+          select customer_id, d, bool_or(live) as live from sub_state group by all),
+        runs as (
+          select c.customer_id, c.d, c.move, c.mrr_orig_sum > 0 as pos, f.live,
+            sum(case when f.live then 0 else 1 end) over (partition by c.customer_id order by c.d) as run
+          from conv c join flags f using (customer_id, d)),
+        act as (
+          select *, live and bool_or(pos) over (partition by customer_id, run order by d
+                                                rows between unbounded preceding and current row) as active
+          from runs)
+        select *,
+          coalesce(lag(active) over (partition by customer_id order by d), false) as prev_active,
+          coalesce(bool_or(active) over (partition by customer_id order by d
+                     rows between unbounded preceding and 1 preceding), false) as was_active
+        from act"""
+    )
+    con.execute(
+        """create table moves as
+        select customer_id, d, move,
+          case when active and not prev_active then
+                 case when was_active then 'reactivation' else 'new_business' end
+               when active and prev_active and move > 0 then 'expansion'
+               when active and prev_active and move < 0 then 'contraction'
+               when not active and prev_active then 'churn' end as kind
+        from cust_day"""
+    )
+    stray = con.execute(
+        "select count(*) from moves where kind is null and move <> 0"
+    ).fetchone()[0]
+    assert stray == 0, "an MRR change outside any movement"
+
+    lo, hi = con.execute(
+        "select (select strftime(min(date), '%Y-%m') from se), (select strftime(max(d), '%Y-%m') from points)"
+    ).fetchone()
+    if len(sys.argv) >= 4:
+        lo, hi = sys.argv[2], sys.argv[3]
+    con.execute(
+        f"""create table months as
+        select m::date as m, (m + interval 1 month - interval 1 day)::date as last_day
+        from range(date '{lo}-01' - interval 1 month, date '{hi}-01' + interval 1 day, interval 1 month) t(m)"""
+    )
+    ends = con.execute(
+        f"""with at_end as (
+          select mo.m, c.customer_id, c.active, c.d
+          from months mo join cust_day c on c.d <= mo.last_day
+          qualify row_number() over (partition by mo.m, c.customer_id order by c.d desc) = 1),
+        mrr as (
+          select a.m, sum(cc.mrr * {rate_sql('cc.currency', 'a.m')}) as mrr
+          from at_end a join cust_cur cc using (customer_id, d) group by all)
+        select strftime(mo.m, '%Y-%m'), coalesce(r.mrr, 0),
+          (select count(*) from at_end a where a.m = mo.m and a.active),
+          (select count(*) from at_end a join sub_state s using (customer_id, d)
+            where a.m = mo.m and a.active and s.live),
+          (select count(distinct a.customer_id) from at_end a join sub_state s using (customer_id, d)
+            where a.m = mo.m and a.active and s.past_due)
+        from months mo left join mrr r using (m) order by mo.m"""
+    ).fetchall()
+    mv = con.execute(
+        """select strftime(date_trunc('month', d), '%Y-%m'), kind, sum(move), count(distinct customer_id)
+        from moves where kind is not null group by all"""
+    ).fetchall()
+    moved = {}
+    for month, kind, total, n in mv:
+        moved[month] = moved.get(month, 0) + int(total)
+    out = {}
+    prev = None
+    for month, mrr, subscribers, subs_live, past_due in ends:
+        if prev is None:
+            prev = (int(mrr), int(subscribers))
+            continue
+        out[month] = {
+            "mrr_cents": cents(mrr),
+            "subscribers": int(subscribers),
+            "subscribers_start": prev[1],
+            "active_subscriptions": int(subs_live),
+            "past_due_subscribers": int(past_due),
+            "net_new_mrr_cents": cents(moved.get(month, 0)),
+            "fx_impact_cents": cents(int(mrr) - prev[0] - moved.get(month, 0)),
+            "movements": {
+                k: cents(0)
+                for k in ["new_business", "expansion", "contraction", "churn", "reactivation"]
+            },
+            "new_business_customers": 0,
+            "reactivated_customers": 0,
+            "churned_customers": 0,
+        }
+        prev = (int(mrr), int(subscribers))
+    counts = {"new_business": "new_business_customers", "reactivation": "reactivated_customers",
+              "churn": "churned_customers"}
+    for month, kind, total, n in mv:
+        if month in out:
+            out[month]["movements"][kind] = cents(total)
+            if kind in counts:
+                out[month][counts[kind]] = int(n)
+    print(json.dumps({"from": lo, "to": hi, "months": out}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
