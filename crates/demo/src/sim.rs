@@ -489,7 +489,9 @@ fn simulate_customer(w: &World, out: &mut Out, seed: u64, idx: usize, arrival_m:
     );
     let num = format!("{:0width$}", idx + 1, width = w.width);
     let id = format!("cus_{num}");
-    let created_s = working_time(&mut r, arrival, tz);
+    // Working hours in a zone west of UTC can fall on the next UTC day; a
+    // sign-up on the window's last day must still be inside the window.
+    let created_s = working_time(&mut r, arrival, tz).min(w.end_s - 60);
 
     // Who they are, for the CRM export.
     let (name_a, name_b) =

@@ -556,3 +556,20 @@ fn comments_carry_their_theme_keyword() {
         }
     }
 }
+
+/// Regression: a customer signing up on the window's last day in a zone west
+/// of UTC was created (and its group call sent) after the window, so the
+/// last day of usage metrics was a day with no activity.
+#[test]
+fn sign_ups_and_usage_events_stay_inside_the_window() {
+    let cfg = DemoConfig { customers: 2000, events: 100_000, ..DemoConfig::default() };
+    let data = generate(&cfg);
+    let (_, end) = window(&cfg);
+    let end_ts = end.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp();
+    for c in &data.customers {
+        assert!(c.created_at.is_none_or(|t| t < end_ts), "{} created at {:?}", c.id, c.created_at);
+    }
+    let mut late = 0;
+    generate_events(&cfg, &data, 10_000, |events| late += events.iter().filter(|e| e.timestamp >= end_ts).count());
+    assert_eq!(late, 0, "events after the window");
+}
