@@ -40,6 +40,40 @@ fn exit_on_broken_pipe(e: &std::io::Error) {
     }
 }
 
+/// Print a text table: a header, a rule, then the rows; numbers are aligned
+/// right and text left, so columns of figures line up.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < w.len() {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+    }
+    let numeric = |c: &str| {
+        let t = c.trim_end_matches('%');
+        !t.is_empty() && t.parse::<f64>().is_ok() || c == "-"
+    };
+    let fmt = |cells: &[String]| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let width = w.get(i).copied().unwrap_or(0);
+                if numeric(c) { format!("{c:>width$}") } else { format!("{c:<width$}") }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    line(fmt(&head).trim_end());
+    line(w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("  "));
+    for r in rows {
+        line(fmt(r).trim_end());
+    }
+}
+
 /// Print query results as a table, a JSON array of objects, or CSV.
 pub fn batches(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat) -> Result<()> {
     let stdout = std::io::stdout();

@@ -258,22 +258,7 @@ pub(crate) fn dec2(v: &Value) -> String {
     v.as_f64().map_or_else(|| "-".to_string(), |f| format!("{f:.2}"))
 }
 
-/// Print rows as aligned columns.
-pub(crate) fn table(columns: &[&str], rows: &[Vec<String>]) {
-    let mut w: Vec<usize> = columns.iter().map(|c| c.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.len());
-        }
-    }
-    let fmt = |cells: Vec<&str>| {
-        cells.iter().enumerate().map(|(i, c)| format!("{c:>w$}", w = w[i])).collect::<Vec<_>>().join("  ")
-    };
-    output::line(fmt(columns.to_vec()));
-    for r in rows {
-        output::line(fmt(r.iter().map(|s| s.as_str()).collect()));
-    }
-}
+pub(crate) use crate::output::table;
 
 fn run_active(ws: &Workspace, a: EngagementArgs) -> Result<ExitCode> {
     let (tzname, tz) = time_zone(ws, &a.range)?;

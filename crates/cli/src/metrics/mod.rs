@@ -47,6 +47,27 @@ pub enum MetricsCommand {
     Orders(orders::OrdersArgs),
 }
 
+/// Print a document with `overall` and `segments[]` (each with `segment`) as
+/// one row per metric and one column per group: all, then each segment.
+pub(crate) fn metric_by_segment_table<'a>(
+    doc: &serde_json::Value,
+    rows: impl Iterator<Item = (&'a str, &'a str)>,
+    fmt: impl Fn(&str, &serde_json::Value) -> String,
+) {
+    let mut groups: Vec<(String, &serde_json::Value)> = vec![("all".into(), &doc["overall"])];
+    for s in doc["segments"].as_array().into_iter().flatten() {
+        groups.push((voice::cell(&s["segment"]), s));
+    }
+    let mut header: Vec<&str> = vec!["metric"];
+    header.extend(groups.iter().map(|(g, _)| g.as_str()));
+    let cells: Vec<Vec<String>> = rows
+        .map(|(label, key)| {
+            std::iter::once(label.to_string()).chain(groups.iter().map(|(_, v)| fmt(key, &v[key]))).collect()
+        })
+        .collect();
+    crate::output::table(&header, &cells);
+}
+
 pub fn run(data: &Path, command: MetricsCommand) -> Result<ExitCode> {
     let ws = Workspace::open(data)?;
     match command {

@@ -15,7 +15,7 @@ use tenure_metrics::revenue::transactional::order_metrics;
 use tenure_model::{FxRate, Order};
 use tenure_store::Workspace;
 
-use super::voice::{Filter, cell, group_by_segment, segments_of, table};
+use super::voice::{Filter, cell, group_by_segment, segments_of};
 use crate::output;
 
 #[derive(Args, Clone, Debug)]
@@ -88,25 +88,7 @@ fn fmt(key: &str, v: &Value) -> String {
 }
 
 fn print_table(doc: &Value) {
-    let p = &doc["period"];
-    let period = match (p["from"].as_str(), p["to"].as_str()) {
-        (None, None) => "all time".to_string(),
-        (Some(a), None) => format!("from {a}"),
-        (None, Some(b)) => format!("before {b}"),
-        (Some(a), Some(b)) => format!("{a} to {b}, exclusive"),
-    };
+    let period = super::voice::period_label(&doc["period"]);
     output::line(format!("Orders ({period}, {})", cell(&doc["reporting_currency"])));
-    let mut groups: Vec<(String, &Value)> = vec![("all".into(), &doc["overall"])];
-    for s in doc["segments"].as_array().into_iter().flatten() {
-        groups.push((cell(&s["segment"]), s));
-    }
-    let mut header: Vec<&str> = vec!["metric"];
-    header.extend(groups.iter().map(|(g, _)| g.as_str()));
-    let rows: Vec<Vec<String>> = ROWS
-        .iter()
-        .map(|(label, key)| {
-            std::iter::once(label.to_string()).chain(groups.iter().map(|(_, v)| fmt(key, &v[*key]))).collect()
-        })
-        .collect();
-    table(&header, &rows);
+    super::metric_by_segment_table(doc, ROWS.iter().map(|(label, key)| (*label, *key)), fmt);
 }

@@ -16,7 +16,7 @@ use tenure_metrics::support;
 use tenure_model::{Customer, Ticket};
 use tenure_store::Workspace;
 
-use super::voice::{Filter, Period, cell, group_by_segment, period_label, segments_of, table};
+use super::voice::{Filter, Period, cell, group_by_segment, period_label, segments_of};
 use crate::output;
 
 #[derive(Args, Clone, Debug)]
@@ -107,19 +107,7 @@ const ROWS: &[(&str, &str, Option<&str>)] = &[
 
 fn print_tables(doc: &Value, list: bool) {
     output::line(format!("Support ({}, calendar hours)", period_label(&doc["period"])));
-    let mut groups: Vec<(String, &Value)> = vec![("all".into(), &doc["overall"])];
-    for s in doc["segments"].as_array().into_iter().flatten() {
-        groups.push((cell(&s["segment"]), s));
-    }
-    let mut header: Vec<&str> = vec!["metric"];
-    header.extend(groups.iter().map(|(g, _)| g.as_str()));
-    let rows: Vec<Vec<String>> = ROWS
-        .iter()
-        .map(|(label, key, _)| {
-            std::iter::once(label.to_string()).chain(groups.iter().map(|(_, v)| cell(&v[*key]))).collect()
-        })
-        .collect();
-    table(&header, &rows);
+    super::metric_by_segment_table(doc, ROWS.iter().map(|(label, key, _)| (*label, *key)), |_, v| cell(v));
     if list {
         for (label, _, ids) in ROWS {
             if let Some(ids) = ids {

@@ -128,23 +128,7 @@ pub fn group_by_segment<'a, T>(
     out
 }
 
-/// Print a table: a header row and rows, columns padded.
-pub fn table(header: &[&str], rows: &[Vec<String>]) {
-    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.len());
-        }
-    }
-    let fmt = |cells: Vec<String>| {
-        cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = w[i])).collect::<Vec<_>>().join("  ")
-    };
-    output::line(fmt(header.iter().map(|s| s.to_string()).collect()).trim_end());
-    output::line(w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("  "));
-    for r in rows {
-        output::line(fmt(r.clone()).trim_end());
-    }
-}
+pub use crate::output::table;
 
 /// A JSON value as a table cell ("-" for null).
 pub fn cell(v: &Value) -> String {
