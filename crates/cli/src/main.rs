@@ -18,9 +18,10 @@ use crate::output::OutputFormat;
 
 const AFTER_HELP: &str = "\
 Getting started:
-  tenure demo                          generate a demo company into ./tenure-data and show its headline numbers
-  tenure init                          create an empty workspace in ./tenure-data
-  tenure import customers crm.csv      import a file (CSV, JSON Lines, JSON or Parquet)
+  tenure demo                      a demo company in ./tenure-data, with its headline numbers
+  tenure init                      an empty workspace in ./tenure-data
+  tenure import customers crm.csv  import a file (CSV, JSON Lines, JSON or Parquet)
+  tenure metrics revenue           MRR, movements, churn, NRR per month
   tenure sql \"select segment, count(*) from customers group by 1\"
 
 Every command works on the workspace given by --data (or TENURE_DATA), default ./tenure-data.";

@@ -17,33 +17,33 @@ pub mod voice;
 
 #[derive(Subcommand)]
 pub enum MetricsCommand {
-    /// MRR, ARR, movements, churn rates, NRR/GRR, quick ratio, LTV, CAC, cohorts (SPEC 2.1).
+    /// MRR, ARR, movements, churn rates, NRR/GRR, quick ratio, LTV, CAC, cohorts.
     Revenue(revenue::RevenueArgs),
-    /// NPS with standard error, confidence interval and monthly change (SPEC 2.3).
+    /// NPS with standard error, confidence interval and monthly change.
     Nps(voice::NpsArgs),
-    /// CSAT: top-two-box %, mean, distribution, response rate (SPEC 2.3).
+    /// CSAT: top-two-box %, mean, distribution, response rate.
     Csat(voice::SurveyArgs),
-    /// CES by variant, with its direction (SPEC 2.3).
+    /// CES by variant, with its direction.
     Ces(voice::SurveyArgs),
-    /// DAU, WAU, MAU and their ratios, per user or account, for a day or every day of a range (SPEC 2.2).
+    /// DAU, WAU, MAU and their ratios, per user or account, for a day or every day of a range.
     Engagement(engagement::EngagementArgs),
-    /// Stickiness: actors active on exactly n days (or weeks, months) of a range, and cumulative (SPEC 2.2).
+    /// Stickiness: actors active on exactly n days (or weeks, months) of a range, and cumulative.
     Stickiness(engagement::StickinessArgs),
-    /// Sessions: count, average duration, time on platform, single-event sessions (SPEC 2.2).
+    /// Sessions: count, average duration, time on platform, single-event sessions.
     Sessions(engagement::SessionsArgs),
-    /// First-time and recurring retention tables by day, week or month (SPEC 2.2).
+    /// First-time and recurring retention tables by day, week or month.
     Retention(engagement::RetentionArgs),
-    /// Lifecycle: new, returning, resurrecting and dormant actors per interval (SPEC 2.2).
+    /// Lifecycle: new, returning, resurrecting and dormant actors per interval.
     Lifecycle(engagement::LifecycleArgs),
-    /// Feature adoption: share of active accounts using each feature, breadth and depth per account (SPEC 2.2).
+    /// Feature adoption: share of active accounts using each feature, breadth and depth per account.
     #[command(after_help = journey::ADOPTION_AFTER_HELP)]
     Adoption(journey::AdoptionArgs),
-    /// Funnel / customer journey: ordered steps, conversion window, conversion and time to convert (SPEC 2.2).
+    /// Funnel / customer journey: ordered steps, conversion window, conversion and time to convert.
     #[command(after_help = journey::FUNNEL_AFTER_HELP)]
     Funnel(journey::FunnelArgs),
-    /// Support: first response time, FCR, one-/zero-touch, reopens (SPEC 2.4).
+    /// Support: first response time, FCR, one-/zero-touch, reopens.
     Support(support::SupportArgs),
-    /// Orders (transactional revenue): repeat purchase ratio, purchase frequency, average order value (SPEC 2.1).
+    /// Orders (transactional revenue): repeat purchase ratio, purchase frequency, average order value.
     Orders(orders::OrdersArgs),
 }
 
