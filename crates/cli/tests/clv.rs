@@ -47,8 +47,7 @@ fn orders_csv() -> String {
 fn clv_json(ws: &Ws, args: &[&str]) -> Value {
     let mut all = vec!["clv", "--json"];
     all.extend_from_slice(args);
-    let out = ws.ok(&all);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad json {e}: {out}"))
+    ws.json(&all)
 }
 
 #[test]

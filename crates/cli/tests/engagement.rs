@@ -108,8 +108,7 @@ print(json.dumps(out))
 "#;
 
 fn tenure_json(ws: &Ws, args: &[&str]) -> Value {
-    let out = ws.ok(args);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad json {e}: {out}"))
+    ws.json(args)
 }
 
 #[test]

@@ -40,8 +40,7 @@ fn report(ws: &Ws, extra: &[&str]) -> Value {
     let mut args =
         vec!["metrics", "revenue", "--from", "2024-01", "--to", "2024-04", "--as-of", "2024-12-31", "--json"];
     args.extend_from_slice(extra);
-    let out = ws.ok(&args);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON {e}: {out}"))
+    ws.json(&args)
 }
 
 #[test]

@@ -873,20 +873,7 @@ impl Cust<'_> {
     fn bill(&mut self, sub: &mut Sub, b: i32) {
         if let Some(p) = sub.pending.take() {
             match p {
-                Pending::Terms { tier, qty } => {
-                    let mut ev = self.sub_event(&sub.id, SubscriptionEventType::Change, b);
-                    if tier != sub.tier {
-                        sub.tier = tier;
-                        sub.unit = SEAT_PRICE[tier][self.ci] * if sub.annual { 10 } else { 1 };
-                        ev.plan_id = Some(sub.plan_id().into());
-                        ev.unit_amount_cents = Some(sub.unit);
-                    }
-                    if qty != sub.qty {
-                        sub.qty = qty;
-                        ev.quantity = Some(qty);
-                    }
-                    self.out.subscription_events.push(ev);
-                }
+                Pending::Terms { tier, qty } => self.change_terms(sub, b, tier, qty),
                 Pending::SwitchAnnual => {
                     let mut ev = self.sub_event(&sub.id, SubscriptionEventType::Cancel, b);
                     ev.requested_at = Some(cal::date(b));
@@ -1173,10 +1160,9 @@ impl Cust<'_> {
         }
     }
 
-    /// An expansion mid-term: the change takes effect now and the rest of the
-    /// period is invoiced pro rata (the difference only).
-    fn upgrade(&mut self, sub: &mut Sub, d: i32, tier: usize, qty: i64) {
-        let old_net = sub.gross() - sub.discount_on(sub.gross(), sub.period_start, sub.billed <= 1);
+    /// Move a subscription to a tier and seat count on day `d`: a `change`
+    /// event carrying only the terms that differ.
+    fn change_terms(&mut self, sub: &mut Sub, d: i32, tier: usize, qty: i64) {
         let mut ev = self.sub_event(&sub.id, SubscriptionEventType::Change, d);
         if tier != sub.tier {
             sub.tier = tier;
@@ -1189,6 +1175,13 @@ impl Cust<'_> {
             ev.quantity = Some(qty);
         }
         self.out.subscription_events.push(ev);
+    }
+
+    /// An expansion mid-term: the change takes effect now and the rest of the
+    /// period is invoiced pro rata (the difference only).
+    fn upgrade(&mut self, sub: &mut Sub, d: i32, tier: usize, qty: i64) {
+        let old_net = sub.gross() - sub.discount_on(sub.gross(), sub.period_start, sub.billed <= 1);
+        self.change_terms(sub, d, tier, qty);
         sub.last_event = d;
         sub.pending = None;
         // On the renewal day itself the new terms are simply billed.

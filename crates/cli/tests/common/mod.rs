@@ -89,10 +89,16 @@ impl Ws {
         String::from_utf8(out.stderr).expect("utf-8 stderr")
     }
 
+    /// Run and expect success; parse stdout as JSON.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad json {e}: {out}"))
+    }
+
     #[track_caller]
     pub fn sql(&self, query: &str) -> Vec<Value> {
-        let out = self.ok(&["sql", "--json", query]);
-        match serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad json {e}: {out}")) {
+        match self.json(&["sql", "--json", query]) {
             Value::Array(rows) => rows,
             other => panic!("expected an array: {other}"),
         }
