@@ -24,8 +24,9 @@ use tenure_metrics::voice::{self, Answer};
 use tenure_model::{Customer, SurveyResponse};
 use tenure_store::Workspace;
 
-use crate::metrics::voice::{Filter, Period, period_label};
+use crate::metrics::voice::period_label;
 use crate::output;
+use tenure_query::filter::{Filter, Period};
 
 pub const AFTER_HELP: &str = "\
 Examples:
@@ -71,7 +72,7 @@ fn score_text(r: &SurveyResponse) -> String {
 
 pub fn run(data: &std::path::Path, a: FeedbackArgs) -> Result<ExitCode> {
     let ws = Workspace::open(data)?;
-    let filter = Filter { from: a.from, to: a.to, segment: None, json: a.json };
+    let filter = Filter { from: a.from, to: a.to, segment: None };
     let (period, tz) = Period::new(&ws, &filter)?;
     let rules = voice::default_theme_rules();
     if let Some(t) = &a.theme

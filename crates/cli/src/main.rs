@@ -72,7 +72,9 @@ enum Command {
     /// Compute a group of metrics (revenue, engagement, surveys, support).
     Metrics {
         #[command(subcommand)]
-        command: metrics::MetricsCommand,
+        command: tenure_query::MetricQuery,
+        #[command(flatten)]
+        format: metrics::MetricsFormat,
     },
 }
 
@@ -150,6 +152,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Clv(args) => clv::run(&cli.data, args),
         Command::Demo(args) => demo::run(&cli.data, args),
         Command::Feedback(args) => feedback::run(&cli.data, args),
-        Command::Metrics { command } => metrics::run(&cli.data, command),
+        Command::Metrics { command, format } => metrics::run(&cli.data, command, format),
     }
 }

@@ -218,6 +218,26 @@ fn engagement_metrics_match_duckdb_on_the_demo_events() {
         ],
     );
     assert_eq!(l["intervals"], duck["lifecycle_2025"]);
+
+    // --csv prints the same rows as --json (DAU per day; the retention table
+    // with one column per period), and the format flag may come first.
+    let csv = ws.ok(&["metrics", "--csv", "engagement", "--timezone", "UTC"]);
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&head[..4], ["date", "dau", "wau", "mau"]);
+    let e = tenure_json(&ws, &["metrics", "engagement", "--timezone", "UTC", "--json"]);
+    let days = e["days"].as_array().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), days.len());
+    for (row, d) in rows.iter().zip(days) {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!((cells[0], cells[1]), (d["date"].as_str().unwrap(), d["dau"].to_string().as_str()));
+    }
+    let r = tenure_json(&ws, &["metrics", "retention", "--timezone", "UTC", "--json"]);
+    let csv = ws.ok(&["metrics", "retention", "--timezone", "UTC", "--csv"]);
+    let head = csv.lines().next().unwrap();
+    assert!(head.contains("cohort_size") && head.contains("retained_pct_0"), "{head}");
+    assert_eq!(csv.lines().count(), 1 + r["cohorts"].as_array().unwrap().len());
 }
 
 #[test]

@@ -1,244 +1,11 @@
-//! `tenure metrics engagement|stickiness|sessions|retention`: product
-//! engagement (SPEC 2.2) from the stored usage events.
-//!
-//! Days are local days in `--timezone` (default: the workspace's time zone);
-//! `--from` is the first day included and `--to` the first day excluded; by
-//! default the range runs from the first to the last day with events.
-//! All history is loaded (a first-time retention cohort needs it; WAU/MAU on
-//! the range's first days look back 6/29 days before it).
+//! Text tables of `tenure metrics engagement|stickiness|sessions|retention|
+//! lifecycle` (the documents come from `tenure_query::engagement`).
 
-use std::process::ExitCode;
-
-use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
-use jiff::civil::Date;
-use jiff::tz::TimeZone;
-use serde_json::{Value, json};
-use tenure_metrics::engagement::events::{date_to_day, day_to_date};
-use tenure_metrics::engagement::sessions::{session_json, summary_by, summary_by_day};
-use tenure_metrics::engagement::{
-    ActiveEvent, ActorKind, DailyActors, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder,
-    Period, RetentionQuery, RetentionType, SessionRules, SessionSummary, active_days, lifecycle, retention, sessions,
-    stickiness,
-};
-use tenure_store::Workspace;
+use serde_json::Value;
+use tenure_query::engagement::{LifecycleArgs, RetentionArgs, SessionsArgs, StickinessArgs};
 
 use crate::output;
-
-#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum By {
-    /// Persons: userId, else anonymousId.
-    #[default]
-    User,
-    /// Accounts: groupId.
-    Account,
-}
-
-impl By {
-    fn kind(self) -> ActorKind {
-        match self {
-            By::User => ActorKind::User,
-            By::Account => ActorKind::Account,
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            By::User => "user",
-            By::Account => "account",
-        }
-    }
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PeriodArg {
-    Day,
-    /// Weeks start on Monday.
-    #[default]
-    Week,
-    Month,
-}
-
-impl From<PeriodArg> for Period {
-    fn from(p: PeriodArg) -> Period {
-        match p {
-            PeriodArg::Day => Period::Day,
-            PeriodArg::Week => Period::Week,
-            PeriodArg::Month => Period::Month,
-        }
-    }
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RetentionTypeArg {
-    /// Each actor in the cohort of its first-ever start event only.
-    #[default]
-    FirstTime,
-    /// Each actor in every interval in which it did the start event.
-    Recurring,
-}
-
-/// The range, time zone and output options shared by the engagement metrics.
-#[derive(Args, Clone, Debug, Default)]
-pub struct RangeArgs {
-    /// First local day included (YYYY-MM-DD); default: the first day with events.
-    #[arg(long, value_name = "DATE")]
-    pub from: Option<Date>,
-    /// First local day excluded (YYYY-MM-DD, exclusive end); default: the day after the last day with events.
-    #[arg(long, value_name = "DATE")]
-    pub to: Option<Date>,
-    /// Where days start: an IANA time zone (default: the workspace's `timezone`).
-    #[arg(long, value_name = "TZ")]
-    pub timezone: Option<String>,
-    /// Count persons (userId, else anonymousId) or accounts (groupId).
-    #[arg(long, value_enum, default_value_t = By::User)]
-    pub by: By,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Clone, Debug)]
-pub struct EngagementArgs {
-    #[command(flatten)]
-    pub range: RangeArgs,
-    /// One day only (instead of --from/--to).
-    #[arg(long, value_name = "DATE", conflicts_with_all = ["from", "to"])]
-    pub as_of: Option<Date>,
-    /// The event that makes an actor active: a track event name, or `*` for any event (default: any track).
-    #[arg(long, value_name = "NAME")]
-    pub event: Option<String>,
-    /// Drill down: list the actors behind DAU, WAU and MAU (JSON `dau_users`, `wau_users`, `mau_users`).
-    #[arg(long)]
-    pub list: bool,
-}
-
-#[derive(Args, Clone, Debug)]
-pub struct StickinessArgs {
-    #[command(flatten)]
-    pub range: RangeArgs,
-    /// The intervals the range is cut into.
-    #[arg(long, value_enum, default_value_t = PeriodArg::Day)]
-    pub interval: PeriodArg,
-    /// The event that makes an actor active: a track event name, or `*` for any event (default: any track).
-    #[arg(long, value_name = "NAME")]
-    pub event: Option<String>,
-    /// Drill down: each actor's number of active intervals (`days_active_by_user`).
-    #[arg(long)]
-    pub list: bool,
-}
-
-#[derive(Args, Clone, Debug)]
-pub struct SessionsArgs {
-    #[command(flatten)]
-    pub range: RangeArgs,
-    /// Split where the gap between two events is strictly greater than this (seconds).
-    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
-    pub timeout: i64,
-    /// Start a new session for an event more than this after the session's first event (seconds).
-    #[arg(long, default_value_t = 86_400, value_name = "SECONDS")]
-    pub max_length: i64,
-    /// Also break down by actor (--by user|account) and by local day of the session's start.
-    #[arg(long)]
-    pub breakdown: bool,
-    /// List the sessions themselves.
-    #[arg(long)]
-    pub list: bool,
-}
-
-#[derive(Args, Clone, Debug)]
-pub struct RetentionArgs {
-    #[command(flatten)]
-    pub range: RangeArgs,
-    /// Interval of the cohorts and of the returns.
-    #[arg(long, value_enum, default_value_t = PeriodArg::Week)]
-    pub period: PeriodArg,
-    /// First-time (cohort of the first start event) or recurring.
-    #[arg(long = "type", value_enum, default_value_t = RetentionTypeArg::FirstTime)]
-    pub retention_type: RetentionTypeArg,
-    /// The event that puts an actor in a cohort: a track event name, or `*` (default: any track).
-    #[arg(long, value_name = "NAME")]
-    pub start_event: Option<String>,
-    /// The event that counts as a return: a track event name, or `*` (default: any track).
-    #[arg(long, value_name = "NAME")]
-    pub return_event: Option<String>,
-}
-
-#[derive(Args, Clone, Debug)]
-pub struct LifecycleArgs {
-    #[command(flatten)]
-    pub range: RangeArgs,
-    /// The intervals of the range.
-    #[arg(long, value_enum, default_value_t = PeriodArg::Week)]
-    pub period: PeriodArg,
-    /// The event that makes an actor active: a track event name, or `*` for any event (default: any track).
-    #[arg(long, value_name = "NAME")]
-    pub event: Option<String>,
-    /// Drill down: the actors of each status (`users`).
-    #[arg(long)]
-    pub list: bool,
-}
-
-pub enum Engagement {
-    Active(EngagementArgs),
-    Lifecycle(LifecycleArgs),
-    Stickiness(StickinessArgs),
-    Sessions(SessionsArgs),
-    Retention(RetentionArgs),
-}
-
-pub(crate) fn time_zone(ws: &Workspace, r: &RangeArgs) -> Result<(String, TimeZone)> {
-    let name = r.timezone.clone().unwrap_or_else(|| ws.settings().workspace.timezone.clone());
-    let tz = TimeZone::get(&name)
-        .with_context(|| format!("--timezone {name:?} is not an IANA time zone (e.g. UTC, Europe/Paris)"))?;
-    Ok((name, tz))
-}
-
-/// Load the events table (only the needed columns) into the compact form.
-pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<EventTable> {
-    load(ws, tz, active, EVENT_COLUMNS)
-}
-
-pub(crate) fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<EventTable> {
-    let mut b = EventTableBuilder::new(tz, active);
-    for path in ws.table_paths("events") {
-        let batches = tenure_store::read_parquet(&path, Some(columns))?;
-        for batch in &batches {
-            b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
-        }
-    }
-    Ok(b.finish())
-}
-
-/// The local-day range `[from, to)`: given, or the days with events.
-pub(crate) fn day_range(t: &EventTable, r: &RangeArgs) -> Result<(i32, i32)> {
-    if let (Some(a), Some(b)) = (r.from, r.to)
-        && b <= a
-    {
-        bail!("--to {b} must be after --from {a} (the end is exclusive)");
-    }
-    let span = t.day_span();
-    let from = r.from.map(date_to_day).or(span.map(|s| s.0));
-    let to = r.to.map(date_to_day).or(span.map(|s| s.1 + 1));
-    Ok(match (from, to) {
-        (Some(a), Some(b)) => (a, b.max(a)),
-        _ => (0, 0),
-    })
-}
-
-pub(crate) fn header(name: &str, range: (i32, i32), tzname: &str, r: &RangeArgs) -> Value {
-    let date = |d: i32| if range.1 > range.0 { Value::from(day_to_date(d).to_string()) } else { Value::Null };
-    json!({"metric": name, "from": date(range.0), "to": date(range.1), "timezone": tzname, "by": r.by.name()})
-}
-
-pub fn run(ws: &Workspace, command: Engagement) -> Result<ExitCode> {
-    match command {
-        Engagement::Active(a) => run_active(ws, a),
-        Engagement::Stickiness(a) => run_stickiness(ws, a),
-        Engagement::Sessions(a) => run_sessions(ws, a),
-        Engagement::Retention(a) => run_retention(ws, a),
-        Engagement::Lifecycle(a) => run_lifecycle(ws, a),
-    }
-}
+pub(crate) use crate::output::table;
 
 pub(crate) fn opt(v: &Value) -> String {
     match v {
@@ -258,273 +25,131 @@ pub(crate) fn dec2(v: &Value) -> String {
     v.as_f64().map_or_else(|| "-".to_string(), |f| format!("{f:.2}"))
 }
 
-pub(crate) use crate::output::table;
-
-fn run_active(ws: &Workspace, a: EngagementArgs) -> Result<ExitCode> {
-    let (tzname, tz) = time_zone(ws, &a.range)?;
-    let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load_events(ws, tz, active.clone())?;
-    let mut r = a.range.clone();
-    if let Some(d) = a.as_of {
-        r.from = Some(d);
-        r.to = Some(d.tomorrow()?);
-    }
-    let range = day_range(&t, &r)?;
-    let kind = r.by.kind();
-    let daily = DailyActors::build(&t, kind);
-    let days = active_days(&daily, range.0, range.1, a.list);
-    let rows: Vec<Value> = days.iter().map(|d| d.to_json(&t, kind)).collect();
-    if r.json {
-        let mut o = header("engagement", range, &tzname, &r);
-        o["active_event"] = Value::from(active.to_string());
-        o["days"] = Value::from(rows);
-        output::json(&o);
-    } else {
-        output::line(format!("Active {}s ({active}; days in {tzname})", r.by.name()));
-        let cols = ["date", "dau", "wau", "mau", "dau_mau_ratio", "wau_mau_ratio"];
-        let cells: Vec<Vec<String>> = rows.iter().map(|v| cols.iter().map(|c| cell(c, &v[*c])).collect()).collect();
-        table(&cols, &cells);
-        if a.list {
-            for v in &rows {
-                for key in ["dau_users", "wau_users", "mau_users"] {
-                    output::line(format!("{} {key}: {}", opt(&v["date"]), list_text(&v[key])));
-                }
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn list_text(v: &Value) -> String {
     v.as_array().map(|a| a.iter().map(opt).collect::<Vec<_>>().join(", ")).unwrap_or_default()
 }
 
-fn run_stickiness(ws: &Workspace, a: StickinessArgs) -> Result<ExitCode> {
-    let (tzname, tz) = time_zone(ws, &a.range)?;
-    let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load_events(ws, tz, active.clone())?;
-    let range = day_range(&t, &a.range)?;
-    let kind = a.range.by.kind();
-    let s = stickiness(&DailyActors::build(&t, kind), a.interval.into(), range.0, range.1);
-    let body = s.to_json(&t, kind, a.list);
-    if a.range.json {
-        let mut o = header("stickiness", range, &tzname, &a.range);
-        o["interval"] = Value::from(Period::from(a.interval).name());
-        o["active_event"] = Value::from(active.to_string());
-        for (k, v) in body.as_object().expect("object") {
-            o[k] = v.clone();
-        }
-        output::json(&o);
-    } else {
-        let p = Period::from(a.interval).name();
-        output::line(format!(
-            "Stickiness: {}s active on n {p}s ({active}; {} {}s)",
-            a.range.by.name(),
-            s.total_actors,
-            a.range.by.name()
-        ));
-        let cells: Vec<Vec<String>> = (0..s.intervals)
-            .map(|i| vec![(i + 1).to_string(), s.actors[i].to_string(), s.cumulative_actors[i].to_string()])
-            .collect();
-        table(&[p, "actors", "cumulative_actors"], &cells);
-    }
-    Ok(ExitCode::SUCCESS)
+pub(crate) fn rows<'a>(doc: &'a Value, key: &str) -> &'a [Value] {
+    doc[key].as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
-fn run_sessions(ws: &Workspace, a: SessionsArgs) -> Result<ExitCode> {
-    if a.timeout < 0 || a.max_length < 0 {
-        bail!("--timeout and --max-length are seconds, 0 or more");
-    }
-    let (tzname, tz) = time_zone(ws, &a.range)?;
-    let t = load_events(ws, tz, ActiveEvent::AnyEvent)?;
-    let range = day_range(&t, &a.range)?;
-    let rules = SessionRules { timeout_seconds: a.timeout, max_length_seconds: a.max_length };
-    let all = sessions(&t, rules, Some(range));
-    let summary = SessionSummary::of(&all);
-    let kind = a.range.by.kind();
-    let by_actor = a.breakdown.then(|| summary_by(&t, &all, kind));
-    let by_day = a.breakdown.then(|| summary_by_day(&all));
-    if a.range.json {
-        let mut o = header("sessions", range, &tzname, &a.range);
-        o["timeout_seconds"] = Value::from(a.timeout);
-        o["max_length_seconds"] = Value::from(a.max_length);
-        for (k, v) in summary.to_json().as_object().expect("object") {
-            o[k] = v.clone();
-        }
-        if let Some(by) = &by_actor {
-            o[format!("by_{}", a.range.by.name())] = by
-                .iter()
-                .map(|(id, m)| {
-                    let mut v = m.to_json();
-                    v["id"] = Value::from(id.as_str());
-                    v
-                })
-                .collect();
-        }
-        if let Some(by) = &by_day {
-            o["by_day"] = by
-                .iter()
-                .map(|(d, m)| {
-                    let mut v = m.to_json();
-                    v["date"] = Value::from(day_to_date(*d).to_string());
-                    v
-                })
-                .collect();
-        }
-        if a.list {
-            o["sessions"] = all.iter().map(|s| session_json(&t, s)).collect();
-        }
-        output::json(&o);
-    } else {
-        output::line(format!(
-            "Sessions (all events of a user; split after more than {} s idle, at most {} s long; days in {tzname})",
-            a.timeout, a.max_length
-        ));
-        let s = summary.to_json();
-        let keys = ["session_count", "average_session_duration_seconds", "total_time_seconds", "single_event_sessions"];
-        table(&["measure", "value"], &keys.iter().map(|k| vec![k.to_string(), cell(k, &s[*k])]).collect::<Vec<_>>());
-        let cols = ["session_count", "average_session_duration_seconds", "total_time_seconds", "single_event_sessions"];
-        if let Some(by) = &by_actor {
-            output::line("");
-            let mut head = vec![a.range.by.name()];
-            head.extend(cols);
-            let rows: Vec<Vec<String>> = by
-                .iter()
-                .map(|(id, m)| {
-                    let v = m.to_json();
-                    std::iter::once(id.clone()).chain(cols.iter().map(|c| cell(c, &v[*c]))).collect()
-                })
-                .collect();
-            table(&head, &rows);
-        }
-        if let Some(by) = &by_day {
-            output::line("");
-            let mut head = vec!["date"];
-            head.extend(cols);
-            let rows: Vec<Vec<String>> = by
-                .iter()
-                .map(|(d, m)| {
-                    let v = m.to_json();
-                    std::iter::once(day_to_date(*d).to_string()).chain(cols.iter().map(|c| cell(c, &v[*c]))).collect()
-                })
-                .collect();
-            table(&head, &rows);
-        }
-        if a.list {
-            output::line("");
-            let cols = ["user_id", "start", "end", "event_count", "duration_seconds"];
-            let rows: Vec<Vec<String>> = all
-                .iter()
-                .map(|s| {
-                    let v = session_json(&t, s);
-                    cols.iter().map(|c| cell(c, &v[*c])).collect()
-                })
-                .collect();
-            table(&cols, &rows);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_retention(ws: &Workspace, a: RetentionArgs) -> Result<ExitCode> {
-    let (tzname, tz) = time_zone(ws, &a.range)?;
-    let start_event = ActiveEvent::from_option(a.start_event.as_deref());
-    let return_event = ActiveEvent::from_option(a.return_event.as_deref());
-    let t = load_events(ws, tz, start_event.clone())?;
-    let range = day_range(&t, &a.range)?;
-    let kind = a.range.by.kind();
-    let q = RetentionQuery {
-        kind,
-        period: a.period.into(),
-        retention_type: match a.retention_type {
-            RetentionTypeArg::FirstTime => RetentionType::FirstTime,
-            RetentionTypeArg::Recurring => RetentionType::Recurring,
-        },
-        start_event: start_event.clone(),
-        return_event: return_event.clone(),
-        from: range.0,
-        to: range.1,
-    };
-    let table_ = retention(&t, &q);
-    let body = table_.to_json(&t, kind);
-    let type_name = match a.retention_type {
-        RetentionTypeArg::FirstTime => "first_time",
-        RetentionTypeArg::Recurring => "recurring",
-    };
-    if a.range.json {
-        let mut o = header("retention", range, &tzname, &a.range);
-        o["retention_type"] = Value::from(type_name);
-        o["start_event"] = Value::from(start_event.to_string());
-        o["return_event"] = Value::from(return_event.to_string());
-        for (k, v) in body.as_object().expect("object") {
-            o[k] = v.clone();
-        }
-        output::json(&o);
-    } else {
-        output::line(format!(
-            "Retention ({type_name}, by {}; {}s in {tzname}; start: {start_event}; return: {return_event}); % of cohort",
-            a.range.by.name(),
-            Period::from(a.period).name()
-        ));
-        let n = table_.cohorts.len();
-        let mut head: Vec<String> = vec!["cohort".into(), "size".into()];
-        head.extend((0..n).map(|k| k.to_string()));
-        let pct = dec2;
-        let mut rows: Vec<Vec<String>> = body["cohorts"]
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|c| {
-                let mut r = vec![opt(&c["cohort_date"]), opt(&c["cohort_size"])];
-                r.extend(c["retained_pct"].as_array().expect("array").iter().map(pct));
-                r.resize(n + 2, String::new());
-                r
-            })
-            .collect();
-        for (label, key) in
-            [("mean (weighted)", "mean_retained_pct_weighted"), ("mean (simple)", "mean_retained_pct_simple")]
-        {
-            let mut r = vec![label.to_string(), String::new()];
-            r.extend(body[key].as_array().expect("array").iter().map(pct));
-            rows.push(r);
-        }
-        let head_refs: Vec<&str> = head.iter().map(|s| s.as_str()).collect();
-        table(&head_refs, &rows);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_lifecycle(ws: &Workspace, a: LifecycleArgs) -> Result<ExitCode> {
-    let (tzname, tz) = time_zone(ws, &a.range)?;
-    let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load(ws, tz, active.clone(), EVENT_COLUMNS_WITH_TRAITS)?;
-    let range = day_range(&t, &a.range)?;
-    let kind = a.range.by.kind();
-    let period = Period::from(a.period);
-    let intervals = lifecycle(&t, &DailyActors::build(&t, kind), period, range.0, range.1);
-    let rows: Vec<Value> = intervals.iter().map(|i| i.to_json(&t, kind, a.list)).collect();
-    if a.range.json {
-        let mut o = header("lifecycle", range, &tzname, &a.range);
-        o["period"] = Value::from(period.name());
-        o["active_event"] = Value::from(active.to_string());
-        o["intervals"] = Value::from(rows);
-        output::json(&o);
-    } else {
-        output::line(format!(
-            "Lifecycle of {}s by {} ({active}; days in {tzname}; dormant = active the interval before, not in this one)",
-            a.range.by.name(),
-            period.name()
-        ));
-        let cols = ["date", "new", "returning", "resurrecting", "dormant"];
-        let cells: Vec<Vec<String>> = rows.iter().map(|v| cols.iter().map(|c| opt(&v[*c])).collect()).collect();
-        table(&cols, &cells);
-        if a.list {
-            for v in &rows {
-                for status in ["new", "returning", "resurrecting", "dormant"] {
-                    output::line(format!("{} {status}: {}", opt(&v["date"]), list_text(&v["users"][status])));
-                }
+pub fn print_active(doc: &Value, list: bool) {
+    output::line(format!(
+        "Active {}s ({}; days in {})",
+        opt(&doc["by"]),
+        opt(&doc["active_event"]),
+        opt(&doc["timezone"])
+    ));
+    let cols = ["date", "dau", "wau", "mau", "dau_mau_ratio", "wau_mau_ratio"];
+    let cells: Vec<Vec<String>> =
+        rows(doc, "days").iter().map(|v| cols.iter().map(|c| cell(c, &v[*c])).collect()).collect();
+    table(&cols, &cells);
+    if list {
+        for v in rows(doc, "days") {
+            for key in ["dau_users", "wau_users", "mau_users"] {
+                output::line(format!("{} {key}: {}", opt(&v["date"]), list_text(&v[key])));
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_stickiness(doc: &Value, _a: &StickinessArgs) {
+    let p = opt(&doc["interval"]);
+    let by = opt(&doc["by"]);
+    output::line(format!(
+        "Stickiness: {by}s active on n {p}s ({}; {} {by}s)",
+        opt(&doc["active_event"]),
+        opt(&doc["total_actors"]),
+    ));
+    let (actors, cumulative) = (rows(doc, "actors"), rows(doc, "cumulative_actors"));
+    let cells: Vec<Vec<String>> = (0..actors.len())
+        .map(|i| vec![(i + 1).to_string(), opt(&actors[i]), cumulative.get(i).map(opt).unwrap_or_default()])
+        .collect();
+    table(&[p.as_str(), "actors", "cumulative_actors"], &cells);
+}
+
+pub fn print_sessions(doc: &Value, a: &SessionsArgs) {
+    output::line(format!(
+        "Sessions (all events of a user; split after more than {} s idle, at most {} s long; days in {})",
+        a.timeout,
+        a.max_length,
+        opt(&doc["timezone"])
+    ));
+    let cols = ["session_count", "average_session_duration_seconds", "total_time_seconds", "single_event_sessions"];
+    table(&["measure", "value"], &cols.iter().map(|k| vec![k.to_string(), cell(k, &doc[*k])]).collect::<Vec<_>>());
+    let by = a.range.by.name();
+    for (first, key, id) in [(by, format!("by_{by}"), "id"), ("date", "by_day".to_string(), "date")] {
+        if doc.get(&key).is_none() {
+            continue;
+        }
+        output::line("");
+        let mut head = vec![first];
+        head.extend(cols);
+        let cells: Vec<Vec<String>> = rows(doc, &key)
+            .iter()
+            .map(|v| std::iter::once(opt(&v[id])).chain(cols.iter().map(|c| cell(c, &v[*c]))).collect())
+            .collect();
+        table(&head, &cells);
+    }
+    if a.list {
+        output::line("");
+        let cols = ["user_id", "start", "end", "event_count", "duration_seconds"];
+        let cells: Vec<Vec<String>> =
+            rows(doc, "sessions").iter().map(|v| cols.iter().map(|c| cell(c, &v[*c])).collect()).collect();
+        table(&cols, &cells);
+    }
+}
+
+pub fn print_retention(doc: &Value, _a: &RetentionArgs) {
+    output::line(format!(
+        "Retention ({}, by {}; {}s in {}; start: {}; return: {}); % of cohort",
+        opt(&doc["retention_type"]),
+        opt(&doc["by"]),
+        opt(&doc["period"]),
+        opt(&doc["timezone"]),
+        opt(&doc["start_event"]),
+        opt(&doc["return_event"]),
+    ));
+    let n = rows(doc, "cohorts").len();
+    let mut head: Vec<String> = vec!["cohort".into(), "size".into()];
+    head.extend((0..n).map(|k| k.to_string()));
+    let mut cells: Vec<Vec<String>> = rows(doc, "cohorts")
+        .iter()
+        .map(|c| {
+            let mut r = vec![opt(&c["cohort_date"]), opt(&c["cohort_size"])];
+            r.extend(rows(c, "retained_pct").iter().map(dec2));
+            r.resize(n + 2, String::new());
+            r
+        })
+        .collect();
+    for (label, key) in
+        [("mean (weighted)", "mean_retained_pct_weighted"), ("mean (simple)", "mean_retained_pct_simple")]
+    {
+        let mut r = vec![label.to_string(), String::new()];
+        r.extend(rows(doc, key).iter().map(dec2));
+        cells.push(r);
+    }
+    let head_refs: Vec<&str> = head.iter().map(|s| s.as_str()).collect();
+    table(&head_refs, &cells);
+}
+
+pub fn print_lifecycle(doc: &Value, a: &LifecycleArgs) {
+    output::line(format!(
+        "Lifecycle of {}s by {} ({}; days in {}; dormant = active the interval before, not in this one)",
+        opt(&doc["by"]),
+        opt(&doc["period"]),
+        opt(&doc["active_event"]),
+        opt(&doc["timezone"]),
+    ));
+    let cols = ["date", "new", "returning", "resurrecting", "dormant"];
+    let cells: Vec<Vec<String>> =
+        rows(doc, "intervals").iter().map(|v| cols.iter().map(|c| opt(&v[*c])).collect()).collect();
+    table(&cols, &cells);
+    if a.list {
+        for v in rows(doc, "intervals") {
+            for status in ["new", "returning", "resurrecting", "dormant"] {
+                output::line(format!("{} {status}: {}", opt(&v["date"]), list_text(&v["users"][status])));
+            }
+        }
+    }
 }

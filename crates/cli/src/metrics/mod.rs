@@ -1,11 +1,14 @@
-//! `tenure metrics <group>`: each group's arguments and runner live in a
-//! module of its own; this file only lists them.
+//! `tenure metrics <group>`: the documents are computed by the query layer
+//! (`tenure_query`, shared with the HTTP API); this module only prints them as
+//! JSON, CSV or text tables.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Subcommand;
+use clap::Args;
+use serde_json::{Map, Value};
+use tenure_query::MetricQuery;
 use tenure_store::Workspace;
 
 pub mod engagement;
@@ -15,36 +18,15 @@ pub mod revenue;
 pub mod support;
 pub mod voice;
 
-#[derive(Subcommand)]
-pub enum MetricsCommand {
-    /// MRR, ARR, movements, churn rates, NRR/GRR, quick ratio, LTV, CAC, cohorts.
-    Revenue(revenue::RevenueArgs),
-    /// NPS with standard error, confidence interval and monthly change.
-    Nps(voice::NpsArgs),
-    /// CSAT: top-two-box %, mean, distribution, response rate.
-    Csat(voice::SurveyArgs),
-    /// CES by variant, with its direction.
-    Ces(voice::SurveyArgs),
-    /// DAU, WAU, MAU and their ratios, per user or account, for a day or every day of a range.
-    Engagement(engagement::EngagementArgs),
-    /// Stickiness: actors active on exactly n days (or weeks, months) of a range, and cumulative.
-    Stickiness(engagement::StickinessArgs),
-    /// Sessions: count, average duration, time on platform, single-event sessions.
-    Sessions(engagement::SessionsArgs),
-    /// First-time and recurring retention tables by day, week or month.
-    Retention(engagement::RetentionArgs),
-    /// Lifecycle: new, returning, resurrecting and dormant actors per interval.
-    Lifecycle(engagement::LifecycleArgs),
-    /// Feature adoption: share of active accounts using each feature, breadth and depth per account.
-    #[command(after_help = journey::ADOPTION_AFTER_HELP)]
-    Adoption(journey::AdoptionArgs),
-    /// Funnel / customer journey: ordered steps, conversion window, conversion and time to convert.
-    #[command(after_help = journey::FUNNEL_AFTER_HELP)]
-    Funnel(journey::FunnelArgs),
-    /// Support: first response time, FCR, one-/zero-touch, reopens.
-    Support(support::SupportArgs),
-    /// Orders (transactional revenue): repeat purchase ratio, purchase frequency, average order value.
-    Orders(orders::OrdersArgs),
+/// How `tenure metrics <group>` prints its document (the flags may follow the group).
+#[derive(Args, Clone, Copy, Debug)]
+pub struct MetricsFormat {
+    /// Print the JSON document (the same as GET /api/v1/metrics/<group>).
+    #[arg(long, global = true, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV: one row per month, day, interval, cohort, step or feature (per segment with --segment).
+    #[arg(long, global = true)]
+    pub csv: bool,
 }
 
 /// Print a document with `overall` and `segments[]` (each with `segment`) as
@@ -68,21 +50,145 @@ pub(crate) fn metric_by_segment_table<'a>(
     crate::output::table(&header, &cells);
 }
 
-pub fn run(data: &Path, command: MetricsCommand) -> Result<ExitCode> {
+pub fn run(data: &Path, query: MetricQuery, format: MetricsFormat) -> Result<ExitCode> {
     let ws = Workspace::open(data)?;
-    match command {
-        MetricsCommand::Revenue(args) => revenue::run(&ws, args),
-        MetricsCommand::Nps(args) => voice::run(&ws, voice::Voice::Nps(args)),
-        MetricsCommand::Csat(args) => voice::run(&ws, voice::Voice::Csat(args)),
-        MetricsCommand::Ces(args) => voice::run(&ws, voice::Voice::Ces(args)),
-        MetricsCommand::Engagement(args) => engagement::run(&ws, engagement::Engagement::Active(args)),
-        MetricsCommand::Stickiness(args) => engagement::run(&ws, engagement::Engagement::Stickiness(args)),
-        MetricsCommand::Sessions(args) => engagement::run(&ws, engagement::Engagement::Sessions(args)),
-        MetricsCommand::Retention(args) => engagement::run(&ws, engagement::Engagement::Retention(args)),
-        MetricsCommand::Lifecycle(args) => engagement::run(&ws, engagement::Engagement::Lifecycle(args)),
-        MetricsCommand::Adoption(args) => journey::run_adoption(&ws, args),
-        MetricsCommand::Funnel(args) => journey::run_funnel(&ws, args),
-        MetricsCommand::Support(args) => support::run(&ws, args),
-        MetricsCommand::Orders(args) => orders::run(&ws, args),
+    let doc = tenure_query::compute(&ws, &query)?;
+    if format.json {
+        crate::output::json(&doc);
+        return Ok(ExitCode::SUCCESS);
     }
+    match &query {
+        MetricQuery::Revenue(a) if a.explain.is_some() => revenue::print_explain(&doc),
+        MetricQuery::Revenue(_) => revenue::print(&doc, format.csv),
+        _ if format.csv => print_csv(&csv_rows(&query, &doc)),
+        MetricQuery::Nps(_) => voice::print_tables("nps", &doc),
+        MetricQuery::Csat(_) => voice::print_tables("csat", &doc),
+        MetricQuery::Ces(_) => voice::print_tables("ces", &doc),
+        MetricQuery::Engagement(a) => engagement::print_active(&doc, a.list),
+        MetricQuery::Stickiness(a) => engagement::print_stickiness(&doc, a),
+        MetricQuery::Sessions(a) => engagement::print_sessions(&doc, a),
+        MetricQuery::Retention(a) => engagement::print_retention(&doc, a),
+        MetricQuery::Lifecycle(a) => engagement::print_lifecycle(&doc, a),
+        MetricQuery::Adoption(a) => journey::print_adoption(&doc, a.list),
+        MetricQuery::Funnel(a) => journey::print_funnel(&doc, a.list),
+        MetricQuery::Support(a) => support::print_tables(&doc, a.list),
+        MetricQuery::Orders(_) => orders::print_table(&doc),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rows of a group's main table, for CSV: each a flat object.
+fn csv_rows(query: &MetricQuery, doc: &Value) -> Vec<Map<String, Value>> {
+    let array = |key: &str| -> Vec<Value> { doc[key].as_array().cloned().unwrap_or_default() };
+    let list: Vec<Value> = match query {
+        MetricQuery::Engagement(_) => array("days"),
+        MetricQuery::Lifecycle(_) => array("intervals"),
+        MetricQuery::Retention(_) => array("cohorts"),
+        MetricQuery::Adoption(_) => array("features"),
+        MetricQuery::Funnel(_) => array("steps"),
+        MetricQuery::Stickiness(_) => {
+            let (a, c) = (array("actors"), array("cumulative_actors"));
+            let unit = doc["interval"].as_str().unwrap_or("interval").to_string();
+            (0..a.len())
+                .map(|i| {
+                    let mut m = Map::new();
+                    m.insert(unit.clone(), Value::from(i + 1));
+                    m.insert("actors".into(), a[i].clone());
+                    m.insert("cumulative_actors".into(), c.get(i).cloned().unwrap_or(Value::Null));
+                    Value::Object(m)
+                })
+                .collect()
+        }
+        MetricQuery::Sessions(a) if a.list => array("sessions"),
+        MetricQuery::Sessions(a) if a.breakdown => array(&format!("by_{}", a.range.by.name())),
+        MetricQuery::Sessions(_) => {
+            let keys =
+                ["session_count", "average_session_duration_seconds", "total_time_seconds", "single_event_sessions"];
+            vec![Value::Object(keys.iter().map(|k| (k.to_string(), doc[*k].clone())).collect())]
+        }
+        // overall, then each segment: one row per group (per CES variant).
+        _ => {
+            let mut out = Vec::new();
+            let mut push = |label: &str, v: &Value| {
+                let items: Vec<&Value> = match v.get("variants").or(v.is_array().then_some(v)) {
+                    Some(Value::Array(a)) => a.iter().collect(),
+                    _ => vec![v],
+                };
+                for it in items {
+                    let mut m = Map::new();
+                    m.insert("segment".into(), Value::from(label));
+                    if let Some(o) = it.as_object() {
+                        m.extend(
+                            o.iter().filter(|(k, _)| k.as_str() != "segment").map(|(k, v)| (k.clone(), v.clone())),
+                        );
+                    }
+                    out.push(Value::Object(m));
+                }
+            };
+            push("all", &doc["overall"]);
+            for s in doc["segments"].as_array().into_iter().flatten() {
+                push(s["segment"].as_str().unwrap_or(""), s);
+            }
+            out
+        }
+    };
+    list.iter().map(flatten).collect()
+}
+
+/// One CSV row from a JSON object: nested objects as `key.sub`, arrays of
+/// numbers as `key_0, key_1, ...`, arrays of ids joined by spaces.
+fn flatten(v: &Value) -> Map<String, Value> {
+    fn go(prefix: &str, v: &Value, out: &mut Map<String, Value>) {
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o {
+                    go(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, x, out);
+                }
+            }
+            Value::Array(a) if a.iter().all(|x| x.is_number() || x.is_null()) => {
+                for (i, x) in a.iter().enumerate() {
+                    out.insert(format!("{prefix}_{i}"), x.clone());
+                }
+            }
+            Value::Array(a) => {
+                let ids: Vec<String> = a.iter().map(engagement::opt).collect();
+                out.insert(prefix.to_string(), Value::from(ids.join(" ")));
+            }
+            x => {
+                out.insert(prefix.to_string(), x.clone());
+            }
+        }
+    }
+    let mut out = Map::new();
+    go("", v, &mut out);
+    out
+}
+
+/// CSV with a header row: the union of the rows' columns in first-seen order.
+fn print_csv(rows: &[Map<String, Value>]) {
+    let mut cols: Vec<&str> = Vec::new();
+    for r in rows {
+        for k in r.keys() {
+            if !cols.contains(&k.as_str()) {
+                cols.push(k);
+            }
+        }
+    }
+    crate::output::line(cols.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+    for r in rows {
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| match r.get(*c) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => csv_field(s),
+                Some(v) => csv_field(&v.to_string()),
+            })
+            .collect();
+        crate::output::line(cells.join(","));
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+pub(crate) fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }

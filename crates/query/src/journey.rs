@@ -1,0 +1,160 @@
+//! `adoption`, `funnel`: feature adoption and the customer
+//! journey (SPEC 2.2, seed 004) from the stored usage events, on the same
+//! compact event table as the other engagement metrics.
+
+use anyhow::{Result, bail};
+use clap::Args;
+use jiff::civil::Date;
+use serde_json::Value;
+use tenure_metrics::engagement::events::EVENT_COLUMNS_WITH_NAME;
+use tenure_metrics::engagement::{ActiveEvent, EVENT_COLUMNS, FunnelQuery, Step, adoption, funnel};
+use tenure_store::Workspace;
+
+use crate::engagement::{RangeArgs, day_range, header, load, time_zone};
+use crate::filter::merge;
+
+pub const ADOPTION_AFTER_HELP: &str = "\
+Examples:
+  tenure metrics adoption                                   every feature over all the data
+  tenure metrics adoption --from 2025-01-01 --to 2025-04-01 a quarter (--to is exclusive)
+  tenure metrics adoption --list --json                     with each account's breadth and depth
+
+A feature is a track event name; an account is active when it did a qualifying event
+(--event; default any track) in the range. adoption_pct = accounts that used the feature /
+active accounts x 100 (null when none is active).";
+
+pub const FUNNEL_AFTER_HELP: &str = "\
+Examples:
+  tenure metrics funnel                                     the default journey (see below)
+  tenure metrics funnel --steps 'page:Home,Report Created,Invite Sent' --window 7d
+  tenure metrics funnel --by account --json
+
+Steps: a track event name; page:NAME (a page view with that name); $pageview (any page
+view); $identify (an identify call: a sign-up). Ordered funnel as in PostHog: an actor
+enters at its first step-1 event in the range; each later step counts when done after
+the previous one and within --window of the entry (exactly at the window counts).
+Default journey: $identify (signed up) -> Dashboard Viewed (first use) -> Report Created
+(activated) -> Invite Sent (referred a teammate).";
+
+/// The default customer journey on the demo data (seed 004), with labels.
+pub const DEFAULT_JOURNEY: [(&str, &str); 4] = [
+    ("$identify", "signed_up"),
+    ("Dashboard Viewed", "first_use"),
+    ("Report Created", "activated"),
+    ("Invite Sent", "referred"),
+];
+
+#[derive(Args, Clone, Debug)]
+pub struct AdoptionArgs {
+    /// First local day included (YYYY-MM-DD); default: the first day with events.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<Date>,
+    /// First local day excluded (YYYY-MM-DD, exclusive end); default: the day after the last day with events.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<Date>,
+    /// Where days start: an IANA time zone (default: the workspace's `timezone`).
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+    /// The event that makes an account active: a track event name, or `*` for any event (default: any track).
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
+    /// Drill down: each active account's breadth and depth, and each feature's accounts.
+    #[arg(long)]
+    pub list: bool,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct FunnelArgs {
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Comma-separated steps in order (default: the journey described below).
+    #[arg(long, value_name = "A,B,C")]
+    pub steps: Option<String>,
+    /// Conversion window from the first step: a number with d (days), h, m, s or w (default 14d; a bare number is days).
+    #[arg(long, default_value = "14d", value_name = "DURATION")]
+    pub window: String,
+    /// Drill down: the actors who reached each step.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// `14d`, `36h`, `90m`, `600s`, `2w`, or a bare number of days, as microseconds.
+pub fn parse_window(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "d"),
+    };
+    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("--window {s:?}: expected e.g. 14d, 36h, 90m, 600s"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => bail!("--window {s:?}: the unit must be s, m, h, d or w"),
+    };
+    Ok(n * secs * 1_000_000)
+}
+
+/// The document of `tenure metrics adoption --json`.
+pub fn adoption_doc(ws: &Workspace, a: &AdoptionArgs) -> Result<Value> {
+    let r = RangeArgs { from: a.from, to: a.to, timezone: a.timezone.clone(), ..RangeArgs::default() };
+    let (tzname, tz) = time_zone(ws, &r)?;
+    let active = ActiveEvent::from_option(a.event.as_deref());
+    let t = load(ws, tz, active.clone(), EVENT_COLUMNS)?;
+    let range = day_range(&t, &r)?;
+    let body = adoption(&t, range.0, range.1).to_json(a.list);
+    let mut o = header("adoption", range, &tzname, &r);
+    o["by"] = Value::from("account");
+    o["active_event"] = Value::from(active.to_string());
+    merge(&mut o, body);
+    Ok(o)
+}
+
+/// The document of `tenure metrics funnel --json`.
+pub fn funnel_doc(ws: &Workspace, a: &FunnelArgs) -> Result<Value> {
+    let (names, labels): (Vec<String>, Vec<Option<&str>>) = match &a.steps {
+        Some(s) => (s.split(',').map(|x| x.trim().to_string()).collect(), Vec::new()),
+        None => DEFAULT_JOURNEY.iter().map(|(s, l)| (s.to_string(), Some(*l))).unzip(),
+    };
+    if names.len() < 2 || names.len() > 32 {
+        bail!("--steps needs 2 to 32 comma-separated steps, got {}", names.len());
+    }
+    let steps: Vec<Step> = names.iter().map(|s| Step::parse(s).map_err(anyhow::Error::msg)).collect::<Result<_>>()?;
+    let window_us = parse_window(&a.window)?;
+    if window_us <= 0 {
+        bail!("--window must be positive");
+    }
+    let (tzname, tz) = time_zone(ws, &a.range)?;
+    let t = load(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME)?;
+    let range = day_range(&t, &a.range)?;
+    let q = FunnelQuery { steps, window_us, kind: a.range.by.kind(), from: range.0, to: range.1 };
+    let mut body = funnel(&t, &q).to_json(a.list);
+    for (i, l) in labels.iter().enumerate() {
+        if let Some(l) = l {
+            body["steps"][i]["label"] = Value::from(*l);
+        }
+    }
+    let mut o = header("funnel", range, &tzname, &a.range);
+    o["window_seconds"] = Value::from(window_us / 1_000_000);
+    o["order"] = Value::from("ordered");
+    merge(&mut o, body);
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_with_units() {
+        assert_eq!(parse_window("14d").unwrap(), 14 * 86_400 * 1_000_000);
+        assert_eq!(parse_window("14").unwrap(), 14 * 86_400 * 1_000_000);
+        assert_eq!(parse_window("36h").unwrap(), 36 * 3600 * 1_000_000);
+        assert_eq!(parse_window("2w").unwrap(), 14 * 86_400 * 1_000_000);
+        assert_eq!(parse_window("600s").unwrap(), 600 * 1_000_000);
+        assert!(parse_window("3y").is_err());
+        assert!(parse_window("d").is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! `nps`, `csat`, `ces`: survey metrics (SPEC 2.3) from the stored survey
+//! responses, overall, per survey, per segment and (NPS) per month, with
+//! feedback themes on request.
+//!
+//! A response is in the period when its `submitted_at` (else `sent_at`) falls
+//! in `[--from, --to)`, days starting at midnight in the workspace time zone;
+//! rows with neither (aggregate imports) count only when no period is given.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+use tenure_metrics::voice::{self, NpsOptions};
+use tenure_model::{SurveyResponse, SurveyType};
+use tenure_store::Workspace;
+
+use crate::filter::{Filter, Period, group_by_segment, merge, segments_of};
+
+#[derive(Args, Clone, Debug)]
+pub struct NpsArgs {
+    /// Only this survey.
+    #[arg(long, value_name = "ID")]
+    pub survey: Option<String>,
+    #[command(flatten)]
+    pub filter: Filter,
+    /// Highest detractor score (6 by default; some teams use 8).
+    #[arg(long, default_value_t = 6, value_name = "SCORE", value_parser = clap::value_parser!(i64).range(0..=8))]
+    pub detractor_max: i64,
+    /// Confidence level of the interval (0-1).
+    #[arg(long, default_value_t = 0.95, value_name = "LEVEL")]
+    pub confidence: f64,
+    /// Also tag comments by theme (keyword rules) and count them.
+    #[arg(long)]
+    pub themes: bool,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct SurveyArgs {
+    /// Only this survey.
+    #[arg(long, value_name = "ID")]
+    pub survey: Option<String>,
+    #[command(flatten)]
+    pub filter: Filter,
+    /// Also tag comments by theme (keyword rules) and count them.
+    #[arg(long)]
+    pub themes: bool,
+}
+
+/// Which survey metric to compute.
+pub enum Voice<'a> {
+    Nps(&'a NpsArgs),
+    Csat(&'a SurveyArgs),
+    Ces(&'a SurveyArgs),
+}
+
+/// The document of `tenure metrics nps|csat|ces --json`.
+pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
+    let (kind, survey, filter, themes) = match &which {
+        Voice::Nps(a) => (SurveyType::Nps, &a.survey, &a.filter, a.themes),
+        Voice::Csat(a) => (SurveyType::Csat, &a.survey, &a.filter, a.themes),
+        Voice::Ces(a) => (SurveyType::Ces, &a.survey, &a.filter, a.themes),
+    };
+    let (period, tz) = Period::new(ws, filter)?;
+    let all = tenure_store::load::<SurveyResponse>(ws)?;
+    let rows: Vec<&SurveyResponse> = all
+        .iter()
+        .filter(|r| r.survey_type == kind)
+        .filter(|r| survey.as_ref().is_none_or(|s| &r.survey_id == s))
+        .filter(|r| period.contains(r.submitted_at.or(r.sent_at)))
+        .collect();
+    if let Some(s) = survey
+        && rows.is_empty()
+        && !all.iter().any(|r| &r.survey_id == s)
+    {
+        bail!("no survey {s:?} in the workspace");
+    }
+    let detractor_max = match &which {
+        Voice::Nps(a) => a.detractor_max,
+        _ => 6,
+    };
+    // One computation, as JSON, for any subset of rows.
+    let compute = |rs: &[&SurveyResponse]| -> Value {
+        match &which {
+            Voice::Nps(a) => {
+                voice::nps(rs.iter().copied(), NpsOptions { detractor_max: a.detractor_max, confidence: a.confidence })
+                    .to_json()
+            }
+            Voice::Csat(_) => match voice::common_scale(rs.iter().copied()) {
+                Ok(scale) => voice::csat(rs, scale.unwrap_or((1, 5))).to_json(),
+                Err(e) => json!({ "error": e }),
+            },
+            Voice::Ces(_) => {
+                let mut by: BTreeMap<String, Vec<&SurveyResponse>> = BTreeMap::new();
+                for r in rs {
+                    by.entry(r.ces_variant.clone().unwrap_or_else(|| "ces2_agreement_1_7".into())).or_default().push(r);
+                }
+                Value::Array(by.iter().map(|(v, rs)| voice::ces(rs, v).to_json()).collect())
+            }
+        }
+    };
+    let metric = match kind {
+        SurveyType::Nps => "nps",
+        SurveyType::Csat => "csat",
+        _ => "ces",
+    };
+    let mut doc = json!({
+        "metric": metric,
+        "survey": survey,
+        "period": period.to_json(),
+        "overall": compute(&rows),
+    });
+    let mut by_survey: BTreeMap<&str, Vec<&SurveyResponse>> = BTreeMap::new();
+    for r in &rows {
+        by_survey.entry(r.survey_id.as_str()).or_default().push(r);
+    }
+    doc["surveys"] = Value::Array(
+        by_survey
+            .iter()
+            .map(|(id, rs)| {
+                let mut v = json!({ "survey_id": id });
+                merge(&mut v, compute(rs));
+                v
+            })
+            .collect(),
+    );
+    if let Some(attr) = &filter.segment {
+        let seg = segments_of(ws, attr)?;
+        let groups = group_by_segment(&rows, |r| r.customer_id.as_deref(), &seg);
+        doc["segment_attribute"] = json!(attr);
+        doc["segments"] = Value::Array(
+            groups
+                .iter()
+                .map(|(s, rs)| {
+                    let mut v = json!({ "segment": s });
+                    merge(&mut v, compute(rs));
+                    v
+                })
+                .collect(),
+        );
+    }
+    if let Voice::Nps(a) = &which {
+        let opts = NpsOptions { detractor_max: a.detractor_max, confidence: a.confidence };
+        doc["months"] = Value::Array(
+            voice::nps_by_month(rows.iter().copied(), opts, &tz)
+                .into_iter()
+                .map(|(m, n, ch)| {
+                    let mut v = json!({ "month": m });
+                    merge(&mut v, n.to_json());
+                    merge(&mut v, ch.to_json());
+                    v
+                })
+                .collect(),
+        );
+    }
+    if themes {
+        let (total, t) = voice::themes(rows.iter().copied(), &voice::default_theme_rules(), detractor_max, 3, &tz);
+        doc["comments"] = json!(total);
+        doc["themes"] = Value::Array(t.iter().map(|x| x.to_json()).collect());
+    }
+    Ok(doc)
+}
