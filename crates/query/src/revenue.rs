@@ -7,12 +7,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use jiff::civil::Date;
 use serde_json::Value;
-use tenure_metrics::revenue::{self, FxTable, MonthIdx, ReportInputs, Rules};
+use tenure_metrics::revenue::{self, MonthIdx, ReportInputs, Rules};
 use tenure_model::settings::RevenueSettings;
-use tenure_model::{Cancellation, Cost, Customer, FxRate, Invoice, Plan, SubscriptionEvent};
+use tenure_model::{Customer, Invoice};
 use tenure_store::Workspace;
 
 use crate::filter::attribute;
+use crate::ledger::RevenueData;
 
 #[derive(Args, Clone, Debug, Default)]
 pub struct RevenueArgs {
@@ -34,6 +35,9 @@ pub struct RevenueArgs {
     /// With --explain: only this movement type (new_business, expansion, contraction, churn, reactivation).
     #[arg(long, value_name = "TYPE", requires = "explain")]
     pub movement: Option<String>,
+    /// Reproduce another tool's numbers: chartmogul, stripe, profitwell or baremetrics (docs/presets.md); rules written in tenure.toml and --set win.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
     /// Override a [revenue] setting for this run, e.g. --set churn_recognition=at_request (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -71,6 +75,8 @@ pub fn apply_override(s: &mut RevenueSettings, kv: &str) -> Result<()> {
              cac_spend_lag_months)"
         ),
     }
+    // A rule given on the command line is explicit: a preset never overrides it.
+    s.give(k);
     Ok(())
 }
 
@@ -84,26 +90,21 @@ fn parse_month(s: &str, flag: &str) -> Result<MonthIdx> {
 /// with `--explain`.
 pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
     let mut settings = ws.settings().clone();
+    if let Some(p) = &args.preset {
+        settings.revenue.apply_preset(p).map_err(|e| anyhow!("--preset: {e}"))?;
+    }
     for kv in &args.set {
         apply_override(&mut settings.revenue, kv)?;
     }
     settings.validate().map_err(|e| anyhow!("{e}"))?;
     let rules = Rules::from_settings(&settings.revenue).map_err(|e| anyhow!("{e}"))?;
 
-    let events = tenure_store::load::<SubscriptionEvent>(ws)?;
-    let plans = tenure_store::load::<Plan>(ws)?;
-    let rates = tenure_store::load::<FxRate>(ws)?;
-    let invoices = tenure_store::load::<Invoice>(ws)?;
-    let costs = tenure_store::load::<Cost>(ws)?;
-    let cancellations = tenure_store::load::<Cancellation>(ws)?;
-
-    let fx = FxTable::new(settings.workspace.reporting_currency, &rates);
-    let ledger =
-        revenue::build_all(&events, &invoices, &cancellations, &plans, &rules, &fx).map_err(|e| anyhow!("{e}"))?;
+    let data = RevenueData::load(ws)?;
+    let fx = data.fx(settings.workspace.reporting_currency);
+    let ledger = data.ledger(&rules, &fx)?;
     // The months of the data: from the first to the last event date (scheduled
     // ends and discount expiries after it are shown only when asked for with --to).
-    let dates = || events.iter().map(|e| e.date).chain(invoices.iter().map(|i| i.date));
-    let range = dates().min().zip(dates().max());
+    let range = data.date_range();
     let from = match &args.from {
         Some(s) => parse_month(s, "--from")?,
         None => revenue::month_idx(range.ok_or_else(no_data)?.0),
@@ -126,8 +127,8 @@ pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
     let inputs = ReportInputs {
         ledger: &ledger,
         fx: &fx,
-        invoices: &invoices,
-        costs: &costs,
+        invoices: &data.invoices,
+        costs: &data.costs,
         gross_margin: settings.revenue.gross_margin,
         cac_spend_lag_months: settings.revenue.cac_spend_lag_months,
         as_of,
@@ -149,7 +150,7 @@ pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
         let mut segments = serde_json::Map::new();
         for v in values {
             let sub = ledger.subset(|id| seg_of(id) == v);
-            let invs: Vec<Invoice> = invoices.iter().filter(|i| seg_of(&i.customer_id) == v).cloned().collect();
+            let invs: Vec<Invoice> = data.invoices.iter().filter(|i| seg_of(&i.customer_id) == v).cloned().collect();
             let inp = ReportInputs { ledger: &sub, invoices: &invs, costs: &[], tz: inputs.tz.clone(), ..inputs };
             let mut r = revenue::month_report(&inp, from, to).map_err(|e| anyhow!("{e}"))?;
             if let Some(months) = r["months"].as_object_mut() {

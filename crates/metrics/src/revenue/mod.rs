@@ -47,6 +47,8 @@
 pub mod fx;
 pub mod invoices;
 pub mod ledger;
+pub mod preset;
+pub mod reconcile;
 pub mod report;
 pub mod subscription;
 pub mod transactional;
