@@ -108,5 +108,8 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
         None => "nothing changed".to_string(),
     };
     output::line(format!("{}: {} row(s) read; {what}; {version}", args.entity, report.rows_read));
+    if report.version.is_some() {
+        crate::alerts::after_import(data);
+    }
     Ok(ExitCode::SUCCESS)
 }

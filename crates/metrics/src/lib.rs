@@ -4,6 +4,7 @@
 //! and the server load data from the store and call these.
 
 pub mod engagement;
+pub mod health;
 pub mod revenue;
 pub mod round;
 pub mod support;

@@ -1,0 +1,400 @@
+//! `tenure health` and `tenure alerts` end to end on a small hand-made
+//! workspace (every expected number computed by hand in the comments), and
+//! the default scorecard on a small demo company.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+
+use common::Ws;
+use serde_json::{Value, json};
+
+/// No billing data, so every customer is scored. Pulse group (weight 3):
+/// the `csm_pulse` attribute as it is; plan group (weight 1): tiers.
+const CUSTOMERS: &str = "\
+id,name,plan_tier,segment,csm_pulse
+a,Acme,enterprise,ent,80
+b,Bolt,starter,smb,
+c,Crux,unknown,smb,60
+d,Dyno,,ent,50.5
+";
+
+const CARD: &str = r#"
+[[groups]]
+name = "pulse"
+weight = 3
+  [[groups.measures]]
+  input = "csm_pulse"
+  identity = true
+[[groups]]
+name = "plan"
+weight = 1
+  [[groups.measures]]
+  input = "plan_tier"
+  tiers = { enterprise = 100, starter = 20 }
+"#;
+
+fn setup() -> Ws {
+    let ws = Ws::new();
+    let f = ws.file("customers.csv", CUSTOMERS);
+    ws.ok(&["import", "customers", &f]);
+    ws
+}
+
+fn by_account(doc: &Value) -> std::collections::BTreeMap<String, Value> {
+    doc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["account"].as_str().unwrap().to_string(), a.clone()))
+        .collect()
+}
+
+#[test]
+fn hand_computed_scores_reweighting_bands_and_ranks() {
+    let ws = setup();
+    let card = ws.file("card.toml", CARD);
+    let doc = ws.json(&["health", "--scorecard", &card, "--as-of", "2025-03-10", "--json"]);
+    let a = by_account(&doc);
+    // a: (3 x 80 + 1 x 100) / 4 = 85, green, grade B.
+    assert_eq!(a["a"]["overall_score"], json!(85.0));
+    assert_eq!((a["a"]["color"].as_str(), a["a"]["grade"].as_str()), (Some("green"), Some("B")));
+    // b: no pulse -> the plan group alone: 20, red; the plan group carries 100 %.
+    assert_eq!(a["b"]["overall_score"], json!(20.0));
+    assert_eq!(a["b"]["missing_inputs"], json!(["csm_pulse"]));
+    assert_eq!(a["b"]["effective_group_weights_pct"], json!({"pulse": 0.0, "plan": 100.0}));
+    assert_eq!(a["b"]["color"], "red");
+    // c: tier "unknown" is not listed -> missing; pulse alone: 60, yellow.
+    assert_eq!((a["c"]["overall_score"].clone(), a["c"]["color"].clone()), (json!(60.0), json!("yellow")));
+    assert_eq!(a["c"]["missing_inputs"], json!(["plan_tier"]));
+    // d: 50.5 rounds half away from zero to 51: yellow, not red.
+    assert_eq!(a["d"]["overall_score_rounded"], json!(51));
+    assert_eq!(a["d"]["color"], "yellow");
+    let ranks: Vec<(String, u64)> = doc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["account"].as_str().unwrap().into(), x["rank"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ranks, vec![("a".into(), 1), ("c".into(), 2), ("d".into(), 3), ("b".into(), 4)]);
+    assert_eq!(doc["accounts_by_color"], json!({"red": 1, "yellow": 2, "green": 1}));
+
+    // Missing counts as 0: b = (3 x 0 + 20) / 4 = 5; d = (3 x 50.5 + 0) / 4 = 37.875.
+    let zero = ws.file("zero.toml", format!("missing = \"zero\"\n{CARD}"));
+    let a = by_account(&ws.json(&["health", "--scorecard", &zero, "--as-of", "2025-03-10", "--json"]));
+    assert_eq!(a["b"]["overall_score"], json!(5.0));
+    assert_eq!(a["d"]["overall_score"], json!(37.88));
+
+    // Segment profiles: ent = {a 85, d 50.5}, smb = {b 20, c 60}.
+    let doc = ws.json(&["health", "--scorecard", &card, "--as-of", "2025-03-10", "--segment", "segment", "--json"]);
+    let segs = doc["segments"].as_array().unwrap();
+    assert_eq!((segs[0]["segment"].as_str(), segs[0]["mean_score"].as_f64()), (Some("ent"), Some(67.75)));
+    assert_eq!((segs[1]["segment"].as_str(), segs[1]["mean_score"].as_f64()), (Some("smb"), Some(40.0)));
+
+    // CSV: a header and one row per account, in rank order.
+    let csv = ws.ok(&["health", "--scorecard", &card, "--as-of", "2025-03-10", "--csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("account,name,overall_score,overall_score_rounded,color,grade,rank"), "{csv}");
+    assert_eq!(lines.len(), 5);
+    assert!(lines[1].starts_with("a,Acme,85.0,85,green,B,1"), "{csv}");
+    // The table names the scorecard and the counts per color.
+    let table = ws.ok(&["health", "--scorecard", &card, "--as-of", "2025-03-10"]);
+    assert!(table.contains("1 red, 2 yellow, 1 green"), "{table}");
+}
+
+#[test]
+fn an_override_replaces_the_score_until_it_expires() {
+    let ws = setup();
+    let card = ws.file("card.toml", CARD);
+    let score =
+        |day: &str| by_account(&ws.json(&["health", "--scorecard", &card, "--as-of", day, "--json"]))["b"].clone();
+    ws.ok(&[
+        "health",
+        "override",
+        "set",
+        "b",
+        "--score",
+        "90",
+        "--reason",
+        "new exec sponsor",
+        "--from",
+        "2025-03-01",
+        "--expires",
+        "2025-04-01",
+    ]);
+    let b = score("2025-03-31");
+    assert_eq!((b["overall_score"].clone(), b["computed_score"].clone()), (json!(90.0), json!(20.0)));
+    assert_eq!((b["color"].as_str(), b["rank"].as_u64()), (Some("green"), Some(1)));
+    assert_eq!(b["override"]["reason"], "new exec sponsor");
+    // The expiry day is the first without it.
+    let b = score("2025-04-01");
+    assert_eq!((b["overall_score"].clone(), b["override"].clone()), (json!(20.0), Value::Null));
+    let list = ws.json(&["health", "override", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let e = ws.fails(&["health", "override", "set", "b", "--score", "120", "--reason", "x", "--expires", "2030-01-01"]);
+    assert!(e.contains("0 to 100"), "{e}");
+    let e = ws.fails(&["health", "override", "set", "zz", "--score", "50", "--reason", "x", "--expires", "2030-01-01"]);
+    assert!(e.contains("no customer with id \"zz\""), "{e}");
+    ws.ok(&["health", "override", "clear", "b"]);
+    assert_eq!(score("2025-03-31")["overall_score"], json!(20.0));
+}
+
+#[test]
+fn inputs_from_tickets_and_surveys_as_of_a_day() {
+    let ws = setup();
+    let tickets = ws.file(
+        "tickets.csv",
+        "id,customer_id,created_at,first_reply_at,solved_at,status\n\
+         t1,a,2025-03-01T09:00:00Z,2025-03-01T10:00:00Z,,open\n\
+         t2,a,2025-02-20T09:00:00Z,2025-02-21T15:00:00Z,2025-02-22T09:00:00Z,solved\n\
+         t3,a,2025-03-05T09:00:00Z,,2025-03-20T09:00:00Z,solved\n\
+         t4,a,2024-01-05T09:00:00Z,2024-01-05T10:00:00Z,2024-01-06T09:00:00Z,closed\n",
+    );
+    ws.ok(&["import", "tickets", &tickets]);
+    let surveys = ws.file(
+        "surveys.csv",
+        "id,survey_id,survey_type,customer_id,submitted_at,score\n\
+         r1,s,nps,a,2025-03-02T09:00:00Z,10\n\
+         r2,s,nps,a,2025-03-03T09:00:00Z,6\n\
+         r3,s,nps,a,2025-03-03T09:00:00Z,9\n\
+         r4,s,nps,a,2023-03-03T09:00:00Z,0\n",
+    );
+    ws.ok(&["import", "survey_responses", &surveys]);
+    let doc = ws.json(&["health", "--account", "a", "--as-of", "2025-03-10", "--json"]);
+    let inputs = &doc["accounts"][0]["inputs"];
+    // Open on 03-10: t1 (never solved) and t3 (solved on 03-20).
+    assert_eq!(inputs["open_tickets"], json!(2.0));
+    // In the 90 days: t1, t2, t3; slow: t2 (30 h to reply) and t3 (no reply after 5 days).
+    assert_eq!((inputs["tickets_90d"].clone(), inputs["slow_tickets_90d"].clone()), (json!(3.0), json!(2.0)));
+    // NPS of the last 365 days: 2 promoters, 1 detractor of 3 = 33.33 (the 2023 answer is out).
+    assert_eq!(inputs["nps"], json!(33.33));
+    // Other accounts have no tickets in a workspace that has some: 0, not missing.
+    let b = ws.json(&["health", "--account", "b", "--as-of", "2025-03-10", "--json"]);
+    assert_eq!(b["accounts"][0]["inputs"]["open_tickets"], json!(0.0));
+    assert_eq!(b["history"].as_array().unwrap().len(), 31, "30 days of look-back and the day itself");
+    let e = ws.fails(&["health", "--account", "nobody"]);
+    assert!(e.contains("no customer with id \"nobody\""), "{e}");
+}
+
+#[test]
+fn scorecard_mistakes_name_the_file_and_key() {
+    let ws = setup();
+    let bad = ws.file(
+        "bad.toml",
+        "[[groups]]\nname = \"g\"\nweight = 1\n[[groups.measures]]\ninput = \"x\"\nthresholds = [1, 2]\n",
+    );
+    let e = ws.fails(&["health", "--scorecard", &bad]);
+    assert!(e.contains("bad.toml") && e.contains("groups[0].measures[0].direction"), "{e}");
+    std::fs::write(ws.data().join("tenure.toml"), "[health]\nmissing = \"maybe\"\n").unwrap();
+    let e = ws.fails(&["health"]);
+    assert!(e.contains("tenure.toml") && e.contains("[health]") && e.contains("reweight, zero"), "{e}");
+}
+
+/// A webhook receiver on 127.0.0.1 that answers 500 to the first `fail`
+/// requests and 200 after, sending each body it receives on the channel.
+fn receiver(fail: usize) -> (String, mpsc::Receiver<(u16, Value)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/tenure", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (i, conn) in listener.incoming().enumerate() {
+            let mut s = conn.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then the body by Content-Length.
+            let body = loop {
+                let n = s.read(&mut chunk).unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap();
+                    if buf.len() >= end + 4 + len {
+                        break serde_json::from_slice::<Value>(&buf[end + 4..end + 4 + len]).unwrap();
+                    }
+                }
+                if n == 0 {
+                    break Value::Null;
+                }
+            };
+            let code = if i < fail { 500 } else { 200 };
+            let _ =
+                s.write_all(format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+            tx.send((code, body)).unwrap();
+        }
+    });
+    (url, rx)
+}
+
+fn alert_card(url: &str) -> String {
+    format!(
+        "{CARD}\n[[alerts]]\nname = \"entered red\"\nwhen = \"enters_band\"\nband = \"red\"\n\
+         [webhook]\nurl = \"{url}\"\nretries = 2\nbackoff_ms = 10\n"
+    )
+}
+
+#[test]
+fn alerts_create_tasks_and_call_the_webhook_with_a_retry() {
+    let ws = setup();
+    let (url, rx) = receiver(1);
+    let card = ws.file("alerts.toml", alert_card(&url));
+    let out = ws.json(&["alerts", "evaluate", "--scorecard", &card, "--as-of", "2025-03-10", "--json"]);
+    // Only b is red (20).
+    let created = out["created"].as_array().unwrap();
+    assert_eq!(created.len(), 1, "{out}");
+    assert_eq!((created[0]["account"].as_str(), created[0]["rule"].as_str()), (Some("b"), Some("entered red")));
+    assert_eq!(created[0]["webhook"]["status"], "delivered");
+    assert_eq!(created[0]["webhook"]["attempts"], 2, "failed once, then delivered");
+    let (first, body1) = rx.recv().unwrap();
+    let (second, body2) = rx.recv().unwrap();
+    assert_eq!((first, second), (500, 200));
+    assert_eq!(body1, body2, "the retry sends the same payload");
+    assert_eq!((body2["type"].as_str(), body2["account"].as_str()), (Some("tenure.health_alert"), Some("b")));
+    assert_eq!(body2["details"]["score"], json!(20.0));
+
+    // Evaluating again: b was already red at the last evaluation: it did not enter red again.
+    let again = ws.json(&["alerts", "evaluate", "--scorecard", &card, "--as-of", "2025-03-10", "--json"]);
+    assert_eq!((again["created"].as_array().unwrap().len(), again["already_open"].as_u64()), (0, Some(0)));
+
+    // Work the task.
+    let id = created[0]["id"].as_u64().unwrap().to_string();
+    ws.ok(&["alerts", "ack", &id]);
+    let tasks = ws.json(&["alerts", "list", "--json"]);
+    assert_eq!(tasks[0]["status"], "acknowledged");
+    let e = ws.fails(&["alerts", "close", &id, "--note", " "]);
+    assert!(e.contains("--note"), "{e}");
+    ws.ok(&["alerts", "close", &id, "--note", "called the champion"]);
+    assert_eq!(ws.json(&["alerts", "list", "--json"]), json!([]), "closed tasks are hidden by default");
+    let all = ws.json(&["alerts", "list", "--all", "--json"]);
+    assert_eq!((all[0]["status"].as_str(), all[0]["note"].as_str()), (Some("closed"), Some("called the champion")));
+    let e = ws.fails(&["alerts", "close", &id, "--note", "again"]);
+    assert!(e.contains("already closed"), "{e}");
+}
+
+#[test]
+fn a_drop_within_the_window_makes_one_task_until_it_is_closed() {
+    let ws = setup();
+    // b scores 20; overridden to 90 on 2025-02-01..2025-02-19, so 30 days
+    // before 2025-03-10 (02-08) it was 90: a drop of 70 points.
+    ws.ok(&[
+        "health",
+        "override",
+        "set",
+        "b",
+        "--score",
+        "90",
+        "--reason",
+        "pilot",
+        "--from",
+        "2025-02-01",
+        "--expires",
+        "2025-02-20",
+    ]);
+    let card = ws.file(
+        "drop.toml",
+        format!("{CARD}\n[[alerts]]\nname = \"drop\"\nwhen = \"drops\"\npoints = 70\nwithin_days = 30\n"),
+    );
+    let eval = || ws.json(&["alerts", "evaluate", "--scorecard", &card, "--as-of", "2025-03-10", "--json"]);
+    let first = eval();
+    assert_eq!(first["created"].as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(
+        (first["created"][0]["account"].as_str(), first["created"][0]["details"]["score_before"].as_f64()),
+        (Some("b"), Some(90.0))
+    );
+    // Still dropped, task still open: not repeated.
+    let second = eval();
+    assert_eq!((second["created"].as_array().unwrap().len(), second["already_open"].as_u64()), (0, Some(1)));
+    ws.ok(&["alerts", "close", "1", "--note", "expected: the pilot ended"]);
+    assert_eq!(eval()["created"].as_array().unwrap().len(), 1, "closed: a new task");
+    // 71 points is more than the drop.
+    let strict = ws.file(
+        "strict.toml",
+        format!("{CARD}\n[[alerts]]\nname = \"drop71\"\nwhen = \"drops\"\npoints = 71\nwithin_days = 30\n"),
+    );
+    let out = ws.json(&["alerts", "evaluate", "--scorecard", &strict, "--as-of", "2025-03-10", "--json"]);
+    assert_eq!(out["created"], json!([]));
+}
+
+#[test]
+fn a_failed_delivery_is_kept_and_retried_later() {
+    let ws = setup();
+    // A port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let card = ws.file("down.toml", alert_card(&format!("http://127.0.0.1:{port}/")));
+    let out = ws.run(&["alerts", "evaluate", "--scorecard", &card, "--as-of", "2025-03-10"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("webhook for task 1 failed after 3 attempt(s)") && stderr.contains("tenure alerts deliver"),
+        "{stderr}"
+    );
+    let tasks = ws.json(&["alerts", "list", "--json"]);
+    assert_eq!(
+        (tasks[0]["webhook"]["status"].as_str(), tasks[0]["webhook"]["attempts"].as_u64()),
+        (Some("failed"), Some(3))
+    );
+    // The receiver is up now: `deliver` sends it.
+    let (url, rx) = receiver(0);
+    let card = ws.file("up.toml", alert_card(&url));
+    let out = ws.ok(&["alerts", "deliver", "--scorecard", &card]);
+    assert!(out.contains("1 webhook call(s) retried: 1 delivered"), "{out}");
+    assert_eq!(rx.recv().unwrap().1["task_id"], 1);
+    assert_eq!(ws.json(&["alerts", "list", "--json"])[0]["webhook"]["status"], "delivered");
+}
+
+#[test]
+fn the_default_scorecard_scores_the_demo_company() {
+    let ws = Ws::uninitialised();
+    ws.ok(&["demo", "--customers", "60", "--events", "8000"]);
+    let doc = ws.json(&["health", "--json"]);
+    assert_eq!(doc["scorecard"], "default");
+    let accounts = doc["accounts"].as_array().unwrap();
+    assert!(accounts.len() >= 20, "the demo's subscribers are scored: {}", accounts.len());
+    for a in accounts {
+        assert!(a["overall_score"].is_number(), "{a}");
+        let w: f64 = a["effective_group_weights_pct"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((w - 100.0).abs() < 0.02, "effective weights sum to 100: {a}");
+    }
+    let colors: Vec<&str> = accounts.iter().map(|a| a["color"].as_str().unwrap()).collect();
+    assert!(colors.len() > 1);
+    // Ranks run 1.. in order.
+    assert_eq!(accounts[0]["rank"], 1);
+    let table = ws.ok(&["health"]);
+    assert!(table.contains("accounts scored"), "{table}");
+    let out = ws.json(&["alerts", "evaluate", "--json"]);
+    assert_eq!(out["accounts"].as_u64().unwrap() as usize, accounts.len());
+}
+
+#[test]
+fn alerts_are_evaluated_after_an_import_when_configured() {
+    let ws = Ws::new();
+    let f = ws.file("customers.csv", CUSTOMERS);
+    // No rules configured: the import does no health work and says nothing.
+    let out = ws.run(&["import", "customers", &f]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ws.json(&["alerts", "list", "--json"]), json!([]));
+
+    let health =
+        CARD.replace("[[groups]]", "[[health.groups]]").replace("[[groups.measures]]", "[[health.groups.measures]]");
+    let rules = "[[health.alerts]]\nname = \"entered red\"\nwhen = \"enters_band\"\nband = \"red\"\n";
+    std::fs::write(ws.data().join("tenure.toml"), format!("{health}\n{rules}")).unwrap();
+    // d's pulse drops to 10: d = (3 x 10) / 3 = 10, red; b is red as before.
+    let f = ws.file("update.csv", "id,name,plan_tier,segment,csm_pulse\nd,Dyno,,ent,10\n");
+    let out = ws.run(&["import", "customers", &f]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("2 new health alert task(s)"), "{stderr}");
+    let accounts: Vec<String> = ws
+        .json(&["alerts", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["account"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(accounts, vec!["b", "d"]);
+}
