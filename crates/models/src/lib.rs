@@ -1,4 +1,4 @@
-//! Customer lifetime value models (SPEC 2.6).
+//! Customer lifetime value models (SPEC 2.6) and churn prediction (SPEC 2.5, [`churn`]).
 //!
 //! * [`rfm`]: repeat-purchase summaries (frequency, recency, T, monetary value)
 //!   from orders, with an optional calibration/holdout split.
@@ -15,6 +15,7 @@
 //! over log-parameters, on log-space likelihoods built from [`special`].
 
 pub mod bgnbd;
+pub mod churn;
 pub mod gamma_gamma;
 pub mod optimise;
 pub mod paretonbd;

@@ -1,0 +1,329 @@
+//! `tenure churn`: train a churn model on the workspace's history (or on any
+//! table with a label column) and predict each current account's churn
+//! probability with its drivers. The work is done in `tenure_query::churn`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use jiff::civil::Date;
+use serde_json::Value;
+use tenure_query::churn::{self, FileOptions, TrainOptions};
+use tenure_store::Workspace;
+
+use crate::metrics::csv_field;
+use crate::output;
+
+pub const AFTER_HELP: &str = "\
+Examples:
+  tenure churn train                         features as of each month start, churn within 90 days
+  tenure churn train --horizon-days 60 --json
+  tenure churn predict                       current subscribers, riskiest first, with their drivers
+  tenure churn predict --account cus_0042 --json
+  tenure churn train --from-file customers.csv --label churned    any table with a 0/1 column
+
+The model is a logistic regression with an L2 penalty on standardised features, trained on
+snapshots before a hold-out date and tested on that date's accounts (see docs/churn.md).";
+
+#[derive(Subcommand)]
+pub enum ChurnCommand {
+    /// Train on past snapshots, report hold-out AUC, precision at top 10% and calibration; save the model.
+    #[command(after_help = TRAIN_AFTER_HELP)]
+    Train(TrainArgs),
+    /// Each current subscriber's churn probability and its top drivers (uses the saved model).
+    #[command(after_help = PREDICT_AFTER_HELP)]
+    Predict(PredictArgs),
+}
+
+const TRAIN_AFTER_HELP: &str = "\
+Workspace mode: for each month start with 90 days of history before it, every subscriber gets
+features from what was known before that date (usage, tickets, surveys, payments, MRR, tenure,
+plan, segment) and the label \"churned within --horizon-days\". Snapshots whose label window
+ends by the test date train the model; the test date's accounts measure it. The saved model
+(churn-model.json in the workspace) is refitted on every labelled snapshot.
+
+File mode (--from-file): every column but the label (and the id) is an attribute, numeric if
+all its values are numbers, else categorical. A random --holdout-fraction of rows (by --seed)
+measures the model.
+
+Examples:
+  tenure churn train --horizon-days 60
+  tenure churn train --test-date 2026-06-01 --json
+  tenure churn train --from-file telco.csv --label Churn --id customerID --holdout-fraction 0.3";
+
+const PREDICT_AFTER_HELP: &str = "\
+A driver is one feature's term in the account's log-odds relative to the average training
+account (coefficient x standardised value): positive raises the churn risk.
+
+Examples:
+  tenure churn predict --top 50
+  tenure churn predict --account cus_0042
+  tenure churn predict --csv > risk.csv";
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Churn within this many days after each snapshot date is the label.
+    #[arg(long, default_value_t = 90, value_name = "DAYS")]
+    horizon_days: i64,
+    /// The L2 penalty on the standardised coefficients (0 = none).
+    #[arg(long, default_value_t = 1.0, value_name = "L2")]
+    l2: f64,
+    /// The hold-out snapshot date (default: the last month start whose label window is inside the data).
+    #[arg(long, value_name = "DATE", conflicts_with = "from_file")]
+    test_date: Option<Date>,
+    /// Train on this table (CSV, JSON Lines, JSON or Parquet) instead of the workspace.
+    #[arg(long, value_name = "FILE", requires = "label")]
+    from_file: Option<PathBuf>,
+    /// With --from-file: the outcome column (1/0, true/false or yes/no).
+    #[arg(long, value_name = "COLUMN", requires = "from_file")]
+    label: Option<String>,
+    /// With --from-file: the row id column, not an attribute (default: id, customer_id or account_id if present).
+    #[arg(long, value_name = "COLUMN", requires = "from_file")]
+    id: Option<String>,
+    /// With --from-file: a column to leave out (repeatable).
+    #[arg(long, value_name = "COLUMN", requires = "from_file")]
+    ignore: Vec<String>,
+    /// With --from-file: the share of rows held out to measure the model (0: report in-sample figures only).
+    #[arg(long, default_value_t = 0.25, value_name = "FRACTION", requires = "from_file")]
+    holdout_fraction: f64,
+    /// With --from-file: the seed of the random hold-out.
+    #[arg(long, default_value_t = 42, requires = "from_file")]
+    seed: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Only this account.
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
+    /// Drivers shown per account.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    drivers: usize,
+    /// Accounts shown in the table, riskiest first (JSON and CSV list all).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    top: usize,
+    /// Print JSON.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV (one row per account, drivers as feature=value (contribution)).
+    #[arg(long)]
+    csv: bool,
+}
+
+pub fn run(data: &std::path::Path, command: ChurnCommand) -> Result<ExitCode> {
+    match command {
+        ChurnCommand::Train(args) => {
+            let doc = match (&args.from_file, &args.label) {
+                (Some(file), Some(label)) => churn::train_file(
+                    file,
+                    &FileOptions {
+                        label: label.clone(),
+                        id: args.id.clone(),
+                        ignore: args.ignore.clone(),
+                        holdout_fraction: args.holdout_fraction,
+                        seed: args.seed,
+                        l2: args.l2,
+                    },
+                )?,
+                _ => {
+                    let ws = Workspace::open(data)?;
+                    let opts = TrainOptions { horizon_days: args.horizon_days, l2: args.l2, test_date: args.test_date };
+                    churn::train(&ws, &opts)?
+                }
+            };
+            if args.json {
+                output::json(&doc);
+            } else {
+                print_train(&doc);
+            }
+        }
+        ChurnCommand::Predict(args) => {
+            let ws = Workspace::open(data)?;
+            let doc = churn::predict(&ws, args.account.as_deref(), args.drivers)?;
+            if args.json {
+                output::json(&doc);
+            } else if args.csv {
+                print_predict_csv(&doc, args.drivers);
+            } else {
+                print_predict(&doc, args.top);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn num(v: &Value, dp: usize) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{x:.dp$}"))
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{:.1}%", 100.0 * x))
+}
+
+fn print_evaluation(e: &Value) {
+    let p = &e["precision_at_10pct"];
+    output::line(format!("    ROC AUC                 {}", num(&e["auc"], 4)));
+    output::line(format!(
+        "    precision at top 10%    {} ({} of {} accounts; lift {}x)",
+        pct(&p["precision"]),
+        num(&p["churned"], 1),
+        p["accounts"],
+        num(&p["lift"], 2)
+    ));
+    output::line(format!("    Brier score             {}", num(&e["brier"], 4)));
+    output::line(format!("    log loss                {}", num(&e["log_loss"], 4)));
+    output::line("  Calibration (deciles of predicted probability):");
+    let rows: Vec<Vec<String>> = e["calibration"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            vec![
+                b["bin"].to_string(),
+                b["accounts"].to_string(),
+                pct(&b["mean_predicted"]),
+                pct(&b["observed_rate"]),
+                b["churned"].to_string(),
+            ]
+        })
+        .collect();
+    output::table(&["decile", "accounts", "mean predicted", "observed", "churned"], &rows);
+}
+
+fn print_train(doc: &Value) {
+    let file_mode = doc["mode"] == "file";
+    let what = if file_mode {
+        format!("label {:?} of {}", doc["label"].as_str().unwrap_or(""), doc["file"].as_str().unwrap_or(""))
+    } else {
+        format!("churn within {} days", doc["horizon_days"])
+    };
+    output::line(format!("Churn model: logistic regression, L2 = {}; {what}", doc["l2"]));
+    let t = &doc["train"];
+    if file_mode {
+        output::line(format!(
+            "  trained on {} of {} rows ({} churned; AUC in sample {})",
+            t["rows"],
+            doc["rows"],
+            t["churned"],
+            num(&t["auc"], 4)
+        ));
+    } else {
+        let dates = t["snapshot_dates"].as_array().cloned().unwrap_or_default();
+        output::line(format!(
+            "  data {} to {}; trained on {} snapshot dates ({} to {}): {} account snapshots, {} churned (AUC in sample {})",
+            doc["data"]["first_day"].as_str().unwrap_or(""),
+            doc["data"]["last_day"].as_str().unwrap_or(""),
+            dates.len(),
+            dates.first().and_then(|d| d.as_str()).unwrap_or(""),
+            dates.last().and_then(|d| d.as_str()).unwrap_or(""),
+            t["rows"],
+            t["churned"],
+            num(&t["auc"], 4)
+        ));
+    }
+    let (label, e) = if doc["holdout"].is_null() {
+        ("in sample (no hold-out)".to_string(), &doc["in_sample"])
+    } else if file_mode {
+        (format!("hold-out ({} of rows, seed {})", pct(&doc["holdout_fraction"]), doc["seed"]), &doc["holdout"])
+    } else {
+        (format!("hold-out: accounts on {}", doc["holdout"]["snapshot_date"].as_str().unwrap_or("")), &doc["holdout"])
+    };
+    output::line(format!(
+        "  {label}: {} accounts, {} churned ({})",
+        e["accounts"],
+        e["churned"],
+        pct(&e["churn_rate"])
+    ));
+    print_evaluation(e);
+    output::line("  Coefficients (log-odds per standard deviation; positive raises churn risk):");
+    let rows: Vec<Vec<String>> = doc["coefficients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                c["column"].as_str().unwrap_or("").to_string(),
+                num(&c["coefficient"], 4),
+                num(&c["odds_ratio_per_sd"], 3),
+                num(&c["per_unit"], 6),
+            ]
+        })
+        .collect();
+    output::table(&["column", "coefficient", "odds ratio", "per unit"], &rows);
+    for s in doc["skipped_columns"].as_array().into_iter().flatten() {
+        output::line(format!(
+            "  skipped column {}: {}",
+            s["column"].as_str().unwrap_or(""),
+            s["reason"].as_str().unwrap_or("")
+        ));
+    }
+    if let Some(f) = doc["model_file"].as_str() {
+        output::line(format!(
+            "Saved the model (refitted on {} snapshots) to {f}; next: tenure churn predict",
+            doc["saved_model_rows"]
+        ));
+    }
+}
+
+fn driver_text(d: &Value) -> String {
+    format!(
+        "{}={} ({:+.2})",
+        d["feature"].as_str().unwrap_or(""),
+        d["value"].as_str().unwrap_or("missing"),
+        d["contribution"].as_f64().unwrap_or(0.0)
+    )
+}
+
+fn print_predict(doc: &Value, top: usize) {
+    let accounts = doc["accounts"].as_array().cloned().unwrap_or_default();
+    output::line(format!(
+        "Churn probability within {} days of {} (model trained through {}, hold-out AUC {})",
+        doc["horizon_days"],
+        doc["as_of"].as_str().unwrap_or(""),
+        doc["trained_through"].as_str().unwrap_or(""),
+        num(&doc["holdout_auc"], 4)
+    ));
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .take(top)
+        .map(|a| {
+            let drivers: Vec<String> = a["drivers"].as_array().into_iter().flatten().map(driver_text).collect();
+            vec![
+                a["account_id"].as_str().unwrap_or("").to_string(),
+                pct(&a["churn_probability"]),
+                num(&a["mrr"], 2),
+                if a["cancellation_pending"] == true { "yes" } else { "" }.to_string(),
+                drivers.join("; "),
+            ]
+        })
+        .collect();
+    output::table(&["account", "churn risk", "MRR", "cancelling", "top drivers (log-odds)"], &rows);
+    if accounts.len() > top {
+        output::line(format!(
+            "({top} of {} accounts shown, riskiest first; --top N, --json or --csv for all)",
+            accounts.len()
+        ));
+    }
+}
+
+fn print_predict_csv(doc: &Value, drivers: usize) {
+    let mut header =
+        vec!["account_id".to_string(), "churn_probability".into(), "mrr".into(), "cancellation_pending".into()];
+    header.extend((1..=drivers).map(|i| format!("driver_{i}")));
+    output::line(header.join(","));
+    for a in doc["accounts"].as_array().into_iter().flatten() {
+        let mut cells = vec![
+            csv_field(a["account_id"].as_str().unwrap_or("")),
+            a["churn_probability"].to_string(),
+            a["mrr"].to_string(),
+            a["cancellation_pending"].to_string(),
+        ];
+        let d: Vec<&Value> = a["drivers"].as_array().into_iter().flatten().collect();
+        cells.extend((0..drivers).map(|i| d.get(i).map_or(String::new(), |d| csv_field(&driver_text(d)))));
+        output::line(cells.join(","));
+    }
+}
