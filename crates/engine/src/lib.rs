@@ -6,6 +6,8 @@
 //! directory listing, so files of an unfinished import are never read). The
 //! internal `_key` column is not exposed.
 
+pub mod scale_out;
+
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
