@@ -15,7 +15,9 @@
 //! removed by the next writer. Readers only ever see committed states.
 
 pub mod error;
+pub mod keys;
 pub mod load;
+pub mod log;
 pub mod manifest;
 pub mod schema;
 mod write;

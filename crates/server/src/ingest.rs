@@ -1,0 +1,452 @@
+//! Durable ingest: the group-committed log, the compactor that moves it into
+//! the Parquet store, idempotency keys, and account attribution of events.
+//!
+//! A request's rows become one log frame (`{"entity", "idempotency", "rows"}`).
+//! Frames go to one writer thread, which writes everything queued since its
+//! last `fdatasync` and syncs once for all of them, so concurrent requests share
+//! the cost of a sync; each request is answered after the sync that covered it.
+//! The compactor seals the current segment every interval and writes the
+//! sealed ones into the store through the store's `Writer` in one commit each,
+//! then removes them. Replaying a segment that was committed just before a
+//! crash changes nothing: events dedupe on `messageId`, entities upsert on
+//! their ids, so `kill -9` at any moment neither loses nor duplicates a row.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tenure_model::Record;
+use tenure_store::log::{IngestLog, Segment, segments};
+use tenure_store::{StoreError, Workspace};
+
+use crate::rows::{Rows, rows_for};
+
+/// The frames one sync may carry at most, so a flood cannot hold every
+/// waiting request behind one huge write.
+const GROUP_BYTES: usize = 32 << 20;
+/// Events handed to the store's writer at a time while compacting (bounds memory).
+const COMPACT_EVENT_CHUNK: usize = 100_000;
+/// How long a completed Idempotency-Key is remembered.
+const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
+const IDEMPOTENCY_FILE: &str = "idempotency.jsonl";
+
+/// One accepted request, as it is stored in the log.
+#[derive(Serialize, Deserialize)]
+pub struct LogEntry {
+    pub entity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<IdempotentResponse>,
+    pub rows: Vec<Map<String, Value>>,
+}
+
+/// The answer a request with an Idempotency-Key got, replayed for its retries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdempotentResponse {
+    /// The id of the API key that sent it: keys are per client.
+    pub scope: String,
+    pub key: String,
+    /// BLAKE3 of the method, path and body: a retry must be the same request.
+    pub fingerprint: String,
+    pub status: u16,
+    pub response: Value,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+type Waiter = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+enum LogRequest {
+    Append { frame: Vec<u8>, done: Waiter },
+    Rotate { done: tokio::sync::oneshot::Sender<Result<u64, String>> },
+    Stop,
+}
+
+enum IdempotencyState {
+    InFlight,
+    Done(IdempotentResponse),
+}
+
+/// Counters for the log and the compactor.
+#[derive(Default)]
+pub struct IngestStats {
+    pub requests_logged: AtomicU64,
+    pub syncs: AtomicU64,
+    pub rows_compacted: AtomicU64,
+    pub compaction_failures: AtomicU64,
+}
+
+/// The ingest side of the server state.
+pub struct Ingest {
+    log: Mutex<mpsc::Sender<LogRequest>>,
+    /// user -> (timestamp µs, groupId) of the user's latest group call.
+    groups: Mutex<HashMap<String, (i64, String)>>,
+    idempotency: Mutex<HashMap<(String, String), IdempotencyState>>,
+    pub stats: Arc<IngestStats>,
+}
+
+/// The background threads, stopped by [`Ingest::stop`].
+pub struct IngestThreads {
+    writer: JoinHandle<()>,
+    compactor: JoinHandle<()>,
+    compactor_stop: mpsc::Sender<()>,
+}
+
+impl Ingest {
+    /// Open the log, replay what an earlier run left in it into the store,
+    /// learn the users' groups from the store, and start the writer and
+    /// compactor threads.
+    pub fn start(
+        root: &Path,
+        compact_every: Duration,
+        segment_bytes: u64,
+    ) -> Result<(Arc<Ingest>, IngestThreads), StoreError> {
+        let log = IngestLog::open(root, segment_bytes)?;
+        let log_dir = log.dir().to_path_buf();
+        let stats = Arc::new(IngestStats::default());
+        let mut compactor = Compactor { ws: Workspace::open(root)?, log_dir: log_dir.clone(), stats: stats.clone() };
+        let mut remembered = load_idempotency(&log_dir)?;
+        let replayed = compactor.compact_below(log.current_seq())?;
+        remembered.extend(replayed);
+        let groups = latest_groups(&compactor.ws)?;
+        let idempotency =
+            remembered.into_iter().map(|r| ((r.scope.clone(), r.key.clone()), IdempotencyState::Done(r))).collect();
+
+        let (tx, rx) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("ingest-log".into())
+            .spawn({
+                let stats = stats.clone();
+                move || log_writer(log, rx, &stats)
+            })
+            .map_err(StoreError::Io)?;
+        let ingest = Arc::new(Ingest {
+            log: Mutex::new(tx),
+            groups: Mutex::new(groups),
+            idempotency: Mutex::new(idempotency),
+            stats,
+        });
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let compactor = std::thread::Builder::new()
+            .name("ingest-compactor".into())
+            .spawn({
+                let ingest = ingest.clone();
+                move || compactor.run(&ingest, compact_every, stop_rx)
+            })
+            .map_err(StoreError::Io)?;
+        Ok((ingest, IngestThreads { writer, compactor, compactor_stop: stop_tx }))
+    }
+
+    fn send(&self, req: LogRequest) -> bool {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).send(req).is_ok()
+    }
+
+    /// Append one frame and wait until it is on disk.
+    pub async fn append(&self, frame: Vec<u8>) -> Result<(), String> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if !self.send(LogRequest::Append { frame, done }) {
+            return Err("the ingest log is closed (the server is shutting down)".into());
+        }
+        wait.await.unwrap_or_else(|_| Err("the ingest log writer stopped".into()))
+    }
+
+    /// Seal the current segment; returns the new current sequence number.
+    fn rotate_blocking(&self) -> Result<u64, String> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if !self.send(LogRequest::Rotate { done }) {
+            return Err("the ingest log is closed".into());
+        }
+        wait.blocking_recv().unwrap_or_else(|_| Err("the ingest log writer stopped".into()))
+    }
+
+    /// The account of a user's latest group call, if any.
+    pub fn group_of(&self, user: &str) -> Option<String> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner()).get(user).map(|(_, g)| g.clone())
+    }
+
+    /// Remember group calls of an acknowledged request.
+    pub fn learn_groups(&self, calls: impl IntoIterator<Item = (String, i64, String)>) {
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        for (user, ts, group) in calls {
+            remember_group(&mut groups, user, ts, group);
+        }
+    }
+
+    /// Claim an Idempotency-Key: `Ok(None)` to go ahead (the caller must
+    /// [`Ingest::finish_idempotent`] or [`Ingest::release_idempotent`]), the
+    /// stored answer for a retry, or an error for a key in use or reused.
+    pub fn claim_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<IdempotentResponse>, (u16, String)> {
+        let mut map = self.idempotency.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (scope.to_string(), key.to_string());
+        match map.get(&id) {
+            None => {
+                map.insert(id, IdempotencyState::InFlight);
+                Ok(None)
+            }
+            Some(IdempotencyState::InFlight) => {
+                Err((409, "a request with this Idempotency-Key is still being processed; retry in a moment".into()))
+            }
+            Some(IdempotencyState::Done(r)) if r.fingerprint == fingerprint => Ok(Some(r.clone())),
+            Some(IdempotencyState::Done(_)) => Err((
+                422,
+                "this Idempotency-Key was already used for a different request; use a new key for new data".into(),
+            )),
+        }
+    }
+
+    pub fn finish_idempotent(&self, response: IdempotentResponse) {
+        let id = (response.scope.clone(), response.key.clone());
+        self.idempotency.lock().unwrap_or_else(|p| p.into_inner()).insert(id, IdempotencyState::Done(response));
+    }
+
+    pub fn release_idempotent(&self, scope: &str, key: &str) {
+        let mut map = self.idempotency.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (scope.to_string(), key.to_string());
+        if matches!(map.get(&id), Some(IdempotencyState::InFlight)) {
+            map.remove(&id);
+        }
+    }
+
+    /// Stop accepting, compact everything logged, and end the threads.
+    pub fn stop(&self, threads: IngestThreads) {
+        let _ = threads.compactor_stop.send(());
+        let _ = threads.compactor.join();
+        self.send(LogRequest::Stop);
+        let _ = threads.writer.join();
+    }
+}
+
+fn remember_group(groups: &mut HashMap<String, (i64, String)>, user: String, ts: i64, group: String) {
+    match groups.get(&user) {
+        Some((at, _)) if *at > ts => {}
+        _ => {
+            groups.insert(user, (ts, group));
+        }
+    }
+}
+
+/// The writer thread: group commit.
+fn log_writer(mut log: IngestLog, rx: mpsc::Receiver<LogRequest>, stats: &IngestStats) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut waiting: Vec<Waiter> = Vec::new();
+    let flush = |log: &mut IngestLog, buf: &mut Vec<u8>, waiting: &mut Vec<Waiter>| {
+        if waiting.is_empty() {
+            return;
+        }
+        let result = log.append(buf).map_err(|e| format!("could not write the ingest log: {e}"));
+        if let Err(e) = &result {
+            tracing::error!("{e}");
+        }
+        stats.syncs.fetch_add(1, Ordering::Relaxed);
+        stats.requests_logged.fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        for done in waiting.drain(..) {
+            let _ = done.send(result.clone());
+        }
+        buf.clear();
+    };
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(req) = next.take() {
+            match req {
+                LogRequest::Append { frame, done } => {
+                    buf.extend_from_slice(&frame);
+                    waiting.push(done);
+                    if buf.len() < GROUP_BYTES {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                LogRequest::Rotate { done } => {
+                    flush(&mut log, &mut buf, &mut waiting);
+                    let _ = done.send(log.rotate().map_err(|e| e.to_string()));
+                    next = rx.try_recv().ok();
+                }
+                LogRequest::Stop => {
+                    flush(&mut log, &mut buf, &mut waiting);
+                    return;
+                }
+            }
+        }
+        flush(&mut log, &mut buf, &mut waiting);
+    }
+}
+
+struct Compactor {
+    ws: Workspace,
+    log_dir: PathBuf,
+    stats: Arc<IngestStats>,
+}
+
+impl Compactor {
+    fn run(&mut self, ingest: &Ingest, every: Duration, stop: mpsc::Receiver<()>) {
+        loop {
+            let stopping = !matches!(stop.recv_timeout(every), Err(mpsc::RecvTimeoutError::Timeout));
+            let result = ingest
+                .rotate_blocking()
+                .map_err(|e| StoreError::Io(std::io::Error::other(e)))
+                .and_then(|current| self.compact_below(current));
+            if let Err(e) = result {
+                self.stats.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                // The segments stay; the next round tries again.
+                tracing::error!("compacting the ingest log into the store failed: {e}");
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+
+    /// Move every segment older than `current` into the store, oldest
+    /// first, one commit each. Returns the idempotency records they held.
+    fn compact_below(&mut self, current: u64) -> Result<Vec<IdempotentResponse>, StoreError> {
+        let mut remembered = Vec::new();
+        for segment in segments(&self.log_dir)?.into_iter().filter(|s| s.seq < current) {
+            remembered.extend(self.compact(&segment)?);
+        }
+        Ok(remembered)
+    }
+
+    fn compact(&mut self, segment: &Segment) -> Result<Vec<IdempotentResponse>, StoreError> {
+        let frames = segment.read()?;
+        if frames.torn_bytes > 0 {
+            // Only the frame being written when the process died can be torn; it was never acknowledged.
+            tracing::info!("{}: ignoring {} bytes of an unfinished write", segment.path.display(), frames.torn_bytes);
+        }
+        if frames.payloads.is_empty() {
+            // Nothing was acknowledged from it (an idle run, or a torn first write).
+            segment.remove()?;
+            return Ok(Vec::new());
+        }
+        let mut tables: BTreeMap<String, Box<dyn Rows>> = BTreeMap::new();
+        let mut remembered = Vec::new();
+        let mut rows_total = 0u64;
+        let mut writer = self.ws.writer()?;
+        for (request, payload) in frames.payloads.iter().enumerate() {
+            let entry: LogEntry = match serde_json::from_slice(payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!("{}: frame {request} is not a log entry ({e}); skipped", segment.path.display());
+                    continue;
+                }
+            };
+            let Some(rows) = table_rows(&mut tables, &entry.entity) else {
+                tracing::error!("{}: unknown entity {:?}; its rows are skipped", segment.path.display(), entry.entity);
+                continue;
+            };
+            for (i, fields) in entry.rows.into_iter().enumerate() {
+                rows_total += 1;
+                // Rows were validated before they were logged; a row that no
+                // longer validates (a newer tenure with stricter rules) must not
+                // block the log forever.
+                if let Err(errors) = rows.push(&Record::new(i as u64, fields), request as u64) {
+                    let why: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                    tracing::error!(
+                        "{}: a logged row no longer validates ({}); skipped",
+                        segment.path.display(),
+                        why.join("; ")
+                    );
+                }
+            }
+            if entry.entity == "events" && rows.len() >= COMPACT_EVENT_CHUNK {
+                rows.write(&mut writer)?;
+            }
+            remembered.extend(entry.idempotency);
+        }
+        for rows in tables.values_mut() {
+            rows.write(&mut writer)?;
+        }
+        writer.commit()?;
+        append_idempotency(&self.log_dir, &remembered)?;
+        segment.remove()?;
+        self.stats.rows_compacted.fetch_add(rows_total, Ordering::Relaxed);
+        Ok(remembered)
+    }
+}
+
+/// The rows of `entity` in `tables`, created on first use; `None` for an unknown entity.
+fn table_rows<'t>(tables: &'t mut BTreeMap<String, Box<dyn Rows>>, entity: &str) -> Option<&'t mut Box<dyn Rows>> {
+    if !tables.contains_key(entity) {
+        tables.insert(entity.to_string(), rows_for(entity)?);
+    }
+    tables.get_mut(entity)
+}
+
+fn jsonl(records: &[IdempotentResponse]) -> Vec<u8> {
+    let mut text = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut text, r).expect("serialises");
+        text.push(b'\n');
+    }
+    text
+}
+
+fn append_idempotency(dir: &Path, records: &[IdempotentResponse]) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut f = fs_err::OpenOptions::new().create(true).append(true).open(dir.join(IDEMPOTENCY_FILE))?;
+    f.write_all(&jsonl(records))?;
+    f.sync_data()?;
+    Ok(())
+}
+
+/// The idempotency records of the last day; older ones are dropped from the file.
+fn load_idempotency(dir: &Path) -> Result<Vec<IdempotentResponse>, StoreError> {
+    let path = dir.join(IDEMPOTENCY_FILE);
+    let text = match fs_err::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let since = jiff::Timestamp::now().as_second() - IDEMPOTENCY_SECONDS;
+    let all: Vec<IdempotentResponse> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let kept: Vec<IdempotentResponse> = all.iter().filter(|r| r.at >= since).cloned().collect();
+    if kept.len() < all.len() {
+        let tmp = dir.join(format!("{IDEMPOTENCY_FILE}.tmp"));
+        fs_err::write(&tmp, jsonl(&kept))?;
+        fs_err::rename(&tmp, &path)?;
+    }
+    Ok(kept)
+}
+
+/// Each user's latest group call in the store (user id, else anonymous id).
+fn latest_groups(ws: &Workspace) -> Result<HashMap<String, (i64, String)>, StoreError> {
+    let mut groups = HashMap::new();
+    let columns = ["type", "user_id", "anonymous_id", "group_id", "timestamp"];
+    for path in ws.table_paths("events") {
+        for batch in tenure_store::read_parquet(&path, Some(&columns))? {
+            let col = |n: &str| batch.column_by_name(n).expect("projected column");
+            let (kind, user, anon, group) = (
+                col("type").as_string::<i32>(),
+                col("user_id").as_string::<i32>(),
+                col("anonymous_id").as_string::<i32>(),
+                col("group_id").as_string::<i32>(),
+            );
+            let ts = col("timestamp").as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            for i in 0..batch.num_rows() {
+                if kind.value(i) != "group" || group.is_null(i) {
+                    continue;
+                }
+                let who = if user.is_valid(i) {
+                    user.value(i)
+                } else if anon.is_valid(i) {
+                    anon.value(i)
+                } else {
+                    continue;
+                };
+                remember_group(&mut groups, who.to_string(), ts.value(i), group.value(i).to_string());
+            }
+        }
+    }
+    Ok(groups)
+}

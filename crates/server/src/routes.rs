@@ -1,0 +1,482 @@
+//! The ingest endpoints: Segment's API and the bulk entity endpoints.
+//!
+//! Every write goes the same way: authenticate (write scope), decode the body,
+//! validate every item with the import pipeline's rules, then either reject
+//! the request whole (400 listing each bad item's index, field and reason) or
+//! log the valid rows, wait for the sync, and answer 200. `?partial=true`
+//! accepts the valid items of a request with bad ones.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tenure_import::Vendor;
+use tenure_model::{Entity, Record, UsageEvent, UsageEventType};
+
+use crate::AppState;
+use crate::auth::{Authenticated, Write};
+use crate::body::{self, Item};
+use crate::error::ApiError;
+use crate::ingest::{IdempotentResponse, LogEntry};
+use crate::rows::rows_for;
+
+/// The most rejected fields one error answer lists.
+const MAX_LISTED: usize = 1000;
+const SEGMENT_KINDS: &[&str] = &["track", "identify", "group", "page", "screen", "alias"];
+
+pub(crate) fn routes() -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/batch", post(segment_batch))
+        .route("/v1/import", post(segment_batch))
+        .route("/api/v1/batch", post(segment_batch))
+        .route("/api/v1/sql", post(crate::sql::sql))
+        .route("/api/v1/{entity}", post(bulk));
+    for kind in SEGMENT_KINDS {
+        r = r.route(&format!("/v1/{kind}"), post(segment_single));
+        if !matches!(*kind, "screen" | "alias") {
+            // Static paths win over /api/v1/{entity} in axum's router.
+            r = r.route(&format!("/api/v1/{kind}"), post(segment_single));
+        }
+    }
+    r
+}
+
+async fn healthz() -> Json<Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[derive(Deserialize, Default)]
+struct WriteParams {
+    #[serde(default)]
+    partial: bool,
+}
+
+/// What a write request says besides its items.
+struct WriteRequest {
+    key_id: String,
+    partial: bool,
+    idempotency_key: Option<String>,
+    /// BLAKE3 of the path and the body as sent.
+    fingerprint: String,
+}
+
+fn write_request(
+    auth: &Authenticated<Write>,
+    path: &str,
+    headers: &HeaderMap,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    raw: &Bytes,
+) -> Result<WriteRequest, ApiError> {
+    let params =
+        params.map_err(|e| ApiError::bad_request(format!("bad query string: {e} (expected ?partial=true)")))?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
+                ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID, say)")
+            })?;
+            Some(k.to_string())
+        }
+    };
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(path.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(raw);
+    Ok(WriteRequest {
+        key_id: auth.key.id.clone(),
+        partial: params.0.partial,
+        idempotency_key,
+        fingerprint: hasher.finalize().to_hex().to_string(),
+    })
+}
+
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            body::too_large(state.limits().max_body_bytes)
+        } else {
+            ApiError::new(e.status(), format!("could not read the request body: {e}"))
+        }
+    })
+}
+
+/// `POST /v1/batch`, `/api/v1/batch`: `{"batch": [messages], "context": {...}}`.
+async fn segment_batch(
+    State(state): State<AppState>,
+    auth: Authenticated<Write>,
+    uri: axum::http::Uri,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let raw = read_body(body, &state)?;
+        let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
+        let ingest = Ingestion { state: &state, entity: "events", segment: true };
+        ingest
+            .run(req, || {
+                let (_, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, true)?;
+                let (messages, context) = match body::parse_document(&decoded)? {
+                    Value::Object(mut m) => match m.remove("batch") {
+                        Some(Value::Array(batch)) => (batch, m.remove("context")),
+                        _ => return Err(ApiError::bad_request("expected {\"batch\": [messages]}: no \"batch\" array")),
+                    },
+                    Value::Array(batch) => (batch, None),
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "expected {{\"batch\": [messages]}}, got {}",
+                            tenure_model::record::json_kind(&other)
+                        )));
+                    }
+                };
+                let mut items = body::numbered(messages);
+                if let Some(Value::Object(shared)) = context {
+                    // A batch-level context applies to every message (theirs wins).
+                    for item in &mut items {
+                        if let Ok(Value::Object(m)) = &mut item.value {
+                            let own = m.entry("context").or_insert_with(|| Value::Object(Map::new()));
+                            if let Value::Object(own) = own {
+                                for (k, v) in &shared {
+                                    own.entry(k.clone()).or_insert_with(|| v.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(items)
+            })
+            .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /v1/track` and its siblings: one message; the path gives its type.
+async fn segment_single(
+    State(state): State<AppState>,
+    auth: Authenticated<Write>,
+    uri: axum::http::Uri,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let kind = uri.path().rsplit('/').next().unwrap_or_default().to_string();
+    let result = async {
+        let raw = read_body(body, &state)?;
+        let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
+        let ingest = Ingestion { state: &state, entity: "events", segment: true };
+        ingest
+            .run(req, || {
+                let (_, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, true)?;
+                let Value::Object(mut message) = body::parse_document(&decoded)? else {
+                    return Err(ApiError::bad_request(format!("expected one {kind} message (a JSON object)")));
+                };
+                let said = message.get("type").and_then(Value::as_str).map(str::to_ascii_lowercase);
+                match said {
+                    None => {
+                        message.insert("type".into(), Value::from(kind.clone()));
+                    }
+                    Some(t) if t == kind => {}
+                    Some(t) => {
+                        return Err(ApiError::bad_request(format!(
+                            "type: the message says {t:?} but was sent to /{kind}; send it to /v1/batch or /v1/{t}"
+                        )));
+                    }
+                }
+                Ok(body::numbered(vec![Value::Object(message)]))
+            })
+            .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/v1/{entity}`: a JSON array of rows (or one row), or JSON Lines,
+/// in the shape `tenure import` reads.
+async fn bulk(
+    State(state): State<AppState>,
+    auth: Authenticated<Write>,
+    Path(entity): Path<String>,
+    uri: axum::http::Uri,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let Some(entity) = tenure_model::ENTITY_NAMES.iter().copied().find(|e| *e == entity) else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("unknown entity {entity:?}; expected one of: {}", tenure_model::ENTITY_NAMES.join(", ")),
+            ));
+        };
+        let raw = read_body(body, &state)?;
+        let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
+        let ingest = Ingestion { state: &state, entity, segment: false };
+        ingest
+            .run(req, || {
+                let (layout, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, false)?;
+                body::bulk_items(layout, &decoded)
+            })
+            .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// One write request's way through validation and the log.
+struct Ingestion<'s> {
+    state: &'s AppState,
+    entity: &'static str,
+    /// Items are Segment messages (mapped like `tenure import --from segment`).
+    segment: bool,
+}
+
+/// The validated rows of a request.
+#[derive(Default)]
+struct Checked {
+    /// The rows as JSON, comma-separated, ready for the log entry.
+    rows_json: Vec<u8>,
+    rows: usize,
+    items: usize,
+    accepted_items: usize,
+    rejected: Vec<Value>,
+    rejected_items: usize,
+    /// Group calls: (user, timestamp µs, groupId).
+    groups: Vec<(String, i64, String)>,
+}
+
+impl Ingestion<'_> {
+    async fn run(
+        &self,
+        req: WriteRequest,
+        items: impl FnOnce() -> Result<Vec<Item>, ApiError>,
+    ) -> Result<Response, ApiError> {
+        let ingest = self.state.ingest();
+        let claim = match &req.idempotency_key {
+            None => None,
+            Some(key) => match ingest.claim_idempotent(&req.key_id, key, &req.fingerprint) {
+                Ok(None) => Some(Claim { state: self.state, scope: req.key_id.clone(), key: key.clone() }),
+                Ok(Some(earlier)) => {
+                    let mut response =
+                        (StatusCode::from_u16(earlier.status).unwrap_or(StatusCode::OK), Json(earlier.response))
+                            .into_response();
+                    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                    return Ok(response);
+                }
+                Err((status, message)) => {
+                    return Err(ApiError::new(StatusCode::from_u16(status).expect("valid status"), message));
+                }
+            },
+        };
+        let checked = self.check(items()?);
+        if checked.rejected_items > 0 && !req.partial {
+            return Err(ApiError::bad_request(format!(
+                "{} of {} item(s) rejected; nothing was written (fix them, or send ?partial=true to accept the valid ones)",
+                checked.rejected_items, checked.items
+            ))
+            .with("accepted", 0)
+            .with("rejected", checked.rejected));
+        }
+        let response = serde_json::json!({
+            "success": true,
+            "accepted": checked.accepted_items,
+            "rejected": checked.rejected,
+        });
+        let idempotency = claim.as_ref().map(|c| IdempotentResponse {
+            scope: c.scope.clone(),
+            key: c.key.clone(),
+            fingerprint: req.fingerprint.clone(),
+            status: 200,
+            response: response.clone(),
+            at: jiff::Timestamp::now().as_second(),
+        });
+        if checked.rows > 0 || idempotency.is_some() {
+            let entry =
+                LogEntry { entity: self.entity.to_string(), idempotency: idempotency.clone(), rows: Vec::new() };
+            let mut payload = serde_json::to_vec(&entry).expect("serialises");
+            // Splice the already-serialised rows into `"rows":[]`.
+            let tail = payload.split_off(payload.len() - 2);
+            debug_assert_eq!(tail, b"]}");
+            payload.extend_from_slice(&checked.rows_json);
+            payload.extend_from_slice(&tail);
+            let mut frame = Vec::with_capacity(payload.len() + 8);
+            tenure_store::log::frame(&payload, &mut frame);
+            ingest.append(frame).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+        }
+        ingest.learn_groups(checked.groups);
+        if let (Some(claim), Some(done)) = (claim, idempotency) {
+            claim.finish(done);
+        }
+        Ok((StatusCode::OK, Json(response)).into_response())
+    }
+
+    /// Validate every item; keep the rows of the good ones.
+    fn check(&self, items: Vec<Item>) -> Checked {
+        let mut out = Checked { items: items.len(), ..Default::default() };
+        let mut keyed = (self.entity != "events").then(|| rows_for(self.entity).expect("known entity"));
+        // Group calls earlier in this request attribute later events.
+        let mut groups: HashMap<String, String> = HashMap::new();
+        let max_item = self.state.limits().max_item_bytes;
+        for item in items {
+            let mut errors: Vec<(String, String)> = Vec::new();
+            let mut rows: Vec<Vec<u8>> = Vec::new();
+            let mut item_groups = Vec::new();
+            match self.records(item.value, item.index) {
+                Err(e) => errors.push(e),
+                Ok(records) => {
+                    for mut rec in records {
+                        let checked = match keyed.as_mut() {
+                            Some(rows) => rows.push(&rec, 0).map(|()| None),
+                            None => self.attribute(&mut rec, &groups).map(Some),
+                        };
+                        match checked {
+                            Err(field_errors) => errors.extend(field_errors.into_iter().map(|e| (e.field, e.reason))),
+                            Ok(group_call) => {
+                                let json = serde_json::to_vec(&rec.fields).expect("serialises");
+                                if json.len() > max_item {
+                                    errors.push((
+                                        String::new(),
+                                        format!("the item is {} bytes of JSON; the limit is {max_item}", json.len()),
+                                    ));
+                                }
+                                rows.push(json);
+                                item_groups.extend(group_call.flatten());
+                            }
+                        }
+                    }
+                }
+            }
+            if errors.is_empty() {
+                out.accepted_items += 1;
+                for (user, ts, group) in item_groups {
+                    groups.insert(user.clone(), group.clone());
+                    out.groups.push((user, ts, group));
+                }
+                for row in rows {
+                    if out.rows > 0 {
+                        out.rows_json.push(b',');
+                    }
+                    out.rows_json.extend_from_slice(&row);
+                    out.rows += 1;
+                }
+            } else {
+                out.rejected_items += 1;
+                for (field, reason) in errors {
+                    if out.rejected.len() < MAX_LISTED {
+                        let mut e = serde_json::json!({"index": item.index, "field": field, "reason": reason});
+                        if let Some(line) = item.line {
+                            e["line"] = Value::from(line);
+                        }
+                        out.rejected.push(e);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// An item's records: itself, or what the Segment mapping makes of it.
+    fn records(&self, value: Result<Value, String>, index: usize) -> Result<Vec<Record>, (String, String)> {
+        let value = value.map_err(|reason| (String::new(), reason))?;
+        if body::depth(&value, body::MAX_DEPTH) > body::MAX_DEPTH {
+            return Err((String::new(), format!("values are nested more than {} levels deep", body::MAX_DEPTH)));
+        }
+        let Value::Object(fields) = value else {
+            return Err((
+                String::new(),
+                format!("expected a JSON object, got {}", tenure_model::record::json_kind(&value)),
+            ));
+        };
+        let rec = Record::new(index as u64, fields);
+        if !self.segment {
+            return Ok(vec![rec]);
+        }
+        Vendor::Segment
+            .map(self.entity, "request", rec)
+            .into_iter()
+            .map(|r| r.map_err(|e| (e.field, e.reason)))
+            .collect()
+    }
+
+    /// Validate an event and complete it as stored: its `messageId` (a
+    /// content hash when it has none, fixed before attribution changes the
+    /// content) and its account (`groupId`, `context.groupId`, else the
+    /// user's latest group call). Returns the group call it is, if it is one.
+    fn attribute(
+        &self,
+        rec: &mut Record,
+        groups: &HashMap<String, String>,
+    ) -> Result<Option<(String, i64, String)>, Vec<tenure_model::FieldError>> {
+        if rec.raw(&["timestamp", "originalTimestamp", "receivedAt"]).is_none() {
+            // Segment stamps what it receives; so do we.
+            rec.fields.insert("receivedAt".into(), Value::from(jiff::Timestamp::now().to_string()));
+        }
+        let event = UsageEvent::from_record(rec)?;
+        if rec.raw(&["messageId", "message_id"]).is_none() {
+            rec.fields.insert("messageId".into(), Value::from(event.message_id.clone()));
+        }
+        let Some(user) = event.user_id.as_ref().or(event.anonymous_id.as_ref()) else { return Ok(None) };
+        match (&event.group_id, event.kind) {
+            (Some(group), UsageEventType::Group) => {
+                Ok(Some((user.clone(), event.timestamp.as_microsecond(), group.clone())))
+            }
+            (Some(_), _) => Ok(None),
+            (None, _) => {
+                let group = groups.get(user).cloned().or_else(|| self.state.ingest().group_of(user));
+                if let Some(group) = group {
+                    rec.fields.insert("groupId".into(), Value::from(group));
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// An Idempotency-Key being processed; released if the request fails.
+struct Claim<'s> {
+    state: &'s AppState,
+    scope: String,
+    key: String,
+}
+
+impl Claim<'_> {
+    fn finish(self, response: IdempotentResponse) {
+        self.state.ingest().finish_idempotent(response);
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        // After finish() the key is Done and this does nothing.
+        self.state.ingest().release_idempotent(&self.scope, &self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_segment_kind_maps_to_a_type_the_events_accept() {
+        for kind in SEGMENT_KINDS {
+            let mapped = Vendor::Segment.map(
+                "events",
+                "t",
+                Record::new(0, serde_json::json!({"type": kind, "userId": "u"}).as_object().unwrap().clone()),
+            );
+            for r in mapped {
+                let t = r.unwrap().fields["type"].as_str().unwrap().to_string();
+                assert!(UsageEventType::NAMES.contains(&t.as_str()), "{kind} -> {t}");
+            }
+        }
+    }
+}
