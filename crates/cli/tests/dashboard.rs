@@ -1,0 +1,404 @@
+//! The dashboard against the real `tenure serve` on a loopback port, over a
+//! small demo workspace: the login is enforced (HTTP), the read API serves
+//! the CLI's JSON, and every page renders in a real headless Chromium with
+//! its charts drawn, its tables filled and its numbers equal to the API's.
+//!
+//! Chromium comes from the Debian packages (`scripts/install-browser`). The
+//! browser tests are skipped, loudly, only when it is missing outside CI.
+//! Screenshots of every page are saved under the target directory
+//! (`dashboard-screenshots/`).
+
+mod common;
+mod serve_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::Ws;
+use serde_json::Value;
+use serve_support::{Served, key};
+
+/// A small demo company (seconds to generate). Each test has its own: one
+/// server per workspace.
+fn demo() -> Ws {
+    let ws = Ws::uninitialised();
+    ws.ok(&["demo", "--customers", "120", "--events", "30000", "--seed", "7"]);
+    ws
+}
+
+/// An HTTP client that does not follow redirects (the login answers are
+/// redirects with cookies) and keeps error statuses as answers.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+struct Answer {
+    status: u16,
+    location: String,
+    cookie: String,
+    content_type: String,
+    body: String,
+}
+
+fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    answer(req.call().unwrap_or_else(|e| panic!("GET {url}: {e}")))
+}
+
+fn post_form(url: &str, form: &str) -> Answer {
+    let req = agent().post(url).header("Content-Type", "application/x-www-form-urlencoded");
+    answer(req.send(form.as_bytes()).unwrap_or_else(|e| panic!("POST {url}: {e}")))
+}
+
+fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
+    let h = |k: &str| r.headers().get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let (location, cookie, content_type) = (h("location"), h("set-cookie"), h("content-type"));
+    Answer {
+        status: r.status().as_u16(),
+        location,
+        cookie,
+        content_type,
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+/// The `name=value` part of a Set-Cookie header.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or("").to_string()
+}
+
+/// The one-time login link `tenure serve` prints at start-up.
+fn login_link(served: &Served) -> String {
+    for _ in 0..100 {
+        let log = served.log_text();
+        if let Some(at) = log.find("/login?token=") {
+            let start = log[..at].rfind("http://").expect("the link is a URL");
+            return log[start..].split_whitespace().next().unwrap().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "tenure serve did not print the dashboard's login link (tenure_server::dashboard::login_link); log:\n{}",
+        served.log_text()
+    );
+}
+
+#[test]
+fn pages_need_a_session_and_the_read_api_serves_the_cli_json() {
+    let ws = &demo();
+    let read = key(ws, "dash-read", "read");
+    let write = key(ws, "dash-write", "write");
+    let served = Served::start(ws, &[]);
+    let base = served.url.clone();
+    let bearer = |k: &str| format!("Bearer {k}");
+
+    // No customer data without a session: pages redirect to the login form,
+    // tables as CSV too, and the API needs a key.
+    for path in ["/", "/revenue", "/accounts", "/accounts/cus_0001", "/revenue?csv=months"] {
+        let a = get(&format!("{base}{path}"), &[]);
+        assert_eq!(a.status, 303, "{path} without a session");
+        assert!(a.location.starts_with("/login?next="), "{path} -> {}", a.location);
+        assert!(!a.body.contains("USD"), "{path} leaked figures");
+    }
+    assert_eq!(get(&format!("{base}/api/v1/metrics/revenue"), &[]).status, 401);
+    assert_eq!(get(&format!("{base}/api/v1/metrics/revenue"), &[("Authorization", &bearer(&write))]).status, 403);
+    assert_eq!(get(&format!("{base}/assets/uplot.min.js"), &[]).status, 200, "assets are public");
+
+    // The read API: the same JSON as the CLI, the CLI's error messages.
+    let api =
+        get(&format!("{base}/api/v1/metrics/revenue?from=2025-01&to=2025-06"), &[("Authorization", &bearer(&read))]);
+    assert_eq!(api.status, 200, "{}", api.body);
+    let api_json: Value = serde_json::from_str(&api.body).unwrap();
+    let cli_json = ws.json(&["metrics", "revenue", "--from", "2025-01", "--to", "2025-06", "--json"]);
+    assert_eq!(api_json["months"], cli_json["months"]);
+    assert_eq!(api_json["cohorts"], cli_json["cohorts"]);
+    let nps_api: Value = serde_json::from_str(
+        &get(&format!("{base}/api/v1/metrics/nps?detractor_max=8"), &[("Authorization", &bearer(&read))]).body,
+    )
+    .unwrap();
+    assert_eq!(nps_api, ws.json(&["metrics", "nps", "--detractor-max", "8", "--json"]));
+    let bad = get(&format!("{base}/api/v1/metrics/engagement?from=yesterday"), &[("Authorization", &bearer(&read))]);
+    assert_eq!(bad.status, 400);
+    let cli_err = ws.fails(&["metrics", "engagement", "--from", "yesterday"]);
+    let msg: Value = serde_json::from_str(&bad.body).unwrap();
+    let first_line = cli_err.lines().next().unwrap();
+    assert!(msg["error"].as_str().unwrap().contains(first_line.trim_start_matches("error: ")), "{msg} vs {cli_err}");
+    assert_eq!(get(&format!("{base}/api/v1/metrics/nope"), &[("Authorization", &bearer(&read))]).status, 400);
+    let unknown = get(&format!("{base}/api/v1/accounts/no-such-account"), &[("Authorization", &bearer(&read))]);
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    // The account 360: its MRR is its share of the company's, month by month.
+    let account: Value = serde_json::from_str(
+        &get(&format!("{base}/api/v1/accounts/cus_0003"), &[("Authorization", &bearer(&read))]).body,
+    )
+    .unwrap();
+    assert_eq!(account["account_id"], "cus_0003");
+    let explain = ws.json(&["metrics", "revenue", "--explain", "2025-03", "--json"]);
+    let in_explain = explain["subscribers"].as_array().unwrap().iter().any(|c| c == "cus_0003");
+    let march = account["mrr_history"].as_array().unwrap().iter().find(|m| m["month"] == "2025-03");
+    assert_eq!(
+        march.is_some_and(|m| m["mrr_cents"].as_f64().unwrap() > 0.0),
+        in_explain,
+        "the account pays in March exactly when the company's March lists it: {account}"
+    );
+
+    // Logging in: a write key is refused, a read key gets an HttpOnly cookie.
+    let refused = post_form(&format!("{base}/login"), &format!("key={write}&next=%2Frevenue"));
+    assert_eq!(refused.status, 401);
+    assert!(refused.cookie.is_empty());
+    let ok = post_form(&format!("{base}/login"), &format!("key={read}&next=%2Frevenue"));
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/revenue"));
+    assert!(ok.cookie.contains("HttpOnly") && ok.cookie.contains("SameSite=Strict"), "{}", ok.cookie);
+    assert!(!ok.cookie.contains(&read), "the key itself never goes in the cookie");
+    let session = cookie_pair(&ok.cookie);
+    let page = get(&format!("{base}/revenue"), &[("Cookie", &session)]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Month by month"));
+    // Every table downloads as CSV: one row per month of the API's document.
+    let csv = get(&format!("{base}/revenue?from=2025-01&to=2025-06&csv=months"), &[("Cookie", &session)]);
+    assert!(csv.content_type.starts_with("text/csv"), "{}", csv.content_type);
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert!(lines[0].starts_with("month,MRR,"), "{}", lines[0]);
+    assert_eq!(lines.len() - 1, api_json["months"].as_object().unwrap().len());
+    let june = lines.iter().find(|l| l.starts_with("2025-06,")).expect("June row");
+    let mrr: f64 = june.split(',').nth(1).unwrap().parse().unwrap();
+    assert_eq!(mrr, api_json["months"]["2025-06"]["mrr_cents"].as_f64().unwrap());
+    // The session ends with its key.
+    ws.ok(&["keys", "revoke", "dash-read"]);
+    assert_eq!(get(&format!("{base}/revenue"), &[("Cookie", &session)]).status, 303);
+
+    // The start-up login link works once.
+    let link = login_link(&served);
+    let first = get(&link, &[]);
+    assert_eq!(first.status, 303);
+    assert!(first.cookie.starts_with("tenure_session="));
+    assert_eq!(get(&format!("{base}/accounts"), &[("Cookie", &cookie_pair(&first.cookie))]).status, 200);
+    assert_eq!(get(&link, &[]).status, 401, "a login link is for one use");
+    // A forged or altered cookie is no session.
+    let forged = cookie_pair(&first.cookie).replace("login-link", "key_00000000");
+    assert_eq!(get(&format!("{base}/"), &[("Cookie", &forged)]).status, 303);
+}
+
+// ---------------------------------------------------------------- browser
+
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
+        let out = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
+        let path = String::from_utf8(out.stdout).ok()?.trim().to_string();
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    });
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the browser tests: run scripts/install-browser first");
+        eprintln!("\n!!!!! SKIPPING the dashboard browser tests: no chromium (run scripts/install-browser) !!!!!\n");
+    }
+    found
+}
+
+struct Browser {
+    bin: PathBuf,
+    profile: tempfile::TempDir,
+    shots: PathBuf,
+}
+
+impl Browser {
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--headless".into(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--no-first-run".into(),
+            "--hide-scrollbars".into(),
+            "--window-size=1440,900".into(),
+            // Charts are drawn by script after load: give them virtual time.
+            "--virtual-time-budget=3000".into(),
+            "--enable-logging=stderr".into(),
+            "--v=0".into(),
+            format!("--user-data-dir={}", self.profile.path().display()),
+        ]
+    }
+
+    /// The DOM after scripts ran, and the browser's console lines.
+    fn dom(&self, url: &str) -> (String, String) {
+        let out = Command::new(&self.bin).args(self.args()).arg("--dump-dom").arg(url).output().expect("run chromium");
+        assert!(out.status.success(), "chromium failed on {url}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    fn screenshot(&self, url: &str, name: &str) {
+        let path = self.shots.join(format!("{name}.png"));
+        let out = Command::new(&self.bin)
+            .args(self.args())
+            .arg("--window-size=1440,2400")
+            .arg(format!("--screenshot={}", path.display()))
+            .arg(url)
+            .output()
+            .expect("run chromium");
+        assert!(out.status.success() && path.is_file(), "no screenshot of {url}");
+    }
+}
+
+/// Console errors and failed requests in chromium's log.
+fn console_problems(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Failed to load resource"))
+        .filter(|l| {
+            let l = l.to_lowercase();
+            l.contains("error") || l.contains("uncaught") || l.contains("failed")
+        })
+        .collect()
+}
+
+/// The text of the element after the first `marker`, tags stripped.
+fn text_after(dom: &str, marker: &str) -> String {
+    let at = dom.find(marker).unwrap_or_else(|| panic!("{marker} not on the page"));
+    let rest = &dom[at + marker.len()..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in rest.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(ch),
+            _ => {}
+        }
+        if out.len() > 60 || (!in_tag && ch == '<' && !out.trim().is_empty()) {
+            break;
+        }
+    }
+    out.trim().to_string()
+}
+
+/// Every chart container of a page and how many series were drawn in it.
+fn charts(dom: &str) -> Vec<(String, usize, usize, bool)> {
+    dom.match_indices("class=\"chart\"")
+        .map(|(at, _)| {
+            let tag = &dom[at..at + dom[at..].find('>').unwrap()];
+            let attr = |name: &str| {
+                let k = format!("{name}=\"");
+                tag.find(&k).map(|i| tag[i + k.len()..].split('"').next().unwrap().to_string())
+            };
+            let body_end = dom[at..].find("</section>").unwrap_or(dom.len() - at);
+            let has_canvas = dom[at..at + body_end].contains("<canvas");
+            (
+                attr("id").unwrap_or_default(),
+                attr("data-series").and_then(|v| v.parse().ok()).unwrap_or(0),
+                attr("data-drawn").and_then(|v| v.parse().ok()).unwrap_or(0),
+                has_canvas,
+            )
+        })
+        .collect()
+}
+
+fn money_text(cents: f64) -> String {
+    let units = (cents / 100.0).round() as i64;
+    let s = units.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if units < 0 { format!("-{out}") } else { out }
+}
+
+#[test]
+fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
+    let Some(bin) = chromium() else { return };
+    let ws = &demo();
+    let read = key(ws, "browser-read", "read");
+    let served = Served::start(ws, &[]);
+    let base = served.url.clone();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let browser = Browser { bin, profile: tempfile::tempdir().unwrap(), shots: shots.clone() };
+
+    // Without a session the browser lands on the login form.
+    let (dom, _) = browser.dom(&format!("{base}/revenue"));
+    assert!(dom.contains("name=\"key\"") && !dom.contains("Month by month"), "the login form, not the data");
+
+    // The login link gives this browser profile its session (kept across runs).
+    let (overview, log) = browser.dom(&format!("{}&next=%2F", login_link(&served)));
+    assert!(console_problems(&log).is_empty(), "overview: {:?}", console_problems(&log));
+    let api = |path: &str| -> Value {
+        let a = get(&format!("{base}{path}"), &[("Authorization", &format!("Bearer {read}"))]);
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        serde_json::from_str(&a.body).unwrap()
+    };
+    let revenue = api("/api/v1/metrics/revenue");
+    let (last_month, last) = revenue["months"].as_object().unwrap().iter().next_back().unwrap();
+    let cur = revenue["reporting_currency"].as_str().unwrap();
+    let mrr_card = text_after(&overview, "data-kpi=\"mrr\"");
+    assert!(
+        mrr_card.contains(&format!("{cur} {}", money_text(last["mrr_cents"].as_f64().unwrap()))),
+        "overview MRR {mrr_card:?} vs API {}",
+        last["mrr_cents"]
+    );
+    assert!(overview.contains(&format!("MRR bridge, {last_month}")), "the waterfall of the last month");
+
+    // Every page: no console errors or failed requests, every chart drawn
+    // with its series, tables filled.
+    let pages = [
+        ("overview", "/", 2),
+        ("revenue", "/revenue", 4),
+        ("revenue-by-segment", "/revenue?segment=segment", 5),
+        ("engagement", "/engagement", 6),
+        ("voice", "/voice", 3),
+        ("support", "/support", 3),
+        ("accounts", "/accounts", 0),
+        ("alerts", "/alerts?status=all", 0),
+        ("explain", &format!("/revenue/explain?month={last_month}"), 0),
+    ];
+    for (name, path, min_charts) in pages {
+        let url = format!("{base}{path}");
+        let (dom, log) = browser.dom(&url);
+        assert!(!dom.contains("name=\"key\""), "{path}: the session was not kept");
+        assert!(console_problems(&log).is_empty(), "{path}: {:?}", console_problems(&log));
+        let cs = charts(&dom);
+        assert!(cs.len() >= min_charts, "{path}: {} charts, expected at least {min_charts}", cs.len());
+        for (id, series, drawn, canvas) in &cs {
+            assert!(*canvas && drawn == series && *series > 0, "{path}: chart {id} drew {drawn} of {series} series");
+        }
+        assert!(!dom.contains("could not be drawn"), "{path}");
+        browser.screenshot(&url, name);
+    }
+
+    // The revenue table shows the API's numbers, and the month filter changes it.
+    let (dom, _) = browser.dom(&format!("{base}/revenue?from={last_month}&to={last_month}"));
+    let month_rows = dom.matches(&format!("href=\"/revenue/explain?month={last_month}\">{last_month}<")).count();
+    assert_eq!(month_rows, 1, "one month shown");
+    assert!(!dom.contains(&format!(">{}<", revenue["months"].as_object().unwrap().keys().next().unwrap())));
+    assert!(dom.contains(&format!("{cur} {}", money_text(last["mrr_cents"].as_f64().unwrap()))));
+
+    // Accounts: the list links each account to its 360 page, whose MRR is the API's.
+    let (list, _) = browser.dom(&format!("{base}/accounts"));
+    let first = list.split("href=\"/accounts/").nth(1).and_then(|s| s.split('"').next()).expect("an account link");
+    let account = api(&format!("/api/v1/accounts/{first}"));
+    let (page, log) = browser.dom(&format!("{base}/accounts/{first}"));
+    assert!(console_problems(&log).is_empty(), "account page: {:?}", console_problems(&log));
+    let card = text_after(&page, "data-kpi=\"mrr\"");
+    assert!(
+        card.contains(&money_text(account["mrr_cents"].as_f64().unwrap_or(0.0))),
+        "{card:?} vs {}",
+        account["mrr_cents"]
+    );
+    for (id, series, drawn, canvas) in charts(&page) {
+        assert!(canvas && drawn == series, "account chart {id} drew {drawn} of {series}");
+    }
+    browser.screenshot(&format!("{base}/accounts/{first}"), "account");
+    // Filtering the list by band shows only that band.
+    let (green, _) = browser.dom(&format!("{base}/accounts?band=green"));
+    assert!(green.contains("data-v=\"green\""), "green accounts are listed");
+    assert!(!green.contains("data-v=\"red\"") && !green.contains("data-v=\"yellow\""), "only green accounts");
+    eprintln!("dashboard screenshots: {}", shots.display());
+}
