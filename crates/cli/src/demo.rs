@@ -43,6 +43,9 @@ pub struct DemoArgs {
     /// Replace the workspace even if it holds data that a demo did not make.
     #[arg(long)]
     force: bool,
+    /// Then serve the dashboard and the API (`tenure serve`; a one-time login link is printed; Ctrl-C stops).
+    #[arg(long)]
+    serve: bool,
 }
 
 pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
@@ -100,8 +103,13 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
     ));
     headline(&ws)?;
     let d = data.display();
+    if args.serve {
+        output::line("");
+        drop(ws);
+        return crate::serve::run(data, crate::serve::ServeArgs::default());
+    }
     output::line(format!(
-        "\nNext:\n  tenure --data {d} metrics revenue --from 2026-01\n  tenure --data {d} metrics retention --period month\n  tenure --data {d} sql \"select segment, count(*) from customers group by 1\""
+        "\nNext:\n  tenure --data {d} serve                     the dashboard (open the login link it prints)\n  tenure --data {d} health\n  tenure --data {d} metrics revenue --from 2026-01\n  tenure --data {d} metrics retention --period month\n  tenure --data {d} sql \"select segment, count(*) from customers group by 1\""
     ));
     Ok(ExitCode::SUCCESS)
 }
@@ -199,25 +207,43 @@ fn headline(ws: &Workspace) -> Result<()> {
             None => "n/a".into(),
         },
     );
+
+    let health = tenure_query::health::health_doc(ws, &tenure_query::health::HealthQuery::default())?;
+    output::line(format!(
+        "\nAccount health, {} (tenure health; default scorecard)",
+        health["as_of"].as_str().unwrap_or("?")
+    ));
+    let colors = health["accounts_by_color"].as_object().cloned().unwrap_or_default();
+    row(
+        "accounts scored",
+        format!(
+            "{} ({})",
+            num(&health["accounts_scored"]),
+            colors.iter().map(|(c, n)| format!("{n} {c}")).collect::<Vec<_>>().join(", ")
+        ),
+    );
+    // At risk: the lowest scores, worst first.
+    let mut at_risk: Vec<&Value> =
+        health["accounts"].as_array().into_iter().flatten().filter(|a| a["color"].as_str() == Some("red")).collect();
+    at_risk.sort_by(|a, b| {
+        a["overall_score"].as_f64().unwrap_or(0.0).total_cmp(&b["overall_score"].as_f64().unwrap_or(0.0))
+    });
+    for a in at_risk.iter().take(5) {
+        let who = a["name"].as_str().or(a["account"].as_str()).unwrap_or("?");
+        let moved = a["top_mover"]["measure"].as_str().map(|m| format!(", most moved: {m}")).unwrap_or_default();
+        row(
+            &format!("  at risk: {who}"),
+            format!("{} ({}{moved})", num(&a["overall_score_rounded"]), a["trend"].as_str().unwrap_or("no trend")),
+        );
+    }
     Ok(())
 }
 
-/// Run `tenure metrics ARGS --json` on the workspace and parse its answer.
+/// The JSON document of `tenure metrics ARGS --json` on the workspace, from
+/// the same query layer (so the headline and the commands cannot disagree).
 fn metrics_json(ws: &Workspace, args: &[&str]) -> Result<Value> {
-    let exe = std::env::current_exe().context("locating the tenure binary")?;
-    let out = std::process::Command::new(exe)
-        .arg("--data")
-        .arg(ws.root())
-        .arg("metrics")
-        .args(args)
-        .arg("--json")
-        .output()
-        .context("running tenure metrics")?;
-    if !out.status.success() {
-        bail!("tenure metrics {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
-    }
-    serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("tenure metrics {} printed invalid JSON", args.join(" ")))
+    let query = tenure_query::MetricQuery::from_params(args[0], &[]).map_err(anyhow::Error::msg)?;
+    tenure_query::compute(ws, &query).with_context(|| format!("tenure metrics {}", args.join(" ")))
 }
 
 /// Whole units with thousands separators: `1234567.5` cents in USD -> `USD 12,346`.

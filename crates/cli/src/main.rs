@@ -1,11 +1,18 @@
 //! `tenure`: customer-success metrics from billing, usage, surveys and support.
 
+mod alerts;
+mod churn;
 mod clv;
 mod demo;
 mod feedback;
+mod health;
 mod import;
+mod keys;
 mod metrics;
 mod output;
+mod reconcile;
+mod serve;
+mod spark;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +68,18 @@ enum Command {
         #[command(flatten)]
         format: FormatArgs,
     },
+    /// Churn prediction: train on past snapshots (or any labelled table), predict each account's risk and drivers.
+    #[command(after_help = churn::AFTER_HELP)]
+    Churn {
+        #[command(subcommand)]
+        command: churn::ChurnCommand,
+    },
+    /// Health scores: every account's 0-100 score, color, grade, rank and trend from a scorecard; overrides.
+    #[command(after_help = health::AFTER_HELP)]
+    Health(health::HealthArgs),
+    /// Health alerts: evaluate the rules, list, acknowledge and close the tasks they create.
+    #[command(after_help = alerts::AFTER_HELP)]
+    Alerts(alerts::AlertsArgs),
     /// Customer lifetime value: BG/NBD or Pareto/NBD purchases and Gamma-Gamma spend fitted on the orders, per customer.
     #[command(after_help = clv::AFTER_HELP)]
     Clv(clv::ClvArgs),
@@ -69,12 +88,27 @@ enum Command {
     /// List and search survey comments with their scores, themes and customers; count them per theme.
     #[command(after_help = feedback::AFTER_HELP)]
     Feedback(feedback::FeedbackArgs),
+    /// Why two revenue rule sets (presets), or Tenure and a billing system's MRR export, differ in a month.
+    #[command(after_help = reconcile::AFTER_HELP)]
+    Reconcile(reconcile::ReconcileArgs),
     /// Compute a group of metrics (revenue, engagement, surveys, support).
     Metrics {
         #[command(subcommand)]
         command: tenure_query::MetricQuery,
         #[command(flatten)]
         format: metrics::MetricsFormat,
+    },
+    /// Print a metric group as SQL for a distributed engine (Spark), or run it there with --run.
+    #[command(after_help = spark::AFTER_HELP)]
+    ExportSql(Box<spark::ExportSqlArgs>),
+    /// Serve the HTTP API: Segment-compatible event ingest and bulk rows of every entity, durable and authenticated.
+    #[command(after_help = serve::AFTER_HELP)]
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke the API keys `tenure serve` accepts.
+    #[command(after_help = keys::AFTER_HELP)]
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
 }
 
@@ -149,9 +183,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::batches(&schema, &batches, format.format())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Churn { command } => churn::run(&cli.data, command),
+        Command::Serve(args) => serve::run(&cli.data, args),
+        Command::Keys { command } => keys::run(&cli.data, command),
+        Command::Health(args) => health::run(&cli.data, args),
+        Command::Alerts(args) => alerts::run(&cli.data, args),
         Command::Clv(args) => clv::run(&cli.data, args),
         Command::Demo(args) => demo::run(&cli.data, args),
         Command::Feedback(args) => feedback::run(&cli.data, args),
+        Command::Reconcile(args) => reconcile::run(&cli.data, args),
         Command::Metrics { command, format } => metrics::run(&cli.data, command, format),
+        Command::ExportSql(args) => spark::run_export(&cli.data, *args),
     }
 }

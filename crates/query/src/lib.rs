@@ -9,9 +9,13 @@ use clap::{FromArgMatches, Parser, Subcommand};
 use serde_json::Value;
 use tenure_store::Workspace;
 
+pub mod account;
+pub mod churn;
 pub mod engagement;
 pub mod filter;
+pub mod health;
 pub mod journey;
+pub mod ledger;
 pub mod orders;
 pub mod revenue;
 pub mod support;
