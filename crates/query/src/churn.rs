@@ -21,7 +21,6 @@
 //! `segment` and `plan_tier` attributes (as of the import).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -642,7 +641,8 @@ pub fn train_on(history: &History, opts: &TrainOptions, save: Option<&Path>) -> 
         "features": FEATURES.iter().map(|(n, d)| json!({"name": n, "description": d})).collect::<Vec<_>>(),
     });
     if let Some(path) = save {
-        write_atomically(path, &serde_json::to_vec_pretty(&saved).expect("model serialises"))?;
+        tenure_store::manifest::write_atomic(path, serde_json::to_vec_pretty(&saved).expect("model serialises"))
+            .with_context(|| format!("saving the churn model to {}", path.display()))?;
         doc["model_file"] = json!(path.display().to_string());
     }
     Ok(doc)
@@ -654,21 +654,6 @@ fn evaluation_json(e: &Evaluation, date: Option<Date>) -> Value {
         v["snapshot_date"] = json!(d.to_string());
     }
     v
-}
-
-/// Write a file so that a reader sees the old or the new content, never
-/// half of it: a temporary file beside it, fsynced, renamed over it, and the
-/// directory fsynced.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
-    Ok(())
 }
 
 pub fn load_model(ws: &Workspace) -> Result<SavedModel> {

@@ -473,20 +473,10 @@ fn dec_json(x: Option<Decimal>) -> Value {
 
 // ---------------------------------------------------------------- state files
 
-/// Write a JSON file so that a crash leaves the old or the new content, never
-/// a mix: a temporary file, fsynced, renamed over the old one, and the
-/// directory fsynced (the manifest's protocol).
+/// Write a JSON file with the store's atomic protocol, creating its directory.
 fn write_json_atomic(path: &Path, v: &impl Serialize) -> Result<()> {
-    let dir = path.parent().expect("a file in a directory");
-    fs_err::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = fs_err::File::create(&tmp)?;
-    f.write_all(serde_json::to_string_pretty(v)?.as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    fs_err::rename(&tmp, path)?;
-    tenure_store::manifest::sync_dir(dir)?;
-    Ok(())
+    fs_err::create_dir_all(path.parent().expect("a file in a directory"))?;
+    Ok(tenure_store::manifest::write_atomic(path, serde_json::to_string_pretty(v)?)?)
 }
 
 fn read_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T> {

@@ -7,14 +7,13 @@
 //! every stored one in constant time (`blake3::Hash`'s equality), so neither
 //! the comparison nor which key matched leaks through timing.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
-use crate::manifest::sync_dir;
+use crate::manifest::write_atomic;
 
 pub const KEYS_FILE: &str = "api_keys.json";
 /// Every key starts with this, so a leaked one is recognisable in logs and
@@ -176,15 +175,7 @@ fn update(root: &Path, change: impl FnOnce(&mut Vec<ApiKey>) -> Result<()>) -> R
     lock.lock()?;
     let mut keys = list(root)?;
     change(&mut keys)?;
-    let path = keys_path(root);
-    let tmp = root.join(format!("{KEYS_FILE}.tmp"));
-    let mut f = fs_err::File::create(&tmp)?;
-    f.write_all(serde_json::to_string_pretty(&KeyFile { keys }).expect("keys serialise").as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    fs_err::rename(&tmp, &path)?;
-    sync_dir(root)?;
-    Ok(())
+    write_atomic(&keys_path(root), serde_json::to_string_pretty(&KeyFile { keys }).expect("keys serialise"))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -65,19 +65,44 @@ impl Manifest {
     /// Atomically replace the manifest: write a temporary file, fsync it,
     /// rename it over the old one, fsync the directory.
     pub fn publish(&self, root: &Path) -> Result<()> {
-        let tmp = root.join(format!("{MANIFEST_FILE}.tmp"));
-        let mut f = fs_err::File::create(&tmp)?;
-        f.write_all(serde_json::to_string_pretty(self).expect("manifest serialises").as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        fs_err::rename(&tmp, root.join(MANIFEST_FILE))?;
-        sync_dir(root)?;
-        Ok(())
+        write_atomic(&root.join(MANIFEST_FILE), serde_json::to_string_pretty(self).expect("manifest serialises"))
     }
+}
+
+/// Replace a file so that a crash leaves the old or the new content, never a
+/// mix: write `<name>.tmp` beside it, fsync it, rename it over the file, and
+/// fsync the directory. The manifest, the API keys, health state and the churn
+/// model are all written this way.
+pub fn write_atomic(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = dir.join(name);
+    let mut f = fs_err::File::create(&tmp)?;
+    f.write_all(bytes.as_ref())?;
+    f.sync_all()?;
+    drop(f);
+    fs_err::rename(&tmp, path)?;
+    sync_dir(dir)
 }
 
 /// fsync a directory so that the names created or renamed in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     fs_err::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
 }

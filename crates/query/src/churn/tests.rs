@@ -343,13 +343,3 @@ fn train_reports_a_holdout_and_saves_a_model_predict_can_use() {
     let e = train_on(&h, &TrainOptions { horizon_days: 700, ..opts }, None).unwrap_err();
     assert!(e.to_string().contains("too short"), "{e}");
 }
-
-#[test]
-fn atomic_write_replaces_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("m.json");
-    write_atomically(&p, b"one").unwrap();
-    write_atomically(&p, b"two").unwrap();
-    assert_eq!(std::fs::read(&p).unwrap(), b"two");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
-}
