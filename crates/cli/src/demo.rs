@@ -161,7 +161,7 @@ fn headline(ws: &Workspace) -> Result<()> {
     let num = |v: &Value| if v.is_null() { "n/a".to_string() } else { v.to_string() };
     let row = |label: &str, value: String| output::line(format!("  {label:<34}{value}"));
 
-    let revenue = metrics_json(ws, &["revenue"])?;
+    let revenue = metrics_json(ws, "revenue")?;
     if let Some((month, m)) = revenue["months"].as_object().and_then(|months| months.iter().next_back()) {
         output::line(format!("\nRevenue, {month} (tenure metrics revenue)"));
         row("MRR", money(&m["mrr_cents"]));
@@ -174,14 +174,14 @@ fn headline(ws: &Workspace) -> Result<()> {
         row("GRR, month / trailing 12 months", format!("{} / {}", pct(&m["grr"]), pct(&m["grr_trailing_12m"])));
     }
 
-    let engagement = metrics_json(ws, &["engagement"])?;
+    let engagement = metrics_json(ws, "engagement")?;
     if let Some(day) = engagement["days"].as_array().and_then(|d| d.last()) {
         output::line(format!("\nProduct usage, {} (tenure metrics engagement)", day["date"].as_str().unwrap_or("?")));
         row("DAU / WAU / MAU", format!("{} / {} / {}", num(&day["dau"]), num(&day["wau"]), num(&day["mau"])));
         row("DAU/MAU", num(&day["dau_mau_ratio"]));
     }
 
-    let nps = metrics_json(ws, &["nps"])?;
+    let nps = metrics_json(ws, "nps")?;
     let o = &nps["overall"];
     output::line("\nVoice of the customer (tenure metrics nps)");
     row(
@@ -195,7 +195,7 @@ fn headline(ws: &Workspace) -> Result<()> {
         ),
     );
 
-    let support = metrics_json(ws, &["support"])?;
+    let support = metrics_json(ws, "support")?;
     let o = &support["overall"];
     output::line("\nSupport (tenure metrics support)");
     row("tickets resolved", num(&o["resolved_tickets"]));
@@ -239,11 +239,11 @@ fn headline(ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-/// The JSON document of `tenure metrics ARGS --json` on the workspace, from
+/// The JSON document of `tenure metrics GROUP --json` on the workspace, from
 /// the same query layer (so the headline and the commands cannot disagree).
-fn metrics_json(ws: &Workspace, args: &[&str]) -> Result<Value> {
-    let query = tenure_query::MetricQuery::from_params(args[0], &[]).map_err(anyhow::Error::msg)?;
-    tenure_query::compute(ws, &query).with_context(|| format!("tenure metrics {}", args.join(" ")))
+fn metrics_json(ws: &Workspace, group: &str) -> Result<Value> {
+    let query = tenure_query::MetricQuery::from_params(group, &[]).map_err(anyhow::Error::msg)?;
+    tenure_query::compute(ws, &query).with_context(|| format!("tenure metrics {group}"))
 }
 
 /// Whole units with thousands separators: `1234567.5` cents in USD -> `USD 12,346`.
