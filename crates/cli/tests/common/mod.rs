@@ -21,9 +21,37 @@ pub fn example(name: &str) -> String {
 }
 
 pub fn tenure_cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tenure"));
+    let mut c = Command::new(tenure_bin());
     c.env_remove("TENURE_DATA");
     c
+}
+
+/// The `tenure` binary this test process was built with, pinned by a hard
+/// link. Cargo uplifts every build to the one path `target/debug/tenure`, so
+/// another checkout (a `git worktree`) sharing the target directory can
+/// replace it while this process's tests run; the link keeps our inode. Links
+/// of test processes that have exited are removed here.
+pub fn tenure_bin() -> &'static Path {
+    static PINNED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PINNED.get_or_init(|| {
+        let built = PathBuf::from(env!("CARGO_BIN_EXE_tenure"));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pinned-tenure");
+        if std::fs::create_dir_all(&dir).is_err() {
+            return built;
+        }
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let pid = entry.file_name().to_string_lossy().trim_start_matches("tenure-").to_string();
+            if !Path::new("/proc").join(&pid).exists() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let pinned = dir.join(format!("tenure-{}", std::process::id()));
+        let _ = std::fs::remove_file(&pinned);
+        match std::fs::hard_link(&built, &pinned) {
+            Ok(()) => pinned,
+            Err(_) => built,
+        }
+    })
 }
 
 impl Ws {
