@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use jiff::civil::Date;
 use serde_json::Value;
+use tenure_query::churn::calibrate::CalibrateOptions;
 use tenure_query::churn::{self, FileOptions, TrainOptions};
 use tenure_store::Workspace;
 
@@ -22,6 +23,7 @@ Examples:
   tenure churn predict                       current subscribers, riskiest first, with their drivers
   tenure churn predict --account cus_0042 --json
   tenure churn train --from-file customers.csv --label churned    any table with a 0/1 column
+  tenure churn calibrate                     does a red health score churn more? suggested weights
 
 The model is a logistic regression with an L2 penalty on standardised features, trained on
 snapshots before a hold-out date and tested on that date's accounts (see docs/churn.md).";
@@ -34,6 +36,51 @@ pub enum ChurnCommand {
     /// Each current subscriber's churn probability and its top drivers (uses the saved model).
     #[command(after_help = PREDICT_AFTER_HELP)]
     Predict(PredictArgs),
+    /// Churn rate per health band and score decile at past dates, and a suggested re-weighting of the scorecard.
+    #[command(after_help = CALIBRATE_AFTER_HELP)]
+    Calibrate(CalibrateArgs),
+}
+
+const CALIBRATE_AFTER_HELP: &str = "\
+Each subscriber at a past month start gets its health score as of the day before (the
+scorecard in tenure.toml [health], or --scorecard; overrides are ignored) and the outcome
+\"churned within --horizon-days\". The periods go back from the last month start whose label
+window is inside the data, spaced so that their windows do not overlap. Accounts that had
+already asked to cancel are left out (as in `tenure churn train`).
+
+Reported: churn rate per band and per score decile, the AUC of the score (0.5 = no better
+than chance) and churn among the 10% lowest scores. The suggested weights come from a
+logistic regression of churn on each measure's 0-100 score: weight = minus the coefficient
+per point (0 for a measure whose higher scores did not go with less churn), in percent.
+They are checked out of time (fitted on the older periods, tested on the last one) and
+printed as [[health.groups]] to paste into tenure.toml in place of the current groups.
+
+Examples:
+  tenure churn calibrate
+  tenure churn calibrate --periods 6 --horizon-days 60
+  tenure churn calibrate --date 2026-01-01 --date 2026-04-01 --json
+  tenure churn calibrate --scorecard candidate.toml";
+
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// Churn within this many days after each period start is the outcome.
+    #[arg(long, default_value_t = 90, value_name = "DAYS")]
+    horizon_days: i64,
+    /// How many periods, going back from the last one with a full outcome window.
+    #[arg(long, default_value_t = 4, value_name = "N", conflicts_with = "date")]
+    periods: usize,
+    /// A period start (repeatable): scores as of the day before, churn from this day.
+    #[arg(long, value_name = "DATE")]
+    date: Vec<Date>,
+    /// A scorecard TOML file instead of tenure.toml's [health].
+    #[arg(long, value_name = "FILE")]
+    scorecard: Option<PathBuf>,
+    /// The L2 penalty of the fit behind the suggested weights.
+    #[arg(long, default_value_t = 1.0, value_name = "L2")]
+    l2: f64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 const TRAIN_AFTER_HELP: &str = "\
@@ -150,6 +197,24 @@ pub fn run(data: &std::path::Path, command: ChurnCommand) -> Result<ExitCode> {
                 print_predict_csv(&doc, args.drivers);
             } else {
                 print_predict(&doc, args.top);
+            }
+        }
+        ChurnCommand::Calibrate(args) => {
+            let ws = Workspace::open(data)?;
+            let doc = churn::calibrate::calibrate(
+                &ws,
+                &CalibrateOptions {
+                    horizon_days: args.horizon_days,
+                    periods: args.periods,
+                    dates: args.date,
+                    scorecard: args.scorecard,
+                    l2: args.l2,
+                },
+            )?;
+            if args.json {
+                output::json(&doc);
+            } else {
+                print_calibrate(&doc);
             }
         }
     }
@@ -326,4 +391,130 @@ fn print_predict_csv(doc: &Value, drivers: usize) {
         cells.extend((0..drivers).map(|i| d.get(i).map_or(String::new(), |d| csv_field(&driver_text(d)))));
         output::line(cells.join(","));
     }
+}
+
+fn pct100(v: &Value) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{x:.1}%"))
+}
+
+fn print_calibrate(doc: &Value) {
+    let c = &doc["calibration"];
+    output::line(format!(
+        "Health score vs churn within {} days (scorecard: {})",
+        doc["horizon_days"],
+        doc["scorecard"].as_str().unwrap_or("")
+    ));
+    let periods: Vec<Vec<String>> = doc["periods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            vec![
+                p["date"].as_str().unwrap_or("").to_string(),
+                p["scored_as_of"].as_str().unwrap_or("").to_string(),
+                p["accounts"].to_string(),
+                p["churned"].to_string(),
+                pct100(&p["churn_rate_pct"]),
+                num(&p["auc"], 3),
+                pct(&p["precision_at_10pct"]["precision"]),
+            ]
+        })
+        .collect();
+    output::table(
+        &["period from", "scored as of", "accounts", "churned", "churn rate", "AUC", "churn in lowest 10%"],
+        &periods,
+    );
+    let left = &doc["left_out"];
+    output::line(format!(
+        "  all periods: {} accounts, {} churned ({}); AUC {}; churn in the lowest 10% {} (lift {}x)",
+        c["accounts"],
+        c["churned"],
+        pct100(&c["churn_rate_pct"]),
+        num(&c["auc"], 3),
+        pct(&c["precision_at_10pct"]["precision"]),
+        num(&c["precision_at_10pct"]["lift"], 2),
+    ));
+    output::line(format!(
+        "  left out: {} with a cancellation already requested, {} without a score",
+        left["cancellation_pending"], left["unscored"]
+    ));
+    output::line("Churn rate by band:");
+    let bands: Vec<Vec<String>> = c["bands"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            vec![
+                b["band"].as_str().unwrap_or("").to_string(),
+                b["accounts"].to_string(),
+                b["churned"].to_string(),
+                pct100(&b["churn_rate_pct"]),
+            ]
+        })
+        .collect();
+    output::table(&["band", "accounts", "churned", "churn rate"], &bands);
+    output::line("Churn rate by score decile (1 = lowest scores):");
+    let deciles: Vec<Vec<String>> = c["deciles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            vec![
+                d["decile"].to_string(),
+                format!("{}-{}", num(&d["min_score"], 1), num(&d["max_score"], 1)),
+                d["accounts"].to_string(),
+                d["churned"].to_string(),
+                pct100(&d["churn_rate_pct"]),
+            ]
+        })
+        .collect();
+    output::table(&["decile", "scores", "accounts", "churned", "churn rate"], &deciles);
+    let s = &doc["suggestion"];
+    if let Some(reason) = s["reason"].as_str() {
+        output::line(format!("No suggested weights: {reason}."));
+        return;
+    }
+    output::line(format!(
+        "Suggested weights (from {} account-periods, {} churned; {}):",
+        s["rows"],
+        s["churned"],
+        s["method"].as_str().unwrap_or("")
+    ));
+    let measures: Vec<Vec<String>> = s["measures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            vec![
+                m["measure"].as_str().unwrap_or("").to_string(),
+                m["group"].as_str().unwrap_or("").to_string(),
+                pct100(&m["current_weight_pct"]),
+                pct100(&m["suggested_weight_pct"]),
+                num(&m["coefficient_per_point"], 4),
+            ]
+        })
+        .collect();
+    output::table(&["measure", "group", "current weight", "suggested", "log-odds per point"], &measures);
+    output::line(format!(
+        "  AUC on these periods: current {}, suggested {} (in sample: the suggestion was fitted here)",
+        num(&s["auc_in_sample"]["current"], 3),
+        num(&s["auc_in_sample"]["suggested"], 3)
+    ));
+    let o = &s["out_of_time"];
+    if o.is_null() {
+        output::line("  (no out-of-time check: it needs two periods and enough churn in the older ones)");
+    } else {
+        output::line(format!(
+            "  out of time: fitted on the periods before {}, tested on its {} accounts: AUC current {}, suggested {}",
+            o["tested_on"].as_str().unwrap_or(""),
+            o["accounts"],
+            num(&o["auc_current"], 3),
+            num(&o["auc_suggested"], 3)
+        ));
+    }
+    if s["churned"].as_u64().unwrap_or(0) < 50 {
+        output::line("  fewer than 50 churns: treat these weights as a hint, not a measurement");
+    }
+    output::line("Paste into tenure.toml in place of the current [[health.groups]] (bands, alerts and the rest stay):");
+    output::line(s["toml"].as_str().unwrap_or("").trim_end());
 }

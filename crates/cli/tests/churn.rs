@@ -156,3 +156,93 @@ fn train_and_predict_on_a_demo_workspace() {
         "{table}"
     );
 }
+
+/// 40 monthly subscribers from 2024-01-01; account i has `pulse` = 10 + 2i
+/// and `noise` = 80 (even i) or 20 (odd i). The 15 accounts with pulse < 40
+/// (i < 15) cancel on 2024-05-15; a late customer starting 2024-07-01 makes
+/// the data reach past the 60-day window from 2024-05-01.
+fn planted_churn(ws: &Ws) {
+    let mut customers = String::from("id,name,pulse,noise\n");
+    let mut events = String::from(
+        "subscription_id,customer_id,type,date,currency,interval,unit_amount_cents,quantity,requested_at,ends_at\n",
+    );
+    for i in 0..40 {
+        customers.push_str(&format!("a{i:02},A{i},{},{}\n", 10 + 2 * i, if i % 2 == 0 { 80 } else { 20 }));
+        events.push_str(&format!("s{i},a{i:02},start,2024-01-01,USD,month,10000,1,,\n"));
+        if i < 15 {
+            events.push_str(&format!("s{i},a{i:02},cancel,2024-05-15,,,,,2024-05-15,2024-05-15\n"));
+        }
+    }
+    customers.push_str("late,Late,50,50\n");
+    events.push_str("s99,late,start,2024-07-01,USD,month,10000,1,,\n");
+    let c = ws.file("customers.csv", customers);
+    ws.ok(&["import", "customers", &c]);
+    let e = ws.file("subscription_events.csv", events);
+    ws.ok(&["import", "subscription_events", &e]);
+}
+
+const PLANTED_CARD: &str = r#"
+[[groups]]
+name = "signals"
+weight = 1
+  [[groups.measures]]
+  input = "pulse"
+  identity = true
+  [[groups.measures]]
+  input = "noise"
+  identity = true
+"#;
+
+#[test]
+fn calibrate_finds_the_measure_that_drives_churn() {
+    let ws = Ws::new();
+    planted_churn(&ws);
+    let card = ws.file("card.toml", PLANTED_CARD);
+    let args = ["churn", "calibrate", "--scorecard", &card, "--date", "2024-05-01", "--horizon-days", "60"];
+    let doc = ws.json(&[&args[..], &["--json"]].concat());
+    assert_eq!(doc["periods"][0]["scored_as_of"], "2024-04-30");
+    // Overall = (pulse + noise) / 2: even i: (10 + 2i + 80) / 2 = 45 + i; odd i: 15 + i.
+    // red (<= 50): even i 0, 2, 4 and odd i 1..35 = 3 + 18 = 21; yellow (51-75):
+    // even 6..30 (13) and odd 37, 39 (2) = 15; green: even 32..38 = 4.
+    // Churners i < 15: even 0, 2, 4 red, 6..14 yellow (5); odd 1..13 red (7).
+    let c = &doc["calibration"];
+    assert_eq!((c["accounts"].as_u64(), c["churned"].as_u64()), (Some(40), Some(15)));
+    let bands: Vec<(String, u64, u64)> = c["bands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (b["band"].as_str().unwrap().to_string(), b["accounts"].as_u64().unwrap(), b["churned"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(bands, [("red".into(), 21, 10), ("yellow".into(), 15, 5), ("green".into(), 4, 0)]);
+    assert!((c["bands"][0]["churn_rate_pct"].as_f64().unwrap() - 1000.0 / 21.0).abs() < 1e-9);
+    assert_eq!(c["deciles"].as_array().unwrap().iter().map(|d| d["accounts"].as_u64().unwrap()).sum::<u64>(), 40);
+
+    // The fit puts the weight on pulse, which alone separates churners.
+    let s = &doc["suggestion"];
+    let weight = |m: &str| {
+        s["measures"].as_array().unwrap().iter().find(|x| x["measure"] == m).unwrap()["suggested_weight_pct"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(weight("pulse") > 80.0 && weight("pulse") > 4.0 * weight("noise"), "{s}");
+    assert_eq!(s["measures"][0]["current_weight_pct"], 50.0);
+    let auc = &s["auc_in_sample"];
+    assert!(auc["suggested"].as_f64().unwrap() > auc["current"].as_f64().unwrap(), "{auc}");
+    assert!(s["out_of_time"].is_null(), "one period: nothing to test out of time");
+    // The snippet is a scorecard: pasted under [health] it parses and scores.
+    let snippet = s["toml"].as_str().unwrap();
+    std::fs::write(ws.data().join("tenure.toml"), snippet).unwrap();
+    let health = ws.json(&["health", "--as-of", "2024-04-30", "--json"]);
+    assert_eq!(health["scorecard"], "tenure.toml [health]");
+    assert_eq!(health["accounts_scored"], 40);
+
+    let text = ws.ok(&args);
+    for want in ["Churn rate by band", "red", "47.6%", "Suggested weights", "[[health.groups]]", "input = \"pulse\""] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    // A window past the data is refused with the dates.
+    let e = ws.fails(&["churn", "calibrate", "--scorecard", &card, "--date", "2024-06-01", "--horizon-days", "60"]);
+    assert!(e.contains("--date 2024-06-01") && e.contains("2024-07-30") && e.contains("2024-07-01"), "{e}");
+}

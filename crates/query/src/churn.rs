@@ -877,5 +877,7 @@ pub fn train_file(path: &Path, opts: &FileOptions) -> Result<Value> {
     }))
 }
 
+pub mod calibrate;
+
 #[cfg(test)]
 mod tests;

@@ -339,6 +339,63 @@ impl Scorecard {
     }
 }
 
+impl Scorecard {
+    /// The groups as TOML under `[health]` (`[[health.groups]]` with their
+    /// `[[health.groups.measures]]`), keys as the user writes them, numbers
+    /// shortest-first (`scores` only when not the default even spacing);
+    /// `notes` adds a comment after a measure's weight (by measure name).
+    /// What `tenure churn calibrate` prints for a re-weighted scorecard.
+    pub fn groups_toml(&self, notes: &BTreeMap<String, String>) -> String {
+        let num = |d: &Decimal| {
+            // Four decimals are plenty for a weight, cut point or score (100/3).
+            let d = d.round_dp(4).normalize();
+            if d.is_zero() { "0".to_string() } else { d.to_string() }
+        };
+        let list = |v: &[Decimal]| format!("[{}]", v.iter().map(num).collect::<Vec<_>>().join(", "));
+        let text = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let direction = |d: &Direction| match d {
+            Direction::HigherIsBetter => "\"higher_is_better\"",
+            Direction::LowerIsBetter => "\"lower_is_better\"",
+        };
+        let mut out = String::new();
+        for g in &self.groups {
+            out.push_str(&format!("[[health.groups]]\nname = {}\nweight = {}\n", text(&g.name), num(&g.weight)));
+            for m in &g.measures {
+                out.push_str("\n  [[health.groups.measures]]\n");
+                if m.name != m.input {
+                    out.push_str(&format!("  name = {}\n", text(&m.name)));
+                }
+                out.push_str(&format!("  input = {}\n", text(&m.input)));
+                let note = notes.get(&m.name).map_or(String::new(), |n| format!("  # {n}"));
+                out.push_str(&format!("  weight = {}{note}\n", num(&m.weight)));
+                match &m.mapping {
+                    Mapping::Thresholds { direction: d, cuts, scores } => {
+                        out.push_str(&format!("  direction = {}\n  thresholds = {}\n", direction(d), list(cuts)));
+                        let n = Decimal::from(cuts.len() as i64);
+                        let even = scores.iter().enumerate().all(|(i, s)| *s == Decimal::from(100 * i as i64) / n);
+                        if !even {
+                            out.push_str(&format!("  scores = {}\n", list(scores)));
+                        }
+                    }
+                    Mapping::Range { direction: d, low, high } => {
+                        out.push_str(&format!("  direction = {}\n  range = {}\n", direction(d), list(&[*low, *high])));
+                    }
+                    Mapping::Tiers { tiers, other } => {
+                        let t: Vec<String> = tiers.iter().map(|(k, v)| format!("{} = {}", text(k), num(v))).collect();
+                        out.push_str(&format!("  tiers = {{ {} }}\n", t.join(", ")));
+                        if let Some(o) = other {
+                            out.push_str(&format!("  other = {}\n", num(o)));
+                        }
+                    }
+                    Mapping::Identity => out.push_str("  identity = true\n"),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
 impl RawScorecard {
     fn validate(self) -> Result<Scorecard, ScorecardError> {
         let missing = match self.missing.as_deref() {
@@ -589,6 +646,54 @@ impl RawMeasure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_written_as_toml_parse_back_to_the_same_groups() {
+        let card = Scorecard::parse(
+            r#"
+[[groups]]
+name = "usage"
+weight = 2.5
+  [[groups.measures]]
+  input = "dau_mau_ratio"
+  direction = "higher_is_better"
+  thresholds = [0.05, 0.1]
+  [[groups.measures]]
+  input = "open_tickets"
+  direction = "lower_is_better"
+  thresholds = [0, 2]
+  scores = [0, 40, 100]
+  [[groups.measures]]
+  name = "trend"
+  input = "usage_trend_pct"
+  weight = 3
+  direction = "lower_is_better"
+  range = [-50, 10]
+[[groups]]
+name = "relationship"
+weight = 1
+  [[groups.measures]]
+  input = "plan_tier"
+  tiers = { enterprise = 100, "mid market" = 60 }
+  other = 40
+  [[groups.measures]]
+  input = "csm_pulse"
+  identity = true
+"#,
+        )
+        .unwrap();
+        let notes = BTreeMap::from([("trend".to_string(), "was 75%".to_string())]);
+        let text = card.groups_toml(&notes);
+        assert!(
+            text.contains("  name = \"trend\"\n  input = \"usage_trend_pct\"\n  weight = 3  # was 75%\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("scores = ").count(), 1, "even default scores are not written: {text}");
+        let mut table: toml::Table = toml::from_str(&text).unwrap();
+        let Some(toml::Value::Table(health)) = table.remove("health") else { panic!("{text}") };
+        let again = Scorecard::from_table(health).unwrap();
+        assert_eq!(again.groups, card.groups, "{text}");
+    }
 
     #[test]
     fn the_default_scorecard_parses_with_the_default_bands_and_grades() {

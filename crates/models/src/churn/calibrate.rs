@@ -2,10 +2,19 @@
 //! band at a past date and whether it churned afterwards, the churn rate per
 //! band and per score decile (Gainsight and Totango validate scorecards this
 //! way), and the AUC of the score as a churn predictor (low score = risk).
+//!
+//! [`suggest_weights`] then asks which measures of the scorecard carried the
+//! signal: a logistic regression of churn on the measures' own 0-100 scores.
+//! The health score is linear in those scores (sum of weight x score), so the
+//! weights that order accounts like the fitted log-odds are proportional to
+//! minus each measure's coefficient per score point; a measure whose higher
+//! scores went with more churn (or with nothing) gets no weight.
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::roc_auc;
+use super::evaluate::{PrecisionAt, precision_at, roc_auc};
+use super::{ChurnModel, LogisticOptions, Table, Values};
+use crate::Error;
 
 /// One account's health at the calibration date and its later outcome.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +59,8 @@ pub struct HealthCalibration {
     pub deciles: Vec<DecileOutcome>,
     /// AUC of (100 - score) for churn: 0.5 is a score that tells nothing.
     pub auc: Option<f64>,
+    /// Churn among the 10 % lowest scores.
+    pub precision_at_10pct: Option<PrecisionAt>,
 }
 
 /// Churn rate per band (listed in `band_order`, e.g. red, yellow, green) and
@@ -114,7 +125,59 @@ pub fn calibrate_health(outcomes: &[ScoredOutcome], band_order: &[&str]) -> Heal
         bands,
         deciles,
         auc: roc_auc(&risk, &churned_flags),
+        precision_at_10pct: precision_at(&risk, &churned_flags, 0.1),
     }
+}
+
+/// One measure's suggested share of the overall score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightSuggestion {
+    pub measure: String,
+    /// Change in churn log-odds per point of the measure's score (negative:
+    /// a higher score went with less churn). `None` when the measure could not
+    /// enter the fit (constant, or never scored).
+    pub coefficient_per_point: Option<f64>,
+    /// The same per standard deviation of the measure's score.
+    pub coefficient_per_sd: Option<f64>,
+    /// Suggested effective weight, percent of the overall score (sums to 100
+    /// over the measures unless no measure carried any signal).
+    pub weight_pct: f64,
+}
+
+/// Fit churn on the measures' scores (`scores[row][measure]`, 0-100, `None`
+/// where missing: the fit imputes the mean and adds a missing indicator) by
+/// L2-penalised logistic regression, and turn the coefficients into weights:
+/// `max(0, -coefficient per point)`, normalised to 100 %.
+pub fn suggest_weights(
+    measures: &[String],
+    scores: &[Vec<Option<f64>>],
+    churned: &[bool],
+    l2: f64,
+) -> Result<Vec<WeightSuggestion>, Error> {
+    let mut table = Table::default();
+    for (j, m) in measures.iter().enumerate() {
+        table.push(m.clone(), Values::Numeric(scores.iter().map(|r| r[j]).collect()))?;
+    }
+    let rows: Vec<usize> = (0..scores.len()).collect();
+    let model = ChurnModel::fit(&table, churned, &rows, &LogisticOptions { l2, ..LogisticOptions::default() })?;
+    let coefficients = model.coefficients();
+    let mut out: Vec<WeightSuggestion> = measures
+        .iter()
+        .map(|m| {
+            let c = coefficients.iter().find(|c| &c.column == m);
+            WeightSuggestion {
+                measure: m.clone(),
+                coefficient_per_point: c.map(|c| c.per_unit),
+                coefficient_per_sd: c.map(|c| c.coefficient),
+                weight_pct: c.map_or(0.0, |c| (-c.per_unit).max(0.0)),
+            }
+        })
+        .collect();
+    let total: f64 = out.iter().map(|w| w.weight_pct).sum();
+    for w in &mut out {
+        w.weight_pct = if total > 0.0 { 100.0 * w.weight_pct / total } else { 0.0 };
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -168,5 +231,44 @@ mod tests {
         let tie = c.deciles.iter().find(|d| d.min_score == 50.0).unwrap();
         assert_eq!((tie.accounts, tie.max_score), (6, 50.0));
         assert_eq!(c.bands.len(), 1);
+    }
+
+    #[test]
+    fn the_measure_that_drives_churn_gets_the_weight() {
+        // 3000 accounts; `usage` (0-100) drives churn: log-odds -1 - 0.04 x
+        // (usage - 50); `support` carries nothing; `pulse` is reversed (a high
+        // pulse goes with more churn, 0.01 per point) and missing on a third.
+        let mut state = 7u64;
+        let mut uniform = || {
+            state = super::super::splitmix64(state);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut scores, mut churned) = (Vec::new(), Vec::new());
+        for i in 0..3000 {
+            let (usage, support, pulse) = (100.0 * uniform(), 100.0 * uniform(), 100.0 * uniform());
+            let z: f64 = -1.0 - 0.04 * (usage - 50.0) + 0.01 * (pulse - 50.0);
+            churned.push(uniform() < 1.0 / (1.0 + (-z).exp()));
+            scores.push(vec![Some(usage), Some(support), (i % 3 != 0).then_some(pulse)]);
+        }
+        let names: Vec<String> = ["usage", "support", "pulse"].iter().map(|s| s.to_string()).collect();
+        let w = suggest_weights(&names, &scores, &churned, 1.0).unwrap();
+        let (usage, support, pulse) = (&w[0], &w[1], &w[2]);
+        // The planted -0.04 per point comes back (shrunk a little by the penalty).
+        let b = usage.coefficient_per_point.unwrap();
+        assert!((b + 0.04).abs() < 0.006, "{b}");
+        assert!(pulse.coefficient_per_point.unwrap() > 0.0, "{pulse:?}");
+        assert_eq!(pulse.weight_pct, 0.0, "a reversed measure gets no weight");
+        assert!(usage.weight_pct > 85.0 && support.weight_pct < 15.0, "{w:?}");
+        assert!((usage.weight_pct + support.weight_pct - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_signal_anywhere_suggests_no_weights() {
+        // Every measure's higher score goes with more churn: nothing to suggest.
+        let scores: Vec<Vec<Option<f64>>> = (0..200).map(|i| vec![Some(f64::from(i % 100))]).collect();
+        let churned: Vec<bool> = (0..200).map(|i| i % 100 >= 80).collect();
+        let w = suggest_weights(&["a".to_string()], &scores, &churned, 1.0).unwrap();
+        assert!(w[0].coefficient_per_point.unwrap() > 0.0);
+        assert_eq!(w[0].weight_pct, 0.0);
     }
 }

@@ -32,7 +32,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-pub use calibrate::{HealthCalibration, ScoredOutcome, calibrate_health};
+pub use calibrate::{HealthCalibration, ScoredOutcome, WeightSuggestion, calibrate_health, suggest_weights};
 pub use design::Encoder;
 pub use evaluate::{CalibrationBin, Evaluation, PrecisionAt, calibration_table, evaluate, precision_at, roc_auc};
 pub use logistic::{LogisticFit, LogisticOptions};
