@@ -92,15 +92,18 @@ pub fn run(data: &Path, args: AlertsArgs) -> Result<ExitCode> {
                     "as_of": e.as_of.to_string(),
                     "accounts": e.accounts,
                     "already_open": e.already_open,
+                    "cooling_down": e.cooling_down,
                     "created": e.created.iter().map(Task::to_json).collect::<Vec<_>>(),
                 }));
             } else {
                 output::line(format!(
-                    "Alerts as of {}: {} account(s) evaluated, {} new task(s), {} still open from before",
+                    "Alerts as of {}: {} account(s) evaluated, {} new task(s), {} still open from before, {} within \
+                     their cooldown",
                     e.as_of,
                     e.accounts,
                     e.created.len(),
-                    e.already_open
+                    e.already_open,
+                    e.cooling_down
                 ));
                 print_tasks(&e.created);
             }

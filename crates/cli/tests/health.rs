@@ -311,7 +311,23 @@ fn a_drop_within_the_window_makes_one_task_until_it_is_closed() {
     let second = eval();
     assert_eq!((second["created"].as_array().unwrap().len(), second["already_open"].as_u64()), (0, Some(1)));
     ws.ok(&["alerts", "close", "1", "--note", "expected: the pilot ended"]);
-    assert_eq!(eval()["created"].as_array().unwrap().len(), 1, "closed: a new task");
+    // Closed, but the task is from 03-10: the rule's default 30-day cooldown
+    // holds a new one back, the next day too (30 days before 03-11 is 02-09,
+    // still inside the override: 90 -> 20, the drop goes on).
+    let at = |card: &str, day: &str| ws.json(&["alerts", "evaluate", "--scorecard", card, "--as-of", day, "--json"]);
+    for day in ["2025-03-10", "2025-03-11"] {
+        let out = at(&card, day);
+        assert_eq!((out["created"].as_array().unwrap().len(), out["cooling_down"].as_u64()), (0, Some(1)), "{day}");
+    }
+    // With a one-day cooldown the next day makes a new task.
+    let short = ws.file(
+        "short.toml",
+        format!(
+            "{CARD}\n[[alerts]]\nname = \"drop\"\nwhen = \"drops\"\npoints = 70\nwithin_days = 30\ncooldown_days = 1\n"
+        ),
+    );
+    assert_eq!(at(&short, "2025-03-10")["cooling_down"], 1, "03-10 is not after the 03-10 task's one-day cooldown");
+    assert_eq!(at(&short, "2025-03-11")["created"].as_array().unwrap().len(), 1, "closed and cooled down: a new task");
     // 71 points is more than the drop.
     let strict = ws.file(
         "strict.toml",

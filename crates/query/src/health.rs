@@ -617,11 +617,15 @@ pub struct Evaluation {
     pub created: Vec<Task>,
     /// Alerts that fired again while their task is still open.
     pub already_open: usize,
+    /// Alerts that fired again within their rule's cooldown after an earlier task.
+    pub cooling_down: usize,
 }
 
-/// Evaluate the scorecard's alert rules as of a day: every firing whose key
-/// has no task that is not closed becomes a task, POSTed to the webhook
-/// when one is configured (delivery failures are kept on the task).
+/// Evaluate the scorecard's alert rules as of a day: every firing becomes a
+/// task unless its rule and account already have one that is not closed, or
+/// one made less than the rule's `cooldown_days` before (by evaluation day).
+/// New tasks are POSTed to the webhook when one is configured (delivery
+/// failures are kept on the task).
 pub fn evaluate_alerts(ws: &Workspace, scorecard: Option<&Path>, as_of: Option<Date>) -> Result<Evaluation> {
     let (card, _) = load_scorecard(ws, scorecard)?;
     let data = HealthData::load(ws)?;
@@ -640,6 +644,7 @@ pub fn evaluate_alerts(ws: &Workspace, scorecard: Option<&Path>, as_of: Option<D
     }
     let mut created = Vec::new();
     let mut already_open = 0;
+    let mut cooling_down = 0;
     with_lock(ws.root(), |dir| {
         let path = dir.join(ALERTS_FILE);
         let mut state: AlertState = read_json(&path)?;
@@ -652,8 +657,14 @@ pub fn evaluate_alerts(ws: &Workspace, scorecard: Option<&Path>, as_of: Option<D
             let before = |days: u32| earlier.get(&days).and_then(|m| m.get(&s.account).copied().flatten());
             for f in health::evaluate(&card, s, state.snapshots.get(&s.account), before, renewal) {
                 let key = f.key();
-                if state.tasks.iter().any(|t| t.key == key && t.status != "closed") {
+                let same = || state.tasks.iter().filter(|t| t.key == key);
+                if same().any(|t| t.status != "closed") {
                     already_open += 1;
+                    continue;
+                }
+                let cooled = as_of.checked_sub((f.cooldown_days as i64).days())?;
+                if same().any(|t| t.as_of > cooled) {
+                    cooling_down += 1;
                     continue;
                 }
                 state.next_id += 1;
@@ -690,7 +701,7 @@ pub fn evaluate_alerts(ws: &Workspace, scorecard: Option<&Path>, as_of: Option<D
         created = state.tasks[first_new..].to_vec();
         Ok(())
     })?;
-    Ok(Evaluation { as_of, accounts: now.len(), created, already_open })
+    Ok(Evaluation { as_of, accounts: now.len(), created, already_open, cooling_down })
 }
 
 /// Retry the webhook of every task whose delivery failed (or never ran).

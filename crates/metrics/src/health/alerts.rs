@@ -39,18 +39,19 @@ impl Snapshot {
 pub struct Firing {
     pub rule: String,
     pub account: String,
+    /// `measure_red`: the measures that turned red, comma-separated.
     pub measure: Option<String>,
+    /// The rule's `cooldown_days`.
+    pub cooldown_days: u32,
     pub message: String,
     pub details: Value,
 }
 
 impl Firing {
-    /// Identifies "the same alert" (an open task with this key is not repeated).
+    /// Identifies "the same alert": one rule for one account (an open task
+    /// with this key, or one younger than the cooldown, is not repeated).
     pub fn key(&self) -> String {
-        match &self.measure {
-            Some(m) => format!("{}|{}|{m}", self.rule, self.account),
-            None => format!("{}|{}", self.rule, self.account),
-        }
+        format!("{}|{}", self.rule, self.account)
     }
 }
 
@@ -71,6 +72,7 @@ pub fn evaluate(
         rule: rule.name.clone(),
         account: now.account.clone(),
         measure,
+        cooldown_days: rule.cooldown_days,
         message,
         details,
     };
@@ -107,21 +109,31 @@ pub fn evaluate(
             }
             AlertCondition::MeasureRed { measure } => {
                 let was: &[String] = previous.map_or(&[], |p| p.red_measures.as_slice());
-                for m in now.red_measures(card) {
-                    if measure.as_ref().is_none_or(|x| *x == m) && !was.contains(&m) {
-                        let ms = now.measures.iter().find(|x| x.measure == m).expect("measure");
-                        out.push(fire(
-                            rule,
-                            Some(m.clone()),
-                            format!("{}: measure {m} turned {}", now.account, card.red()),
+                let turned: Vec<String> = now
+                    .red_measures(card)
+                    .into_iter()
+                    .filter(|m| measure.as_ref().is_none_or(|x| x == m) && !was.contains(m))
+                    .collect();
+                if !turned.is_empty() {
+                    let details: Vec<Value> = turned
+                        .iter()
+                        .map(|m| {
+                            let ms = now.measures.iter().find(|x| &x.measure == m).expect("measure");
                             json!({
                                 "measure": m,
                                 "input": ms.input,
                                 "value": ms.value.as_ref().map(|v| v.to_json()),
                                 "measure_score": ms.score.and_then(|s| round_dp(s, 2).to_f64()),
-                            }),
-                        ));
-                    }
+                            })
+                        })
+                        .collect();
+                    let names = turned.join(", ");
+                    out.push(fire(
+                        rule,
+                        Some(names.clone()),
+                        format!("{}: {names} turned {}", now.account, card.red()),
+                        json!({"measures": details}),
+                    ));
                 }
             }
             AlertCondition::RenewalWhileRed { within_days } => {
@@ -235,9 +247,29 @@ within_days = 60
         let prev = Snapshot { color: Some("yellow".into()), red_measures: vec![] };
         let f = evaluate(&c, &now, Some(&prev), |_| None, None);
         assert_eq!(rules(&f), vec!["usage red"]);
-        assert_eq!(f[0].key(), "usage red|acme|usage");
+        assert_eq!((f[0].key().as_str(), f[0].measure.as_deref()), ("usage red|acme", Some("usage")));
+        assert_eq!(f[0].details["measures"][0]["measure_score"], json!(50.4));
         // 50.5 rounds to 51: not red.
         assert!(evaluate(&c, &at(50.5, 100.0), Some(&prev), |_| None, None).is_empty());
+    }
+
+    #[test]
+    fn measures_turning_red_together_make_one_firing() {
+        let mut c = card();
+        c.alerts = vec![AlertRule {
+            name: "any red".into(),
+            condition: AlertCondition::MeasureRed { measure: None },
+            cooldown_days: 30,
+        }];
+        // usage 20 and support 30 are both red; support was red already at the last evaluation.
+        let now = at(20.0, 30.0);
+        let f = evaluate(&c, &now, None, |_| None, None);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].measure.as_deref(), f[0].key().as_str()), (Some("usage, support"), "any red|acme"));
+        let prev = Snapshot { color: Some("red".into()), red_measures: vec!["support".into()] };
+        let f = evaluate(&c, &now, Some(&prev), |_| None, None);
+        assert_eq!(f[0].measure.as_deref(), Some("usage"));
+        assert_eq!(f[0].details["measures"].as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -184,7 +184,15 @@ pub enum AlertCondition {
 pub struct AlertRule {
     pub name: String,
     pub condition: AlertCondition,
+    /// After a task of this rule for an account, the rule does not create
+    /// another for that account until this many days after the first one's
+    /// evaluation day (even when it was closed sooner): an account flapping
+    /// around a threshold makes one task, not one per evaluation.
+    pub cooldown_days: u32,
 }
+
+/// The default `cooldown_days` of an alert rule.
+pub const DEFAULT_COOLDOWN_DAYS: u32 = 30;
 
 /// Where alerts are POSTed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,6 +282,7 @@ struct RawAlert {
     points: Option<f64>,
     within_days: Option<u32>,
     measure: Option<String>,
+    cooldown_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -519,7 +528,11 @@ impl RawScorecard {
                     ));
                 }
             };
-            alerts.push(AlertRule { name: a.name.unwrap_or_else(|| format!("{} {}", a.when, i + 1)), condition });
+            alerts.push(AlertRule {
+                name: a.name.unwrap_or_else(|| format!("{} {}", a.when, i + 1)),
+                condition,
+                cooldown_days: a.cooldown_days.unwrap_or(DEFAULT_COOLDOWN_DAYS),
+            });
         }
         let webhook = match self.webhook {
             None => None,
