@@ -17,8 +17,9 @@ use crate::output;
 pub const AFTER_HELP: &str = "\
 Rules live in the scorecard ([[health.alerts]] in tenure.toml, or --scorecard FILE; the
 default scorecard has: entered red, dropped 20 points in 30 days, renewal within 60 days
-while red). Each firing creates one task; while it is open or acknowledged the same rule
-does not fire again for that account. With [health.webhook] url = \"http://...\" every new
+while red). Each firing creates one task per rule and account; while it is open or
+acknowledged, and for the rule's cooldown_days (default 30) after it, the same rule does not
+fire again for that account. With [health.webhook] url = \"http://...\" every new
 task is POSTed as JSON, retried with backoff; a failed delivery is kept on the task.
 Alerts are also evaluated after every `tenure import` when tenure.toml has [[health.alerts]].
 
