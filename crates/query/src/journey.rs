@@ -80,21 +80,9 @@ pub struct FunnelArgs {
 
 /// `14d`, `36h`, `90m`, `600s`, `2w`, or a bare number of days, as microseconds.
 pub fn parse_window(s: &str) -> Result<i64> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "d"),
-    };
-    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("--window {s:?}: expected e.g. 14d, 36h, 90m, 600s"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => bail!("--window {s:?}: the unit must be s, m, h, d or w"),
-    };
-    Ok(n * secs * 1_000_000)
+    let secs =
+        tenure_model::business_hours::parse_duration_seconds(s).map_err(|e| anyhow::anyhow!("--window {s:?}: {e}"))?;
+    Ok(secs * 1_000_000)
 }
 
 /// The document of `tenure metrics adoption --json`.

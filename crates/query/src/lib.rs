@@ -51,7 +51,8 @@ pub enum MetricQuery {
     /// Funnel / customer journey: ordered steps, conversion window, conversion and time to convert.
     #[command(after_help = journey::FUNNEL_AFTER_HELP)]
     Funnel(journey::FunnelArgs),
-    /// Support: first response time, FCR, one-/zero-touch, reopens.
+    /// Support: first response time, FCR, one-/zero-touch, reopens, SLA targets, business hours.
+    #[command(after_help = support::AFTER_HELP)]
     Support(support::SupportArgs),
     /// Orders (transactional revenue): repeat purchase ratio, purchase frequency, average order value.
     Orders(orders::OrdersArgs),
