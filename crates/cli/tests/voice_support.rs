@@ -270,3 +270,62 @@ fn business_hours_sla_targets_and_segments() {
     let e = ws.fails(&["metrics", "support"]);
     assert!(e.contains("tenure.toml") && e.contains("support.hours") && e.contains("midnight"), "{e}");
 }
+
+/// Feedback themes from `[feedback.themes]` replace the defaults (or extend
+/// them), and are counted per segment, in `nps --themes` and `tenure feedback`.
+#[test]
+fn configured_feedback_themes_per_segment() {
+    let ws = Ws::new();
+    let config = "[feedback.themes]\npricing = [\"price\", \"expensive\"]\nmobile = [\"ios\", \"android\"]\n";
+    std::fs::write(ws.data().join("tenure.toml"), config).unwrap();
+    let customers = ws.file("customers.csv", "id,plan_tier\na,pro\nb,basic\n");
+    ws.ok(&["import", "customers", &customers]);
+    let answers = ws.file(
+        "answers.csv",
+        "id,survey_id,survey_type,customer_id,submitted_at,score,comment\n\
+         r1,s,nps,a,2024-05-01T10:00:00Z,10,Love the iOS app\n\
+         r2,s,nps,a,2024-05-02T10:00:00Z,3,Too expensive for us\n\
+         r3,s,nps,b,2024-05-03T10:00:00Z,6,Android app crashes\n\
+         r4,s,nps,b,2024-05-04T10:00:00Z,9,Great value\n",
+    );
+    ws.ok(&["import", "survey_responses", &answers]);
+    let nps = metrics_json(&ws, &["nps", "--themes", "--segment", "plan_tier"]);
+    let theme = |v: &Value, name: &str| v["themes"].as_array().unwrap().iter().find(|t| t["theme"] == name).cloned();
+    // Only the configured themes (name order): "crashes" is no longer a bug.
+    let names: Vec<&str> = nps["themes"].as_array().unwrap().iter().map(|t| t["theme"].as_str().unwrap()).collect();
+    assert_eq!(names, ["mobile", "pricing"]);
+    // 4 comments; mobile r1 (promoter, 10) and r3 (detractor, 6) = 2 = 50 %; pricing r2 = 25 %.
+    assert_eq!(nps["comments"], 4);
+    let mobile = theme(&nps, "mobile").unwrap();
+    assert_eq!((mobile["comments"].as_u64(), mobile["comments_pct"].as_f64()), (Some(2), Some(50.0)));
+    assert_eq!(mobile["by_group"], serde_json::json!({"promoter": 1, "detractor": 1}));
+    assert_eq!(theme(&nps, "pricing").unwrap()["comments_pct"].as_f64(), Some(25.0));
+    // Per segment: pro = r1, r2 (mobile 1, pricing 1); basic = r3, r4 (mobile 1, pricing 0).
+    let seg = |doc: &Value, name: &str| {
+        doc["segments"].as_array().unwrap().iter().find(|s| s["segment"] == name).cloned().unwrap()
+    };
+    assert_eq!(theme(&seg(&nps, "pro"), "pricing").unwrap()["comments"], 1);
+    assert_eq!(theme(&seg(&nps, "basic"), "pricing").unwrap()["comments"], 0);
+    assert_eq!(theme(&seg(&nps, "basic"), "mobile").unwrap()["comments_pct"].as_f64(), Some(50.0));
+
+    // tenure feedback: the same rules, per segment, and --theme checks against them.
+    let fb = ws.json(&["feedback", "--segment", "plan_tier", "--json"]);
+    assert_eq!(fb["theme_comments"], 4);
+    assert_eq!(theme(&seg(&fb, "pro"), "mobile").unwrap()["comments"], 1);
+    let mobile = ws.json(&["feedback", "--theme", "mobile", "--json"]);
+    assert_eq!(mobile["matched"], 2);
+    let e = ws.fails(&["feedback", "--theme", "bugs"]);
+    assert!(e.contains("unknown theme") && e.contains("mobile, pricing"), "{e}");
+    let text = ws.ok(&["feedback", "--segment", "plan_tier"]);
+    assert!(text.contains("Comments per theme and plan_tier"), "{text}");
+
+    // keep_default_themes: the 7 defaults with pricing replaced, plus mobile; "crashes" is a bug again.
+    std::fs::write(ws.data().join("tenure.toml"), format!("[feedback]\nkeep_default_themes = true\n{config}")).unwrap();
+    let nps = metrics_json(&ws, &["nps", "--themes"]);
+    assert_eq!(nps["themes"].as_array().unwrap().len(), 8);
+    assert_eq!(theme(&nps, "bugs").unwrap()["comments"], 1);
+    // A theme without keywords is a settings error naming it.
+    std::fs::write(ws.data().join("tenure.toml"), "[feedback.themes]\nempty = []\n").unwrap();
+    let e = ws.fails(&["feedback"]);
+    assert!(e.contains("feedback.themes") && e.contains("empty"), "{e}");
+}
