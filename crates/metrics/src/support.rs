@@ -215,8 +215,8 @@ pub struct TargetReport {
 }
 
 impl TargetReport {
-    fn of<'a>(
-        tickets: &[&'a Ticket],
+    fn of(
+        tickets: &[&Ticket],
         target_seconds: i64,
         done: impl Fn(&Ticket) -> Option<Timestamp>,
         clock: Clock,
