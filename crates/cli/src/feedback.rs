@@ -5,8 +5,11 @@
 //! - A comment is a survey response with a non-blank `comment`.
 //! - `--search TEXT` keeps comments containing the text, case-insensitively
 //!   (a plain substring: `pric` finds "price", "Pricing" and "priced").
-//! - Themes are the keyword rules of `tenure_metrics::voice`
-//!   ([`voice::default_theme_rules`]); `--theme` keeps comments tagged with it.
+//! - Themes are keyword rules: `[feedback.themes]` of `tenure.toml`, else the
+//!   defaults of `tenure_metrics::voice` ([`voice::theme_rules`]); `--theme`
+//!   keeps comments tagged with it.
+//! - `--segment ATTR` also counts the themes per segment of the respondent's
+//!   customer (`(none)` without one).
 //! - The period filter is the one of `tenure metrics nps`: `submitted_at`
 //!   (else `sent_at`) in `[--from, --to)`, days in the workspace time zone.
 //! - Rejected answers (out-of-range scores) are listed, flagged `rejected`,
@@ -26,7 +29,7 @@ use tenure_store::Workspace;
 
 use crate::metrics::voice::period_label;
 use crate::output;
-use tenure_query::filter::{Filter, Period};
+use tenure_query::filter::{Filter, Period, group_by_segment, segments_of};
 
 pub const AFTER_HELP: &str = "\
 Examples:
@@ -34,8 +37,14 @@ Examples:
   tenure feedback --search onboarding               comments containing \"onboarding\" (case-insensitive)
   tenure feedback --theme pricing --from 2025-01-01 --to 2025-07-01
   tenure feedback --survey nps-2025-q1 --json
+  tenure feedback --segment plan_tier               theme counts per plan tier of the customer
 
-Themes (keyword rules): pricing, onboarding, performance, support, integrations, reporting, bugs.";
+Themes (keyword rules): pricing, onboarding, performance, support, integrations, reporting, bugs,
+or your own in tenure.toml (they replace these unless keep_default_themes = true):
+  [feedback.themes]
+  pricing = [\"price\", \"expensive\", \"invoice\"]
+  mobile = [\"ios\", \"android\", \"app\"]
+A keyword matches the words starting with it; several words match as a phrase.";
 
 #[derive(Args, Clone, Debug)]
 pub struct FeedbackArgs {
@@ -54,6 +63,9 @@ pub struct FeedbackArgs {
     /// First day excluded (YYYY-MM-DD, exclusive end).
     #[arg(long, value_name = "DATE")]
     pub to: Option<Date>,
+    /// Also count the themes per segment of this customer attribute (segment, plan_tier, country, ...).
+    #[arg(long, value_name = "ATTR")]
+    pub segment: Option<String>,
     /// Print at most this many comments (the theme counts cover all that match).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -74,7 +86,7 @@ pub fn run(data: &std::path::Path, a: FeedbackArgs) -> Result<ExitCode> {
     let ws = Workspace::open(data)?;
     let filter = Filter { from: a.from, to: a.to, segment: None };
     let (period, tz) = Period::new(&ws, &filter)?;
-    let rules = voice::default_theme_rules();
+    let rules = voice::theme_rules(&ws.settings().feedback);
     if let Some(t) = &a.theme
         && !rules.iter().any(|r| &r.theme == t)
     {
@@ -117,6 +129,27 @@ pub fn run(data: &std::path::Path, a: FeedbackArgs) -> Result<ExitCode> {
         ty.cmp(&tx).then_with(|| x.0.id.cmp(&y.0.id))
     });
     let (total, counts) = voice::themes(rows.iter().map(|r| r.0), &rules, 6, 1, &tz);
+    let segments: Option<Vec<Value>> = match &a.segment {
+        Some(attr) => {
+            let seg = segments_of(&ws, attr)?;
+            let responses: Vec<&SurveyResponse> = rows.iter().map(|r| r.0).collect();
+            let groups = group_by_segment(&responses, |r| r.customer_id.as_deref(), &seg);
+            Some(
+                groups
+                    .iter()
+                    .map(|(s, rs)| {
+                        let (total, counts) = voice::themes(rs.iter().copied(), &rules, 6, 1, &tz);
+                        json!({
+                            "segment": s,
+                            "theme_comments": total,
+                            "themes": counts.iter().map(|t| t.to_json()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect(),
+            )
+        }
+        None => None,
+    };
     let shown = &rows[..a.limit.unwrap_or(rows.len()).min(rows.len())];
     let items: Vec<Value> = shown
         .iter()
@@ -137,7 +170,7 @@ pub fn run(data: &std::path::Path, a: FeedbackArgs) -> Result<ExitCode> {
             })
         })
         .collect();
-    let doc = json!({
+    let mut doc = json!({
         "command": "feedback",
         "period": period.to_json(),
         "search": a.search,
@@ -149,6 +182,10 @@ pub fn run(data: &std::path::Path, a: FeedbackArgs) -> Result<ExitCode> {
         "theme_comments": total,
         "themes": counts.iter().map(|t| t.to_json()).collect::<Vec<_>>(),
     });
+    if let Some(segs) = &segments {
+        doc["segment_attribute"] = json!(a.segment);
+        doc["segments"] = json!(segs);
+    }
     if a.json {
         output::json(&doc);
         return Ok(ExitCode::SUCCESS);
@@ -194,5 +231,23 @@ pub fn run(data: &std::path::Path, a: FeedbackArgs) -> Result<ExitCode> {
         })
         .collect();
     crate::metrics::voice::table(&["theme", "comments", "%"], &trows);
+    if let Some(segs) = &segments {
+        // One column of comment counts per segment.
+        let mut header = vec!["theme".to_string()];
+        header.extend(segs.iter().map(|s| crate::metrics::voice::cell(&s["segment"])));
+        let cells: Vec<Vec<String>> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                std::iter::once(r.theme.clone())
+                    .chain(segs.iter().map(|s| crate::metrics::voice::cell(&s["themes"][i]["comments"])))
+                    .collect()
+            })
+            .collect();
+        output::line("");
+        output::line(format!("Comments per theme and {}", a.segment.as_deref().unwrap_or("segment")));
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        crate::metrics::voice::table(&header, &cells);
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -257,3 +257,79 @@ fn engagement_arguments_are_checked_with_clear_errors() {
     assert_eq!(r["cohorts"][1]["retained_pct"], serde_json::json!([null]));
     assert_eq!(r["mean_retained_pct_weighted"], serde_json::json!([null, null]));
 }
+
+/// `--segment ATTR` on hand-made events: each segment's figures come from the
+/// events of its accounts (groupId), over the same days, in the same shape.
+#[test]
+fn segments_cut_engagement_by_the_account_attribute() {
+    let ws = Ws::new();
+    let customers = ws.file("customers.csv", "id,plan_tier\nacme,pro\nbeta,basic\n");
+    ws.ok(&["import", "customers", &customers]);
+    // u3 is active in both accounts on 05-07; u4 has no account.
+    let events = ws.file(
+        "events.csv",
+        "messageId,type,userId,event,timestamp,groupId\n\
+         m1,track,u1,login,2024-05-06T10:00:00Z,acme\n\
+         m2,track,u1,login,2024-05-07T10:00:00Z,acme\n\
+         m3,track,u2,login,2024-05-06T11:00:00Z,beta\n\
+         m4,track,u3,login,2024-05-07T09:00:00Z,acme\n\
+         m5,track,u3,login,2024-05-07T09:10:00Z,beta\n\
+         m6,track,u4,login,2024-05-07T12:00:00Z,\n",
+    );
+    ws.ok(&["import", "events", &events]);
+    let range = ["--from", "2024-05-06", "--to", "2024-05-08", "--timezone", "UTC", "--segment", "plan_tier", "--json"];
+    let run = |cmd: &str, extra: &[&str]| {
+        let mut args = vec!["metrics", cmd];
+        args.extend(range);
+        args.extend(extra);
+        tenure_json(&ws, &args)
+    };
+    let e = run("engagement", &[]);
+    assert_eq!(e["segment_attribute"], "plan_tier");
+    let dau = |v: &Value| v["days"].as_array().unwrap().iter().map(|d| d["dau"].as_u64().unwrap()).collect::<Vec<_>>();
+    let seg = |doc: &Value, name: &str| {
+        doc["segments"].as_array().unwrap().iter().find(|s| s["segment"] == name).cloned().unwrap_or(Value::Null)
+    };
+    // Overall: 05-06 u1, u2 = 2; 05-07 u1, u3, u4 = 3.
+    assert_eq!(dau(&e), [2, 3]);
+    // pro (acme): 05-06 u1; 05-07 u1, u3. basic (beta): u2; u3. (none): -; u4.
+    assert_eq!(dau(&seg(&e, "pro")), [1, 2]);
+    assert_eq!(dau(&seg(&e, "basic")), [1, 1]);
+    assert_eq!(dau(&seg(&e, "(none)")), [0, 1]);
+    // basic's WAU on 05-07: u2 (05-06) and u3 = 2; MAU the same; ratio 1/2.
+    let basic_07 = &seg(&e, "basic")["days"][1];
+    assert_eq!((basic_07["wau"].as_u64(), basic_07["dau_mau_ratio"].as_f64()), (Some(2), Some(0.5)));
+    // u3 counts in both segments: the segments' DAU (2 + 1 + 1 = 4) exceed the overall 3.
+    // By account: acme and beta each active on both days; (none) has no account actor.
+    let by_account = run("engagement", &["--by", "account"]);
+    assert_eq!(dau(&seg(&by_account, "pro")), [1, 1]);
+    assert_eq!(dau(&seg(&by_account, "(none)")), [0, 0]);
+
+    // Sessions (timeout 1800 s): overall u3's 09:00 and 09:10 are one 600 s session
+    // (u1 2, u2 1, u3 1, u4 1 = 5 sessions, 600 s in all); per segment u3's events are
+    // apart: pro u1 2 + u3 1 = 3 single-event sessions of 0 s.
+    let s = run("sessions", &[]);
+    assert_eq!((s["session_count"].as_u64(), s["total_time_seconds"].as_f64()), (Some(5), Some(600.0)));
+    let pro = seg(&s, "pro");
+    assert_eq!((pro["session_count"].as_u64(), pro["single_event_sessions"].as_u64()), (Some(3), Some(3)));
+
+    // Stickiness, retention, lifecycle and adoption carry the same keys per segment.
+    for (cmd, key) in [("stickiness", "actors"), ("retention", "cohorts"), ("lifecycle", "intervals")] {
+        let doc = run(cmd, &[]);
+        for s in doc["segments"].as_array().unwrap() {
+            assert!(s[key].is_array(), "{cmd} segment {} lacks {key}: {doc}", s["segment"]);
+        }
+    }
+    // Stickiness by day: pro has u1 on 2 days, u3 on 1 -> actors [1, 1].
+    assert_eq!(seg(&run("stickiness", &[]), "pro")["actors"], serde_json::json!([1, 1]));
+    let adoption = tenure_json(
+        &ws,
+        &["metrics", "adoption", "--from", "2024-05-06", "--to", "2024-05-08", "--segment", "plan_tier", "--json"],
+    );
+    assert_eq!(seg(&adoption, "pro")["active_accounts"], 1);
+    assert_eq!(adoption["active_accounts"], 2);
+    // The table form prints one block per segment.
+    let text =
+        ws.ok(&["metrics", "engagement", "--from", "2024-05-06", "--to", "2024-05-08", "--segment", "plan_tier"]);
+    assert!(text.contains("Segment plan_tier = pro") && text.contains("Segment plan_tier = basic"), "{text}");
+}

@@ -133,3 +133,38 @@ fn adoption_funnel_and_feedback_on_a_small_demo() {
     assert!(text.contains(comment.trim()) && text.contains("Themes over"), "{text}");
     assert!(ws.fails(&["feedback", "--theme", "nope"]).contains("unknown theme"));
 }
+
+/// A visitor browses anonymously, then identifies: the funnel counts one person
+/// (PostHog's merge), unless --no-identity-merge. Counts by hand.
+#[test]
+fn funnel_merges_anonymous_visitors_into_the_persons_they_identify_as() {
+    let ws = Ws::new();
+    // a1 views Pricing at 09:00, identifies as u1 at 09:30 (the call carries both ids), u1
+    // creates a report at 10:00. a2 views Pricing and never signs up.
+    let events = ws.file(
+        "events.csv",
+        "messageId,type,userId,anonymousId,event,name,timestamp,groupId\n\
+         m1,page,,a1,,Pricing,2024-05-06T09:00:00Z,\n\
+         m2,identify,u1,a1,,,2024-05-06T09:30:00Z,\n\
+         m3,track,u1,,Report Created,,2024-05-06T10:00:00Z,acme\n\
+         m4,page,,a2,,Pricing,2024-05-06T09:05:00Z,\n",
+    );
+    ws.ok(&["import", "events", &events]);
+    let steps = ["metrics", "funnel", "--steps", "page:Pricing,$identify,Report Created", "--json", "--list"];
+    let f = tenure_json(&ws, &steps);
+    let counts =
+        |f: &Value| f["steps"].as_array().unwrap().iter().map(|s| s["count"].as_u64().unwrap()).collect::<Vec<_>>();
+    // Merged: u1 (was a1) and a2 enter; u1 signs up 1800 s later and reports 1800 s after that.
+    assert_eq!((f["identity_merge"].as_bool(), f["merged_anonymous_ids"].as_u64()), (Some(true), Some(1)));
+    assert_eq!(counts(&f), [2, 1, 1]);
+    assert_eq!(f["steps"][0]["actors"], serde_json::json!(["a2", "u1"]));
+    assert_eq!(f["steps"][1]["conversion_from_previous_pct"].as_f64(), Some(50.0));
+    assert_eq!(f["steps"][1]["median_time_to_convert_seconds"].as_f64(), Some(1800.0));
+    assert_eq!(f["steps"][2]["median_time_to_convert_seconds"].as_f64(), Some(1800.0));
+    // Apart: a1 and a2 enter as visitors and neither is the person who signs up.
+    let mut apart = steps.to_vec();
+    apart.push("--no-identity-merge");
+    let f = tenure_json(&ws, &apart);
+    assert_eq!(counts(&f), [2, 0, 0]);
+    assert_eq!(f["steps"][0]["actors"], serde_json::json!(["a1", "a2"]));
+}

@@ -182,3 +182,150 @@ fn tables_and_segments_print() {
     let err = ws.fails(&["metrics", "nps", "--survey", "nope"]);
     assert!(err.contains("no survey"), "{err}");
 }
+
+/// Business hours in Europe/Paris across the spring DST change and a holiday,
+/// SLA targets, and the same document per segment. All figures by hand.
+#[test]
+fn business_hours_sla_targets_and_segments() {
+    let ws = Ws::new();
+    // The workspace reports in UTC; the support team works Mon-Fri 09:00-17:00 in Paris,
+    // closed on Easter Monday 2024-04-01. Paris moves to CEST on Sunday 2024-03-31.
+    std::fs::write(
+        ws.data().join("tenure.toml"),
+        "[support]\ntimezone = \"Europe/Paris\"\nhours = \"09:00-17:00\"\nholidays = [\"2024-04-01\"]\n",
+    )
+    .unwrap();
+    let customers = ws.file("customers.csv", "id,plan_tier\na,pro\nb,basic\n");
+    ws.ok(&["import", "customers", &customers]);
+    // t1: Fri 16:00 CET -> reply Tue 10:00 CEST, solved Tue 15:00 CEST.
+    // t2: Tue 08:00 CEST (before opening) -> reply 09:30 CEST, open.
+    // t3: Wed 16:00 CEST, no reply, open.
+    let tickets = ws.file(
+        "tickets.csv",
+        "id,customer_id,created_at,first_reply_at,solved_at,status\n\
+         t1,a,2024-03-29T15:00:00Z,2024-04-02T08:00:00Z,2024-04-02T13:00:00Z,solved\n\
+         t2,a,2024-04-02T06:00:00Z,2024-04-02T07:30:00Z,,open\n\
+         t3,b,2024-04-03T14:00:00Z,,,open\n",
+    );
+    ws.ok(&["import", "tickets", &tickets]);
+    let args = ["support", "--from", "2024-03-25", "--to", "2024-04-04", "--first-response-target", "1h"];
+    let mut with_bh = args.to_vec();
+    with_bh.extend(["--business-hours", "--resolution-target", "8h", "--segment", "plan_tier"]);
+    let doc = metrics_json(&ws, &with_bh);
+    let o = &doc["overall"];
+    // Calendar: t1 2024-03-29T15:00Z -> 04-02T08:00Z = 3 d 17 h = 320400 s; t2 1.5 h = 5400 s.
+    assert_eq!(o["frt_from_creation_seconds"], serde_json::json!({"t1": 320_400, "t2": 5400}));
+    // Business: t1 Fri 16-17 (1 h) + weekend and Easter Monday closed + Tue 09-10 CEST (1 h)
+    // = 7200 s; t2 counts from the 09:00 opening: 1800 s. Mean and median (7200 + 1800)/2 = 4500.
+    let bh = &o["business_hours"];
+    assert_eq!(bh["frt_from_creation_seconds"], serde_json::json!({"t1": 7200, "t2": 1800}));
+    assert_eq!(bh["frt_from_creation_mean_seconds"].as_f64(), Some(4500.0));
+    assert_eq!(bh["frt_from_creation_median_seconds"].as_f64(), Some(4500.0));
+    // Resolution of t1: 1 h Friday + Tue 09:00-15:00 (6 h) = 25200 s (calendar 94 h = 338400 s).
+    assert_eq!(bh["time_to_resolution_seconds"]["t1"], 25_200);
+    assert_eq!(o["time_to_resolution_seconds"]["t1"], 338_400);
+    // Targets evaluated at --to = 2024-04-04T00:00Z (Thu 02:00 CEST), in business time.
+    // First reply, 1 h: t1 7200 breached; t2 1800 achieved; t3 has waited Wed 16-17 = 3600 s,
+    // exactly the target: pending. Breach rate 1 / 2 = 50 %.
+    let sla = &o["sla"];
+    assert_eq!(sla["clock"], "business");
+    assert_eq!(sla["as_of"], "2024-04-04T00:00:00Z");
+    assert_eq!(sla["first_response_breached_tickets"], serde_json::json!(["t1"]));
+    assert_eq!(
+        (sla["first_response_achieved_count"].as_u64(), sla["first_response_pending_count"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(sla["first_response_breach_rate_pct"].as_f64(), Some(50.0));
+    // Resolution, 8 h: t1 25200 achieved; t2 open since Tue 09:00: Tue 8 h + Wed 8 h = 16 h
+    // breached; t3 1 h pending. 1 / 2 = 50 %.
+    assert_eq!(sla["resolution_breached_tickets"], serde_json::json!(["t2"]));
+    assert_eq!(sla["resolution_breach_rate_pct"].as_f64(), Some(50.0));
+    assert_eq!(doc["schedule"]["timezone"], "Europe/Paris");
+    assert_eq!(doc["schedule"]["holidays"], serde_json::json!(["2024-04-01"]));
+
+    // Per segment, the same shape: pro = {t1, t2}, basic = {t3} (no reply: null means).
+    let seg = |name: &str| doc["segments"].as_array().unwrap().iter().find(|s| s["segment"] == name).unwrap().clone();
+    assert_eq!(seg("pro")["business_hours"]["frt_from_creation_mean_seconds"].as_f64(), Some(4500.0));
+    assert_eq!(seg("basic")["business_hours"]["frt_from_creation_mean_seconds"], Value::Null);
+    assert_eq!(seg("basic")["sla"]["first_response_pending_count"], 1);
+
+    // Calendar clock: t1 320400 and t2 5400 exceed 1 h; t3 has waited Wed 14:00Z -> Thu 00:00Z
+    // = 10 h: all 3 breached, 100 %; no business figures.
+    let cal = metrics_json(&ws, &args);
+    assert_eq!(cal["overall"]["sla"]["clock"], "calendar");
+    assert_eq!(cal["overall"]["sla"]["first_response_breached_count"], 3);
+    assert_eq!(cal["overall"]["sla"]["first_response_breach_rate_pct"].as_f64(), Some(100.0));
+    assert_eq!(cal["overall"]["business_hours"], Value::Null);
+    // Tables print the business rows and the slow ticket list.
+    let mut table = vec!["metrics"];
+    table.extend(&with_bh);
+    table.push("--list");
+    let out = ws.ok(&table);
+    assert!(out.contains("business FRT from creation mean s") && out.contains("slow first replies (1): t1"), "{out}");
+
+    // Mistakes in [support] and in the flags name what is wrong.
+    let e = ws.fails(&["metrics", "support", "--first-response-target", "soon"]);
+    assert!(e.contains("--first-response-target"), "{e}");
+    std::fs::write(ws.data().join("tenure.toml"), "[support]\nhours = \"22:00-06:00\"\n").unwrap();
+    let e = ws.fails(&["metrics", "support"]);
+    assert!(e.contains("tenure.toml") && e.contains("support.hours") && e.contains("midnight"), "{e}");
+}
+
+/// Feedback themes from `[feedback.themes]` replace the defaults (or extend
+/// them), and are counted per segment, in `nps --themes` and `tenure feedback`.
+#[test]
+fn configured_feedback_themes_per_segment() {
+    let ws = Ws::new();
+    let config = "[feedback.themes]\npricing = [\"price\", \"expensive\"]\nmobile = [\"ios\", \"android\"]\n";
+    std::fs::write(ws.data().join("tenure.toml"), config).unwrap();
+    let customers = ws.file("customers.csv", "id,plan_tier\na,pro\nb,basic\n");
+    ws.ok(&["import", "customers", &customers]);
+    let answers = ws.file(
+        "answers.csv",
+        "id,survey_id,survey_type,customer_id,submitted_at,score,comment\n\
+         r1,s,nps,a,2024-05-01T10:00:00Z,10,Love the iOS app\n\
+         r2,s,nps,a,2024-05-02T10:00:00Z,3,Too expensive for us\n\
+         r3,s,nps,b,2024-05-03T10:00:00Z,6,Android app crashes\n\
+         r4,s,nps,b,2024-05-04T10:00:00Z,9,Great value\n",
+    );
+    ws.ok(&["import", "survey_responses", &answers]);
+    let nps = metrics_json(&ws, &["nps", "--themes", "--segment", "plan_tier"]);
+    let theme = |v: &Value, name: &str| v["themes"].as_array().unwrap().iter().find(|t| t["theme"] == name).cloned();
+    // Only the configured themes (name order): "crashes" is no longer a bug.
+    let names: Vec<&str> = nps["themes"].as_array().unwrap().iter().map(|t| t["theme"].as_str().unwrap()).collect();
+    assert_eq!(names, ["mobile", "pricing"]);
+    // 4 comments; mobile r1 (promoter, 10) and r3 (detractor, 6) = 2 = 50 %; pricing r2 = 25 %.
+    assert_eq!(nps["comments"], 4);
+    let mobile = theme(&nps, "mobile").unwrap();
+    assert_eq!((mobile["comments"].as_u64(), mobile["comments_pct"].as_f64()), (Some(2), Some(50.0)));
+    assert_eq!(mobile["by_group"], serde_json::json!({"promoter": 1, "detractor": 1}));
+    assert_eq!(theme(&nps, "pricing").unwrap()["comments_pct"].as_f64(), Some(25.0));
+    // Per segment: pro = r1, r2 (mobile 1, pricing 1); basic = r3, r4 (mobile 1, pricing 0).
+    let seg = |doc: &Value, name: &str| {
+        doc["segments"].as_array().unwrap().iter().find(|s| s["segment"] == name).cloned().unwrap()
+    };
+    assert_eq!(theme(&seg(&nps, "pro"), "pricing").unwrap()["comments"], 1);
+    assert_eq!(theme(&seg(&nps, "basic"), "pricing").unwrap()["comments"], 0);
+    assert_eq!(theme(&seg(&nps, "basic"), "mobile").unwrap()["comments_pct"].as_f64(), Some(50.0));
+
+    // tenure feedback: the same rules, per segment, and --theme checks against them.
+    let fb = ws.json(&["feedback", "--segment", "plan_tier", "--json"]);
+    assert_eq!(fb["theme_comments"], 4);
+    assert_eq!(theme(&seg(&fb, "pro"), "mobile").unwrap()["comments"], 1);
+    let mobile = ws.json(&["feedback", "--theme", "mobile", "--json"]);
+    assert_eq!(mobile["matched"], 2);
+    let e = ws.fails(&["feedback", "--theme", "bugs"]);
+    assert!(e.contains("unknown theme") && e.contains("mobile, pricing"), "{e}");
+    let text = ws.ok(&["feedback", "--segment", "plan_tier"]);
+    assert!(text.contains("Comments per theme and plan_tier"), "{text}");
+
+    // keep_default_themes: the 7 defaults with pricing replaced, plus mobile; "crashes" is a bug again.
+    std::fs::write(ws.data().join("tenure.toml"), format!("[feedback]\nkeep_default_themes = true\n{config}")).unwrap();
+    let nps = metrics_json(&ws, &["nps", "--themes"]);
+    assert_eq!(nps["themes"].as_array().unwrap().len(), 8);
+    assert_eq!(theme(&nps, "bugs").unwrap()["comments"], 1);
+    // A theme without keywords is a settings error naming it.
+    std::fs::write(ws.data().join("tenure.toml"), "[feedback.themes]\nempty = []\n").unwrap();
+    let e = ws.fails(&["feedback"]);
+    assert!(e.contains("feedback.themes") && e.contains("empty"), "{e}");
+}

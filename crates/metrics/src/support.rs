@@ -5,10 +5,17 @@
 //! Definitions, where SPEC leaves a choice:
 //! - **First response time** (Zendesk's "first reply time"): the time from
 //!   creation (or from `bot_handoff_at`, else creation) to `first_reply_at`, the
-//!   first public agent reply, in whole seconds rounded down. Calendar time only
-//!   (business hours from `[support]` settings are not implemented yet).
+//!   first public agent reply, in whole seconds rounded down. Calendar time,
+//!   and with a schedule also business time ([`Clock`]: only the time inside
+//!   `[support]` business hours counts, see `tenure_model::business_hours`).
 //!   Tickets with no `first_reply_at` are excluded and counted as unreplied. A
 //!   reply stamped before the hand-off counts as 0 s from hand-off.
+//! - **SLA-style targets** (Zendesk's "achieved / breached"): a first reply (a
+//!   resolution) within the target from creation is achieved, a later one
+//!   breached; a ticket not yet replied (resolved) at the evaluation instant
+//!   is breached once the target has elapsed, else pending. The breach rate is
+//!   breached / (achieved + breached). Slow tickets are the breached ones
+//!   ([`slow_first_response`] is the per-ticket test the health scorecard uses).
 //! - **p90** is the linear interpolation between closest ranks (Hyndman-Fan
 //!   type 7, the default of numpy, R and DuckDB's `quantile_cont`, and Plain's
 //!   "quantile(0.9)" for FRT): with values sorted x_0..x_{n-1}, h = 0.9 (n - 1),
@@ -29,6 +36,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tenure_model::Ticket;
+use tenure_model::business_hours::BusinessHours;
 
 use crate::round::{self, median_sorted, pct, round_dp};
 
@@ -80,6 +88,219 @@ pub fn is_resolved(t: &Ticket) -> bool {
     t.status == "solved" || t.status == "closed"
 }
 
+/// How elapsed time is counted: wall-clock time, or only the time inside business hours.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock<'a> {
+    Calendar,
+    Business(&'a BusinessHours),
+}
+
+impl Clock<'_> {
+    /// Whole seconds from `a` to `b` on this clock, rounded down (0 when `b` is not after `a`).
+    pub fn seconds(&self, a: Timestamp, b: Timestamp) -> i64 {
+        match self {
+            Clock::Calendar => seconds_between(a, b),
+            Clock::Business(h) => h.elapsed_seconds(a, b),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Clock::Calendar => "calendar",
+            Clock::Business(_) => "business",
+        }
+    }
+}
+
+/// Where a ticket stands against a target, seen at an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetOutcome {
+    /// Done within the target.
+    Achieved,
+    /// Done later than the target, or not done and the target already elapsed.
+    Breached,
+    /// Not done, and the target not elapsed yet.
+    Pending,
+}
+
+/// From `start` to `done` against `target_seconds` on `clock`, as seen at
+/// `as_of` (a `done` after `as_of` is not done yet). Exactly at the target is achieved.
+pub fn target_outcome(
+    start: Timestamp,
+    done: Option<Timestamp>,
+    target_seconds: i64,
+    clock: Clock,
+    as_of: Timestamp,
+) -> TargetOutcome {
+    match done.filter(|d| *d <= as_of) {
+        Some(d) if clock.seconds(start, d) > target_seconds => TargetOutcome::Breached,
+        Some(_) => TargetOutcome::Achieved,
+        None if clock.seconds(start, as_of) > target_seconds => TargetOutcome::Breached,
+        None => TargetOutcome::Pending,
+    }
+}
+
+/// A slow ticket (the health scorecard's "slow tickets" measure): created by
+/// `as_of`, and its first reply breached `target_seconds` on `clock`, seen at `as_of`.
+pub fn slow_first_response(t: &Ticket, target_seconds: i64, clock: Clock, as_of: Timestamp) -> bool {
+    t.created_at <= as_of
+        && target_outcome(t.created_at, t.first_reply_at, target_seconds, clock, as_of) == TargetOutcome::Breached
+}
+
+/// Per-ticket durations and their statistics, on one clock.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timings {
+    /// Per replied ticket, in input order.
+    pub frt_from_creation_seconds: Vec<(String, i64)>,
+    pub frt_from_creation: DurationStats,
+    pub frt_from_handoff_seconds: Vec<(String, i64)>,
+    pub frt_from_handoff: DurationStats,
+    /// Resolved tickets with `solved_at`: `solved_at - created_at`.
+    pub time_to_resolution_seconds: Vec<(String, i64)>,
+    pub time_to_resolution: DurationStats,
+}
+
+impl Timings {
+    pub fn of<'a>(tickets: impl IntoIterator<Item = &'a Ticket>, clock: Clock) -> Timings {
+        let (mut creation, mut handoff, mut resolution) = (vec![], vec![], vec![]);
+        for t in tickets {
+            if let Some(r) = t.first_reply_at {
+                creation.push((t.id.clone(), clock.seconds(t.created_at, r)));
+                handoff.push((t.id.clone(), clock.seconds(t.bot_handoff_at.unwrap_or(t.created_at), r)));
+            }
+            if let (true, Some(done)) = (is_resolved(t), t.solved_at) {
+                resolution.push((t.id.clone(), clock.seconds(t.created_at, done)));
+            }
+        }
+        let stats = |v: &Vec<(String, i64)>| duration_stats(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+        Timings {
+            frt_from_creation: stats(&creation),
+            frt_from_handoff: stats(&handoff),
+            time_to_resolution: stats(&resolution),
+            frt_from_creation_seconds: creation,
+            frt_from_handoff_seconds: handoff,
+            time_to_resolution_seconds: resolution,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let per =
+            |v: &Vec<(String, i64)>| v.iter().map(|(id, s)| (id.clone(), json!(s))).collect::<serde_json::Map<_, _>>();
+        json!({
+            "frt_from_creation_seconds": per(&self.frt_from_creation_seconds),
+            "frt_from_creation_mean_seconds": round::json(self.frt_from_creation.mean),
+            "frt_from_creation_median_seconds": round::json(self.frt_from_creation.median),
+            "frt_from_creation_p90_seconds": round::json(self.frt_from_creation.p90),
+            "frt_from_handoff_seconds": per(&self.frt_from_handoff_seconds),
+            "frt_from_handoff_mean_seconds": round::json(self.frt_from_handoff.mean),
+            "frt_from_handoff_median_seconds": round::json(self.frt_from_handoff.median),
+            "frt_from_handoff_p90_seconds": round::json(self.frt_from_handoff.p90),
+            "time_to_resolution_seconds": per(&self.time_to_resolution_seconds),
+            "time_to_resolution_mean_seconds": round::json(self.time_to_resolution.mean),
+            "time_to_resolution_median_seconds": round::json(self.time_to_resolution.median),
+            "time_to_resolution_p90_seconds": round::json(self.time_to_resolution.p90),
+        })
+    }
+}
+
+/// One target's tickets by outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetReport {
+    pub target_seconds: i64,
+    pub achieved_tickets: Vec<String>,
+    pub breached_tickets: Vec<String>,
+    pub pending_tickets: Vec<String>,
+    /// breached / (achieved + breached) x 100; null when neither.
+    pub breach_rate_pct: Option<Decimal>,
+}
+
+impl TargetReport {
+    fn of(
+        tickets: &[&Ticket],
+        target_seconds: i64,
+        done: impl Fn(&Ticket) -> Option<Timestamp>,
+        clock: Clock,
+        as_of: Timestamp,
+    ) -> TargetReport {
+        let mut r = TargetReport {
+            target_seconds,
+            achieved_tickets: vec![],
+            breached_tickets: vec![],
+            pending_tickets: vec![],
+            breach_rate_pct: None,
+        };
+        for t in tickets.iter().filter(|t| t.created_at <= as_of) {
+            let list = match target_outcome(t.created_at, done(t), target_seconds, clock, as_of) {
+                TargetOutcome::Achieved => &mut r.achieved_tickets,
+                TargetOutcome::Breached => &mut r.breached_tickets,
+                TargetOutcome::Pending => &mut r.pending_tickets,
+            };
+            list.push(t.id.clone());
+        }
+        let measured = (r.achieved_tickets.len() + r.breached_tickets.len()) as u64;
+        r.breach_rate_pct = pct(r.breached_tickets.len() as u64, measured);
+        r
+    }
+
+    fn to_json(&self, prefix: &str) -> serde_json::Map<String, Value> {
+        [
+            ("target_seconds", json!(self.target_seconds)),
+            ("achieved_count", json!(self.achieved_tickets.len())),
+            ("breached_count", json!(self.breached_tickets.len())),
+            ("pending_count", json!(self.pending_tickets.len())),
+            ("breach_rate_pct", round::json(self.breach_rate_pct)),
+            ("breached_tickets", json!(self.breached_tickets)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("{prefix}_{k}"), v))
+        .collect()
+    }
+}
+
+/// SLA-style targets (seconds on the report's clock) and the instant they are evaluated at.
+#[derive(Clone, Copy, Debug)]
+pub struct SlaQuery {
+    pub first_response_seconds: Option<i64>,
+    pub resolution_seconds: Option<i64>,
+    pub as_of: Timestamp,
+}
+
+/// The targets' outcomes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sla {
+    pub clock: &'static str,
+    pub as_of: Timestamp,
+    pub first_response: Option<TargetReport>,
+    pub resolution: Option<TargetReport>,
+}
+
+impl Sla {
+    pub fn to_json(&self) -> Value {
+        let mut o = serde_json::Map::new();
+        o.insert("clock".into(), json!(self.clock));
+        o.insert("as_of".into(), json!(self.as_of.to_string()));
+        o.insert("first_response_target_seconds".into(), Value::Null);
+        o.insert("resolution_target_seconds".into(), Value::Null);
+        if let Some(r) = &self.first_response {
+            o.extend(r.to_json("first_response"));
+        }
+        if let Some(r) = &self.resolution {
+            o.extend(r.to_json("resolution"));
+        }
+        Value::Object(o)
+    }
+}
+
+/// What to compute besides the calendar figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SupportOptions<'a> {
+    /// Accounts to divide by for tickets per account (`None`: the distinct accounts with tickets).
+    pub accounts: Option<u64>,
+    /// Also report every duration in business time; SLA targets are then counted in business time.
+    pub business_hours: Option<&'a BusinessHours>,
+    pub sla: Option<SlaQuery>,
+}
+
 /// The support report of a set of tickets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Support {
@@ -98,14 +319,11 @@ pub struct Support {
     pub replied_count: u64,
     pub unreplied_count: u64,
     pub unreplied_tickets: Vec<String>,
-    /// Per replied ticket, in input order.
-    pub frt_from_creation_seconds: Vec<(String, i64)>,
-    pub frt_from_creation: DurationStats,
-    pub frt_from_handoff_seconds: Vec<(String, i64)>,
-    pub frt_from_handoff: DurationStats,
-    /// Resolved tickets with `solved_at`: `solved_at - created_at`.
-    pub time_to_resolution_seconds: Vec<(String, i64)>,
-    pub time_to_resolution: DurationStats,
+    /// First response and resolution times in calendar time.
+    pub calendar: Timings,
+    /// The same in business time, when a schedule was given.
+    pub business: Option<Timings>,
+    pub sla: Option<Sla>,
     pub tickets_per_account: Option<Decimal>,
     pub tickets_by_account: BTreeMap<String, u64>,
     /// Tickets with a satisfaction rating, their mean (2 decimals) and the
@@ -117,9 +335,15 @@ pub struct Support {
     pub satisfaction_distribution: BTreeMap<String, u64>,
 }
 
-/// Compute the report. `accounts`: the number of accounts to divide by for
-/// tickets per account (`None`: the distinct accounts that have tickets).
+/// The calendar-time report. `accounts`: the number of accounts to divide by
+/// for tickets per account (`None`: the distinct accounts that have tickets).
 pub fn support<'a>(tickets: impl IntoIterator<Item = &'a Ticket>, accounts: Option<u64>) -> Support {
+    report(tickets, SupportOptions { accounts, ..SupportOptions::default() })
+}
+
+/// The report with business hours and SLA targets as `opts` asks.
+pub fn report<'a>(tickets: impl IntoIterator<Item = &'a Ticket>, opts: SupportOptions) -> Support {
+    let tickets: Vec<&Ticket> = tickets.into_iter().collect();
     let mut s = Support {
         tickets: 0,
         resolved_tickets: 0,
@@ -136,12 +360,9 @@ pub fn support<'a>(tickets: impl IntoIterator<Item = &'a Ticket>, accounts: Opti
         replied_count: 0,
         unreplied_count: 0,
         unreplied_tickets: vec![],
-        frt_from_creation_seconds: vec![],
-        frt_from_creation: duration_stats(&[]),
-        frt_from_handoff_seconds: vec![],
-        frt_from_handoff: duration_stats(&[]),
-        time_to_resolution_seconds: vec![],
-        time_to_resolution: duration_stats(&[]),
+        calendar: Timings::of(tickets.iter().copied(), Clock::Calendar),
+        business: opts.business_hours.map(|h| Timings::of(tickets.iter().copied(), Clock::Business(h))),
+        sla: None,
         tickets_per_account: None,
         tickets_by_account: BTreeMap::new(),
         satisfaction_rated: 0,
@@ -149,7 +370,7 @@ pub fn support<'a>(tickets: impl IntoIterator<Item = &'a Ticket>, accounts: Opti
         satisfaction_distribution: BTreeMap::new(),
     };
     let mut sat_sum = Decimal::ZERO;
-    for t in tickets {
+    for t in tickets.iter().copied() {
         s.tickets += 1;
         if let Some(x) = t.satisfaction.and_then(Decimal::from_f64_retain) {
             s.satisfaction_rated += 1;
@@ -159,17 +380,11 @@ pub fn support<'a>(tickets: impl IntoIterator<Item = &'a Ticket>, accounts: Opti
         if let Some(c) = &t.customer_id {
             *s.tickets_by_account.entry(c.clone()).or_default() += 1;
         }
-        match t.first_reply_at {
-            Some(r) => {
-                s.replied_count += 1;
-                s.frt_from_creation_seconds.push((t.id.clone(), seconds_between(t.created_at, r)));
-                let from = t.bot_handoff_at.unwrap_or(t.created_at);
-                s.frt_from_handoff_seconds.push((t.id.clone(), seconds_between(from, r)));
-            }
-            None => {
-                s.unreplied_count += 1;
-                s.unreplied_tickets.push(t.id.clone());
-            }
+        if t.first_reply_at.is_some() {
+            s.replied_count += 1;
+        } else {
+            s.unreplied_count += 1;
+            s.unreplied_tickets.push(t.id.clone());
         }
         if !is_resolved(t) {
             continue;
@@ -192,9 +407,6 @@ pub fn support<'a>(tickets: impl IntoIterator<Item = &'a Ticket>, accounts: Opti
             1 => s.one_touch_tickets.push(t.id.clone()),
             _ => {}
         }
-        if let Some(done) = t.solved_at {
-            s.time_to_resolution_seconds.push((t.id.clone(), seconds_between(t.created_at, done)));
-        }
     }
     let r = s.resolved_tickets;
     let rate = |v: &Vec<String>| pct(v.len() as u64, r);
@@ -203,25 +415,35 @@ pub fn support<'a>(tickets: impl IntoIterator<Item = &'a Ticket>, accounts: Opti
     s.one_touch_rate_pct = rate(&s.one_touch_tickets);
     s.zero_touch_rate_pct = rate(&s.zero_touch_tickets);
     s.reopen_rate_pct = rate(&s.reopened_tickets);
-    let secs = |v: &Vec<(String, i64)>| v.iter().map(|x| x.1).collect::<Vec<_>>();
-    s.frt_from_creation = duration_stats(&secs(&s.frt_from_creation_seconds));
-    s.frt_from_handoff = duration_stats(&secs(&s.frt_from_handoff_seconds));
-    s.time_to_resolution = duration_stats(&secs(&s.time_to_resolution_seconds));
     s.satisfaction_average =
         (s.satisfaction_rated > 0).then(|| round_dp(sat_sum / Decimal::from(s.satisfaction_rated), 2));
     let with_account: u64 = s.tickets_by_account.values().sum();
-    let denom = accounts.unwrap_or(s.tickets_by_account.len() as u64);
+    let denom = opts.accounts.unwrap_or(s.tickets_by_account.len() as u64);
     s.tickets_per_account = (denom > 0).then(|| round_dp(Decimal::from(with_account) / Decimal::from(denom), 2));
+    if let Some(q) = opts.sla {
+        let clock = opts.business_hours.map_or(Clock::Calendar, Clock::Business);
+        let resolved_at = |t: &Ticket| t.solved_at.filter(|_| is_resolved(t));
+        s.sla = Some(Sla {
+            clock: clock.name(),
+            as_of: q.as_of,
+            first_response: q
+                .first_response_seconds
+                .map(|target| TargetReport::of(&tickets, target, |t| t.first_reply_at, clock, q.as_of)),
+            resolution: q
+                .resolution_seconds
+                .map(|target| TargetReport::of(&tickets, target, resolved_at, clock, q.as_of)),
+        });
+    }
     s
 }
 
 impl Support {
     /// The SPEC 2.4b keys, plus `tickets`, `zero_touch_rate_pct`,
-    /// `unreplied_tickets`, time to resolution and tickets per account.
+    /// `unreplied_tickets`, time to resolution, tickets per account, and
+    /// `business_hours` (the same durations in business time, or null) and
+    /// `sla` (targets' outcomes, or null).
     pub fn to_json(&self) -> Value {
-        let per =
-            |v: &Vec<(String, i64)>| v.iter().map(|(id, s)| (id.clone(), json!(s))).collect::<serde_json::Map<_, _>>();
-        json!({
+        let mut v = json!({
             "tickets": self.tickets,
             "resolved_tickets": self.resolved_tickets,
             "fcr_strict_rate_pct": round::json(self.fcr_strict_rate_pct),
@@ -237,25 +459,18 @@ impl Support {
             "replied_count": self.replied_count,
             "unreplied_count": self.unreplied_count,
             "unreplied_tickets": self.unreplied_tickets,
-            "frt_from_creation_seconds": per(&self.frt_from_creation_seconds),
-            "frt_from_creation_mean_seconds": round::json(self.frt_from_creation.mean),
-            "frt_from_creation_median_seconds": round::json(self.frt_from_creation.median),
-            "frt_from_creation_p90_seconds": round::json(self.frt_from_creation.p90),
-            "frt_from_handoff_seconds": per(&self.frt_from_handoff_seconds),
-            "frt_from_handoff_mean_seconds": round::json(self.frt_from_handoff.mean),
-            "frt_from_handoff_median_seconds": round::json(self.frt_from_handoff.median),
-            "frt_from_handoff_p90_seconds": round::json(self.frt_from_handoff.p90),
-            "time_to_resolution_seconds": per(&self.time_to_resolution_seconds),
-            "time_to_resolution_mean_seconds": round::json(self.time_to_resolution.mean),
-            "time_to_resolution_median_seconds": round::json(self.time_to_resolution.median),
-            "time_to_resolution_p90_seconds": round::json(self.time_to_resolution.p90),
             "tickets_per_account": round::json(self.tickets_per_account),
             "tickets_by_account": self.tickets_by_account,
             "satisfaction_rated": self.satisfaction_rated,
             "satisfaction_average": round::json(self.satisfaction_average),
             "satisfaction_distribution": self.satisfaction_distribution,
-            "business_hours": Value::Null,
-        })
+            "business_hours": self.business.as_ref().map(Timings::to_json),
+            "sla": self.sla.as_ref().map(Sla::to_json),
+        });
+        if let (Value::Object(o), Value::Object(c)) = (&mut v, self.calendar.to_json()) {
+            o.extend(c);
+        }
+        v
     }
 }
 
@@ -328,7 +543,10 @@ mod tests {
         assert_eq!((s.resolved_tickets, s.fcr_strict_rate_pct, s.reopen_rate_pct), (0, None, None));
         assert_eq!(s.to_json()["fcr_strict_rate_pct"], Value::Null);
         let s = support(&[], None);
-        assert_eq!((s.frt_from_creation.mean, s.frt_from_creation.median, s.frt_from_creation.p90), (None, None, None));
+        assert_eq!(
+            (s.calendar.frt_from_creation.mean, s.calendar.frt_from_creation.median, s.calendar.frt_from_creation.p90),
+            (None, None, None)
+        );
         assert_eq!(s.tickets_per_account, None);
     }
 
@@ -352,17 +570,89 @@ mod tests {
         assert_eq!(s.satisfaction_distribution.get("5"), Some(&2));
         assert_eq!((s.replied_count, s.unreplied_count), (2, 1));
         assert_eq!(s.unreplied_tickets, ["c"]);
-        assert_eq!(s.frt_from_creation_seconds, vec![("a".to_string(), 1800), ("b".to_string(), 600)]);
-        assert_eq!(s.frt_from_handoff_seconds, vec![("a".to_string(), 1200), ("b".to_string(), 600)]);
+        assert_eq!(s.calendar.frt_from_creation_seconds, vec![("a".to_string(), 1800), ("b".to_string(), 600)]);
+        assert_eq!(s.calendar.frt_from_handoff_seconds, vec![("a".to_string(), 1200), ("b".to_string(), 600)]);
         // mean (1800 + 600)/2 = 1200; median of 2 = mean of both = 1200;
         // p90: h = 0.9 x 1 = 0.9 -> 600 + 0.9 x 1200 = 1680.
-        assert_eq!(s.frt_from_creation.mean, d("1200"));
-        assert_eq!(s.frt_from_creation.median, d("1200"));
-        assert_eq!(s.frt_from_creation.p90, d("1680"));
+        assert_eq!(s.calendar.frt_from_creation.mean, d("1200"));
+        assert_eq!(s.calendar.frt_from_creation.median, d("1200"));
+        assert_eq!(s.calendar.frt_from_creation.p90, d("1680"));
         // From hand-off: (1200 + 600)/2 = 900.
-        assert_eq!(s.frt_from_handoff.mean, d("900"));
+        assert_eq!(s.calendar.frt_from_handoff.mean, d("900"));
         // Time to resolution: only a is resolved: 1 day = 86400 s.
-        assert_eq!(s.time_to_resolution_seconds, vec![("a".to_string(), 86400)]);
+        assert_eq!(s.calendar.time_to_resolution_seconds, vec![("a".to_string(), 86400)]);
+    }
+
+    #[test]
+    fn business_hours_and_sla_targets() {
+        // Mon-Fri 09:00-17:00 UTC (the default [support] schedule). 2024-01-05 is a Friday.
+        let h = BusinessHours::from_settings(&Default::default(), "UTC").unwrap();
+        // a: created Fri 16:00, first reply Mon 10:00, solved Mon 12:00.
+        //    FRT calendar 66 h = 237600 s, business Fri 1 h + Mon 1 h = 7200 s;
+        //    resolution calendar 68 h = 244800 s, business 1 h + 3 h = 14400 s.
+        let mut a = ticket("a", "solved", 1, 0, 0);
+        a.created_at = ts("2024-01-05T16:00:00Z");
+        a.first_reply_at = Some(ts("2024-01-08T10:00:00Z"));
+        a.solved_at = Some(ts("2024-01-08T12:00:00Z"));
+        // b: created Mon 09:30, reply 09:45 (900 s on both clocks), still open.
+        let mut b = ticket("b", "open", 1, 0, 0);
+        b.created_at = ts("2024-01-08T09:30:00Z");
+        b.first_reply_at = Some(ts("2024-01-08T09:45:00Z"));
+        // c: created Saturday 10:00, no reply, open.
+        let mut c = ticket("c", "open", 0, 0, 0);
+        c.created_at = ts("2024-01-06T10:00:00Z");
+        let tickets = [a, b, c];
+        let sla = |as_of: &str| SlaQuery {
+            first_response_seconds: Some(3600),
+            resolution_seconds: Some(14_400),
+            as_of: ts(as_of),
+        };
+        let opts = SupportOptions { accounts: None, business_hours: Some(&h), sla: Some(sla("2024-01-09T12:00:00Z")) };
+        let s = report(&tickets, opts);
+        assert_eq!(s.calendar.frt_from_creation_seconds, vec![("a".into(), 237_600), ("b".into(), 900)]);
+        let bh = s.business.as_ref().unwrap();
+        assert_eq!(bh.frt_from_creation_seconds, vec![("a".into(), 7200), ("b".into(), 900)]);
+        // Mean (7200 + 900)/2 = 4050.
+        assert_eq!(bh.frt_from_creation.mean, d("4050"));
+        assert_eq!(bh.time_to_resolution_seconds, vec![("a".into(), 14_400)]);
+        // Evaluated Tue 12:00, 1-hour first-response target in business time:
+        // a 7200 > 3600 breached; b 900 achieved; c unreplied, Sat 10:00 -> Tue 12:00 =
+        // Mon 8 h + Tue 3 h = 39600 > 3600 breached. Rate 2 / (1 + 2) = 66.67 %.
+        let fr = s.sla.as_ref().unwrap().first_response.as_ref().unwrap();
+        assert_eq!(
+            (fr.breached_tickets.clone(), fr.achieved_tickets.clone()),
+            (vec!["a".into(), "c".into()], vec!["b".into()])
+        );
+        assert_eq!(fr.breach_rate_pct, d("66.67"));
+        // 4-hour resolution target: a exactly 14400 achieved; b (Mon 09:30 -> Tue 12:00 =
+        // 7.5 h + 3 h = 37800) and c (39600) breached while unresolved.
+        let res = s.sla.as_ref().unwrap().resolution.as_ref().unwrap();
+        assert_eq!(res.achieved_tickets, ["a"]);
+        assert_eq!(res.breached_tickets, ["b", "c"]);
+        let j = s.to_json();
+        assert_eq!(j["sla"]["clock"], "business");
+        assert_eq!(j["sla"]["first_response_breached_count"], 2);
+        assert_eq!(j["business_hours"]["frt_from_creation_mean_seconds"], json!(4050.0));
+        assert_eq!(j["frt_from_creation_seconds"]["a"], json!(237_600), "calendar keys stay at the top");
+
+        // Seen at Mon 10:00: a's reply (10:00) is in, breached; b achieved; c has had
+        // Mon 09:00-10:00 = 3600 s, exactly the target: pending, not breached. 1 / 2 = 50 %.
+        let s = report(&tickets, SupportOptions { sla: Some(sla("2024-01-08T10:00:00Z")), ..opts });
+        let fr = s.sla.unwrap().first_response.unwrap();
+        assert_eq!(
+            (fr.achieved_tickets.len(), fr.breached_tickets.len(), fr.pending_tickets),
+            (1, 1, vec!["c".into()])
+        );
+        assert_eq!(fr.breach_rate_pct, d("50"));
+        // The per-ticket test the health scorecard calls: c on the calendar has waited
+        // 48 h > 1 h at Mon 10:00; in business time exactly 1 h, not more.
+        assert!(slow_first_response(&tickets[2], 3600, Clock::Calendar, ts("2024-01-08T10:00:00Z")));
+        assert!(!slow_first_response(&tickets[2], 3600, Clock::Business(&h), ts("2024-01-08T10:00:00Z")));
+        // Not yet created at the instant: not slow.
+        assert!(!slow_first_response(&tickets[1], 0, Clock::Calendar, ts("2024-01-08T09:00:00Z")));
+        // Without a schedule or targets: null, not empty objects.
+        let j = support(&tickets, None).to_json();
+        assert_eq!((j["business_hours"].clone(), j["sla"].clone()), (Value::Null, Value::Null));
     }
 
     #[test]

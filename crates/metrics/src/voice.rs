@@ -544,6 +544,28 @@ pub fn default_theme_rules() -> Vec<ThemeRule> {
     ]
 }
 
+/// The rules of `[feedback]`: its `themes` (theme -> keyword stems, lowercased)
+/// replace the default set when given, or are added to it with
+/// `keep_default_themes` (a configured theme replaces the default of that
+/// name, keeping its place). No themes configured: the defaults.
+pub fn theme_rules(settings: &tenure_model::settings::FeedbackSettings) -> Vec<ThemeRule> {
+    if settings.themes.is_empty() {
+        return default_theme_rules();
+    }
+    let configured = |theme: &str, stems: &[String]| ThemeRule {
+        theme: theme.to_string(),
+        stems: stems.iter().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect(),
+    };
+    let mut rules: Vec<ThemeRule> = if settings.keep_default_themes { default_theme_rules() } else { Vec::new() };
+    for (theme, stems) in &settings.themes {
+        match rules.iter_mut().find(|r| &r.theme == theme) {
+            Some(r) => *r = configured(theme, stems),
+            None => rules.push(configured(theme, stems)),
+        }
+    }
+    rules
+}
+
 fn words(text: &str) -> Vec<String> {
     text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(String::from).collect()
 }
@@ -906,5 +928,26 @@ mod tests {
         let rule = ThemeRule { theme: "x".into(), stems: vec!["getting started".into()] };
         assert!(matches(&rule, "Getting  started was hard"));
         assert!(!matches(&rule, "getting there, started"));
+    }
+
+    #[test]
+    fn configured_themes_replace_or_extend_the_defaults() {
+        use tenure_model::settings::FeedbackSettings;
+        assert_eq!(theme_rules(&FeedbackSettings::default()), default_theme_rules());
+        let mut f = FeedbackSettings::default();
+        f.themes.insert("pricing".into(), vec!["Price".into(), " ".into()]);
+        f.themes.insert("mobile".into(), vec!["ios".into(), "android".into()]);
+        // Replace: only the two configured themes, in name order; stems lowercased, blanks dropped.
+        let r = theme_rules(&f);
+        assert_eq!(r.iter().map(|x| x.theme.as_str()).collect::<Vec<_>>(), ["mobile", "pricing"]);
+        assert_eq!(r[1].stems, ["price"]);
+        // "Pricey renewal" matches the configured pricing (price-) but "renewal" alone no longer does.
+        assert!(matches(&r[1], "Pricey renewal") && !matches(&r[1], "renewal time"));
+        // Keep the defaults: 7 defaults with pricing replaced in place, then mobile = 8.
+        f.keep_default_themes = true;
+        let r = theme_rules(&f);
+        assert_eq!(r.len(), 8);
+        assert_eq!((r[0].theme.as_str(), r[0].stems.clone()), ("pricing", vec!["price".to_string()]));
+        assert_eq!(r[7].theme, "mobile");
     }
 }

@@ -3,6 +3,7 @@
 //! turn any input row into an entity or a precise list of what is wrong with it.
 //! No I/O happens here.
 
+pub mod business_hours;
 pub mod currency;
 pub mod entity;
 pub mod money;

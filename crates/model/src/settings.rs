@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::business_hours::{BusinessHours, SupportSettings};
 use crate::currency::Currency;
 
 /// The whole settings file. Unknown sections are kept by later versions'
@@ -19,6 +20,23 @@ pub struct Settings {
     /// when scores are computed, which reports mistakes with the key's path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<toml::Table>,
+    /// Business hours and SLA-style targets of the support metrics (`[support]`).
+    #[serde(default)]
+    pub support: SupportSettings,
+    /// Feedback theme rules (`[feedback]`).
+    #[serde(default)]
+    pub feedback: FeedbackSettings,
+}
+
+/// `[feedback]`: the keyword rules that tag survey comments with themes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackSettings {
+    /// Theme name -> keyword stems (`pricing = ["price", "expensive"]`). When given, these
+    /// themes replace the default set, unless `keep_default_themes` is true.
+    pub themes: std::collections::BTreeMap<String, Vec<String>>,
+    /// Keep the default themes beside those of `themes` (a theme of the same name is replaced).
+    pub keep_default_themes: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -189,6 +207,14 @@ impl Settings {
                 self.workspace.timezone
             ));
         }
+        BusinessHours::from_settings(&self.support, &self.workspace.timezone)?;
+        self.support.first_response_target_seconds()?;
+        self.support.resolution_target_seconds()?;
+        for (theme, words) in &self.feedback.themes {
+            if theme.trim().is_empty() || words.iter().all(|w| w.trim().is_empty()) {
+                return Err(format!("feedback.themes.{theme:?} needs a name and at least one keyword"));
+            }
+        }
         if let Some(m) = r.gross_margin
             && (m <= rust_decimal::Decimal::ZERO || m > rust_decimal::Decimal::ONE)
         {
@@ -227,6 +253,26 @@ timezone = "UTC"
 # Gross margin 0-1 for LTV and CAC payback (unset: 1).
 # gross_margin = 0.8
 cac_spend_lag_months = 0
+
+[support]
+# Business hours for `tenure metrics support --business-hours` (Zendesk's schedule semantics).
+# Time zone of the schedule (unset: the workspace's).
+# timezone = "Europe/Paris"
+days = ["mon", "tue", "wed", "thu", "fri"]
+# One interval, or several for split shifts: "09:00-12:00,13:00-17:00". No interval spans midnight.
+hours = "09:00-17:00"
+# Other hours on some weekdays: day_hours = { sat = "10:00-14:00", fri = "closed" }
+# Closed dates, or inclusive ranges: holidays = ["2025-12-25", "2025-12-31..2026-01-01"]
+holidays = []
+# SLA-style targets: replies (resolutions) later than this are slow tickets.
+first_response_target = "24h"
+# resolution_target = "72h"
+
+# [feedback.themes]
+# Keyword rules tagging survey comments; when given they replace the default themes
+# (pricing, onboarding, performance, support, integrations, reporting, bugs)
+# unless [feedback] keep_default_themes = true. A keyword matches words starting with it.
+# pricing = ["price", "pricing", "expensive", "cost"]
 "#
         .to_string()
     }

@@ -6,13 +6,26 @@
 //! default the range runs from the first to the last day with events.
 //! All history is loaded (a first-time retention cohort needs it; WAU/MAU on
 //! the range's first days look back 6/29 days before it).
+//!
+//! `--segment ATTR` cuts by a customer attribute: an event belongs to the
+//! segment of its account (`groupId`, the customer id; `(none)` without one or
+//! for an unknown account), and each segment's figures are computed on its
+//! events alone, over the same days, into `segments[]` of {`segment`, the
+//! same keys as the whole}. A person active in accounts of two segments counts
+//! in both (PostHog's breakdown by a group property). Creation times
+//! (lifecycle) come from all of a person's events.
+
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, bail};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::datatypes::DataType;
 use clap::{Args, ValueEnum};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 use tenure_metrics::engagement::events::{date_to_day, day_to_date};
+use tenure_metrics::engagement::funnel;
 use tenure_metrics::engagement::sessions::{session_json, summary_by, summary_by_day};
 use tenure_metrics::engagement::{
     ActiveEvent, ActorKind, DailyActors, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder,
@@ -21,7 +34,19 @@ use tenure_metrics::engagement::{
 };
 use tenure_store::Workspace;
 
-use crate::filter::merge;
+use crate::filter::{NONE, merge, segments_of};
+
+pub const SEGMENT_AFTER_HELP: &str = "\
+Examples:
+  tenure metrics engagement --from 2025-01-01 --to 2025-02-01          every day of January
+  tenure metrics retention --period week --by account --json
+  tenure metrics engagement --as-of 2025-03-31 --segment plan_tier     one day, per plan tier
+  tenure metrics sessions --segment country --csv                      a segment column in the CSV
+
+--segment ATTR cuts by a customer attribute (segment, plan_tier, country, owner, or any extra
+attribute): an event belongs to the segment of its account (groupId = the customer id;
+(none) without one). Each segment is computed on its own events over the same days, in the
+same JSON shape, under segments[]; a person active in two segments counts in both.";
 
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum By {
@@ -90,6 +115,9 @@ pub struct RangeArgs {
     /// Count persons (userId, else anonymousId) or accounts (groupId).
     #[arg(long, value_enum, default_value_t = By::User)]
     pub by: By,
+    /// Also cut by this customer attribute of the event's account (segment, plan_tier, country, ...).
+    #[arg(long, value_name = "ATTR")]
+    pub segment: Option<String>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -195,14 +223,157 @@ pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<
 }
 
 pub fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<EventTable> {
-    let mut b = EventTableBuilder::new(tz, active);
+    Ok(load_cut(ws, tz, active, columns, None, None)?.all)
+}
+
+/// The events table, and with a segment attribute one table per segment value.
+pub struct Cut {
+    pub all: EventTable,
+    pub attribute: Option<String>,
+    /// Segment value -> its events, sorted by value.
+    pub segments: Vec<(String, EventTable)>,
+}
+
+/// Load the events once; with `segment`, also split them by the attribute of
+/// each event's account (`groupId`); with `identities` (`anonymousId` ->
+/// `userId`), an anonymous event is its identified person's.
+pub fn load_cut(
+    ws: &Workspace,
+    tz: TimeZone,
+    active: ActiveEvent,
+    columns: &[&str],
+    segment: Option<&str>,
+    identities: Option<&HashMap<String, String>>,
+) -> Result<Cut> {
+    let seg_of: Option<HashMap<String, String>> = segment.map(|a| segments_of(ws, a)).transpose()?;
+    let mut all = EventTableBuilder::new(tz.clone(), active.clone());
+    let mut parts: BTreeMap<String, EventTableBuilder> = BTreeMap::new();
     for path in ws.table_paths("events") {
         let batches = tenure_store::read_parquet(&path, Some(columns))?;
         for batch in &batches {
-            b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
+            let context = || format!("reading {}", path.display());
+            let merged;
+            let batch = match identities {
+                Some(ids) => {
+                    merged = merge_identities(batch, ids).with_context(context)?;
+                    &merged
+                }
+                None => batch,
+            };
+            all.push_batch(batch).with_context(context)?;
+            if let Some(seg_of) = &seg_of {
+                for (value, part) in split_by_segment(batch, seg_of).with_context(context)? {
+                    let b = parts.entry(value).or_insert_with(|| EventTableBuilder::new(tz.clone(), active.clone()));
+                    b.push_batch(&part).with_context(context)?;
+                }
+            }
         }
     }
-    Ok(b.finish())
+    let all = all.finish();
+    let segments = parts
+        .into_iter()
+        .map(|(value, b)| {
+            let mut t = b.finish();
+            inherit_creation_times(&mut t, &all);
+            (value, t)
+        })
+        .collect();
+    Ok(Cut { all, attribute: segment.map(String::from), segments })
+}
+
+fn utf8<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::StringArray> {
+    let col = batch.column_by_name(name).with_context(|| format!("the events data has no `{name}` column"))?;
+    if col.data_type() != &DataType::Utf8 {
+        bail!("events column `{name}` is {}, expected Utf8", col.data_type());
+    }
+    Ok(col.as_string::<i32>())
+}
+
+/// Every `anonymousId` -> `userId` of the events (the earliest call carrying
+/// both decides: `tenure_metrics::engagement::funnel::identity_aliases`).
+pub fn identities(ws: &Workspace) -> Result<HashMap<String, String>> {
+    let mut first: HashMap<(String, String), i64> = HashMap::new();
+    for path in ws.table_paths("events") {
+        for batch in tenure_store::read_parquet(&path, Some(&["user_id", "anonymous_id", "timestamp"]))? {
+            let (users, anons) = (utf8(&batch, "user_id")?, utf8(&batch, "anonymous_id")?);
+            let ts = batch.column_by_name("timestamp").context("the events data has no `timestamp` column")?;
+            let ts = ts
+                .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
+                .context("events column `timestamp` is not in microseconds")?;
+            for i in 0..batch.num_rows() {
+                if users.is_valid(i) && anons.is_valid(i) && ts.is_valid(i) {
+                    let key = (anons.value(i).to_string(), users.value(i).to_string());
+                    let at = first.entry(key).or_insert(i64::MAX);
+                    *at = (*at).min(ts.value(i));
+                }
+            }
+        }
+    }
+    Ok(funnel::identity_aliases(first.iter().map(|((a, u), t)| (*t, a.as_str(), u.as_str()))))
+}
+
+/// The batch with `user_id` filled from `identities` where only `anonymous_id` is set.
+fn merge_identities(batch: &RecordBatch, identities: &HashMap<String, String>) -> Result<RecordBatch> {
+    let (users, anons) = (utf8(batch, "user_id")?, utf8(batch, "anonymous_id")?);
+    let merged: arrow::array::StringArray = (0..batch.num_rows())
+        .map(|i| match (users.is_valid(i), anons.is_valid(i)) {
+            (true, _) => Some(users.value(i)),
+            (false, true) => identities.get(anons.value(i)).map(String::as_str),
+            _ => None,
+        })
+        .collect();
+    let idx = batch.schema().index_of("user_id")?;
+    let mut columns = batch.columns().to_vec();
+    columns[idx] = std::sync::Arc::new(merged);
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// The rows of a batch per segment of their `group_id`.
+fn split_by_segment(batch: &RecordBatch, seg_of: &HashMap<String, String>) -> Result<Vec<(String, RecordBatch)>> {
+    let groups = utf8(batch, "group_id")?;
+    let mut rows: BTreeMap<&str, Vec<bool>> = BTreeMap::new();
+    for i in 0..batch.num_rows() {
+        let value = if groups.is_valid(i) { seg_of.get(groups.value(i)).map_or(NONE, String::as_str) } else { NONE };
+        rows.entry(value).or_insert_with(|| vec![false; batch.num_rows()])[i] = true;
+    }
+    rows.into_iter()
+        .map(|(value, mask)| {
+            let part = arrow::compute::filter_record_batch(batch, &BooleanArray::from(mask))?;
+            Ok((value.to_string(), part))
+        })
+        .collect()
+}
+
+/// A segment's table sees only the events of its accounts; a person's or an
+/// account's creation time (identify / group traits, often sent without a
+/// `groupId`) comes from all of its events.
+fn inherit_creation_times(t: &mut EventTable, all: &EventTable) {
+    for (id, created) in t.user_created_us.iter_mut().enumerate() {
+        if let Some(g) = all.users.get(t.users.name(id as u32)) {
+            *created = all.user_created_us[g as usize];
+        }
+    }
+    for (id, created) in t.account_created_us.iter_mut().enumerate() {
+        if let Some(g) = all.accounts.get(t.accounts.name(id as u32)) {
+            *created = all.account_created_us[g as usize];
+        }
+    }
+}
+
+/// Add `segment_attribute` and `segments[]` to a document: the same body
+/// computed on each segment's events.
+pub fn with_segments(o: &mut Value, cut: &Cut, body: impl Fn(&EventTable) -> Value) {
+    let Some(attr) = &cut.attribute else { return };
+    o["segment_attribute"] = Value::from(attr.as_str());
+    o["segments"] = cut
+        .segments
+        .iter()
+        .map(|(value, t)| {
+            let mut v = json!({ "segment": value });
+            merge(&mut v, body(t));
+            v
+        })
+        .collect();
 }
 
 /// The local-day range `[from, to)`: given, or the days with events.
@@ -241,33 +412,39 @@ pub fn compute(ws: &Workspace, command: Engagement) -> Result<Value> {
 fn active(ws: &Workspace, a: &EngagementArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load_events(ws, tz, active.clone())?;
+    let cut = load_cut(ws, tz, active.clone(), EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
     let mut r = a.range.clone();
     if let Some(d) = a.as_of {
         r.from = Some(d);
         r.to = Some(d.tomorrow()?);
     }
-    let range = day_range(&t, &r)?;
+    let range = day_range(&cut.all, &r)?;
     let kind = r.by.kind();
-    let daily = DailyActors::build(&t, kind);
-    let days = active_days(&daily, range.0, range.1, a.list);
+    let body = |t: &EventTable| {
+        let days = active_days(&DailyActors::build(t, kind), range.0, range.1, a.list);
+        json!({ "days": days.iter().map(|d| d.to_json(t, kind)).collect::<Vec<_>>() })
+    };
     let mut o = header("engagement", range, &tzname, &r);
     o["active_event"] = Value::from(active.to_string());
-    o["days"] = days.iter().map(|d| d.to_json(&t, kind)).collect();
+    merge(&mut o, body(&cut.all));
+    with_segments(&mut o, &cut, body);
     Ok(o)
 }
 
 fn stickiness_doc(ws: &Workspace, a: &StickinessArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load_events(ws, tz, active.clone())?;
-    let range = day_range(&t, &a.range)?;
+    let cut = load_cut(ws, tz, active.clone(), EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
+    let range = day_range(&cut.all, &a.range)?;
     let kind = a.range.by.kind();
-    let s = stickiness(&DailyActors::build(&t, kind), a.interval.into(), range.0, range.1);
+    let body = |t: &EventTable| {
+        stickiness(&DailyActors::build(t, kind), a.interval.into(), range.0, range.1).to_json(t, kind, a.list)
+    };
     let mut o = header("stickiness", range, &tzname, &a.range);
     o["interval"] = Value::from(Period::from(a.interval).name());
     o["active_event"] = Value::from(active.to_string());
-    merge(&mut o, s.to_json(&t, kind, a.list));
+    merge(&mut o, body(&cut.all));
+    with_segments(&mut o, &cut, body);
     Ok(o)
 }
 
@@ -276,37 +453,42 @@ fn sessions_doc(ws: &Workspace, a: &SessionsArgs) -> Result<Value> {
         bail!("--timeout and --max-length are seconds, 0 or more");
     }
     let (tzname, tz) = time_zone(ws, &a.range)?;
-    let t = load_events(ws, tz, ActiveEvent::AnyEvent)?;
-    let range = day_range(&t, &a.range)?;
+    let cut = load_cut(ws, tz, ActiveEvent::AnyEvent, EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
+    let range = day_range(&cut.all, &a.range)?;
     let rules = SessionRules { timeout_seconds: a.timeout, max_length_seconds: a.max_length };
-    let all = sessions(&t, rules, Some(range));
-    let summary = SessionSummary::of(&all);
     let kind = a.range.by.kind();
+    let body = |t: &EventTable| {
+        let all = sessions(t, rules, Some(range));
+        let summary = SessionSummary::of(&all);
+        let mut o = summary.to_json();
+        if a.breakdown {
+            o[format!("by_{}", a.range.by.name())] = summary_by(t, &all, kind)
+                .iter()
+                .map(|(id, m)| {
+                    let mut v = m.to_json();
+                    v["id"] = Value::from(id.as_str());
+                    v
+                })
+                .collect();
+            o["by_day"] = summary_by_day(&all)
+                .iter()
+                .map(|(d, m)| {
+                    let mut v = m.to_json();
+                    v["date"] = Value::from(day_to_date(*d).to_string());
+                    v
+                })
+                .collect();
+        }
+        if a.list {
+            o["sessions"] = all.iter().map(|s| session_json(t, s)).collect();
+        }
+        o
+    };
     let mut o = header("sessions", range, &tzname, &a.range);
     o["timeout_seconds"] = Value::from(a.timeout);
     o["max_length_seconds"] = Value::from(a.max_length);
-    merge(&mut o, summary.to_json());
-    if a.breakdown {
-        o[format!("by_{}", a.range.by.name())] = summary_by(&t, &all, kind)
-            .iter()
-            .map(|(id, m)| {
-                let mut v = m.to_json();
-                v["id"] = Value::from(id.as_str());
-                v
-            })
-            .collect();
-        o["by_day"] = summary_by_day(&all)
-            .iter()
-            .map(|(d, m)| {
-                let mut v = m.to_json();
-                v["date"] = Value::from(day_to_date(*d).to_string());
-                v
-            })
-            .collect();
-    }
-    if a.list {
-        o["sessions"] = all.iter().map(|s| session_json(&t, s)).collect();
-    }
+    merge(&mut o, body(&cut.all));
+    with_segments(&mut o, &cut, body);
     Ok(o)
 }
 
@@ -314,8 +496,8 @@ fn retention_doc(ws: &Workspace, a: &RetentionArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let start_event = ActiveEvent::from_option(a.start_event.as_deref());
     let return_event = ActiveEvent::from_option(a.return_event.as_deref());
-    let t = load_events(ws, tz, start_event.clone())?;
-    let range = day_range(&t, &a.range)?;
+    let cut = load_cut(ws, tz, start_event.clone(), EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
+    let range = day_range(&cut.all, &a.range)?;
     let kind = a.range.by.kind();
     let q = RetentionQuery {
         kind,
@@ -329,6 +511,7 @@ fn retention_doc(ws: &Workspace, a: &RetentionArgs) -> Result<Value> {
         from: range.0,
         to: range.1,
     };
+    let body = |t: &EventTable| retention(t, &q).to_json(t, kind);
     let mut o = header("retention", range, &tzname, &a.range);
     o["retention_type"] = Value::from(match a.retention_type {
         RetentionTypeArg::FirstTime => "first_time",
@@ -336,21 +519,26 @@ fn retention_doc(ws: &Workspace, a: &RetentionArgs) -> Result<Value> {
     });
     o["start_event"] = Value::from(start_event.to_string());
     o["return_event"] = Value::from(return_event.to_string());
-    merge(&mut o, retention(&t, &q).to_json(&t, kind));
+    merge(&mut o, body(&cut.all));
+    with_segments(&mut o, &cut, body);
     Ok(o)
 }
 
 fn lifecycle_doc(ws: &Workspace, a: &LifecycleArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load(ws, tz, active.clone(), EVENT_COLUMNS_WITH_TRAITS)?;
-    let range = day_range(&t, &a.range)?;
+    let cut = load_cut(ws, tz, active.clone(), EVENT_COLUMNS_WITH_TRAITS, a.range.segment.as_deref(), None)?;
+    let range = day_range(&cut.all, &a.range)?;
     let kind = a.range.by.kind();
     let period = Period::from(a.period);
-    let intervals = lifecycle(&t, &DailyActors::build(&t, kind), period, range.0, range.1);
+    let body = |t: &EventTable| {
+        let intervals = lifecycle(t, &DailyActors::build(t, kind), period, range.0, range.1);
+        json!({ "intervals": intervals.iter().map(|i| i.to_json(t, kind, a.list)).collect::<Vec<_>>() })
+    };
     let mut o = header("lifecycle", range, &tzname, &a.range);
     o["period"] = Value::from(period.name());
     o["active_event"] = Value::from(active.to_string());
-    o["intervals"] = intervals.iter().map(|i| i.to_json(&t, kind, a.list)).collect();
+    merge(&mut o, body(&cut.all));
+    with_segments(&mut o, &cut, body);
     Ok(o)
 }

@@ -7,10 +7,10 @@ use clap::Args;
 use jiff::civil::Date;
 use serde_json::Value;
 use tenure_metrics::engagement::events::EVENT_COLUMNS_WITH_NAME;
-use tenure_metrics::engagement::{ActiveEvent, EVENT_COLUMNS, FunnelQuery, Step, adoption, funnel};
+use tenure_metrics::engagement::{ActiveEvent, EVENT_COLUMNS, EventTable, FunnelQuery, Step, adoption, funnel};
 use tenure_store::Workspace;
 
-use crate::engagement::{RangeArgs, day_range, header, load, time_zone};
+use crate::engagement::{RangeArgs, day_range, header, identities, load_cut, time_zone, with_segments};
 use crate::filter::merge;
 
 pub const ADOPTION_AFTER_HELP: &str = "\
@@ -18,6 +18,7 @@ Examples:
   tenure metrics adoption                                   every feature over all the data
   tenure metrics adoption --from 2025-01-01 --to 2025-04-01 a quarter (--to is exclusive)
   tenure metrics adoption --list --json                     with each account's breadth and depth
+  tenure metrics adoption --segment plan_tier               per plan tier of the account
 
 A feature is a track event name; an account is active when it did a qualifying event
 (--event; default any track) in the range. adoption_pct = accounts that used the feature /
@@ -28,13 +29,19 @@ Examples:
   tenure metrics funnel                                     the default journey (see below)
   tenure metrics funnel --steps 'page:Home,Report Created,Invite Sent' --window 7d
   tenure metrics funnel --by account --json
+  tenure metrics funnel --steps 'page:Pricing,$identify,Report Created' --segment plan_tier
 
 Steps: a track event name; page:NAME (a page view with that name); $pageview (any page
 view); $identify (an identify call: a sign-up). Ordered funnel as in PostHog: an actor
 enters at its first step-1 event in the range; each later step counts when done after
 the previous one and within --window of the entry (exactly at the window counts).
 Default journey: $identify (signed up) -> Dashboard Viewed (first use) -> Report Created
-(activated) -> Invite Sent (referred a teammate).";
+(activated) -> Invite Sent (referred a teammate).
+
+Identity merge (default, as PostHog): an identify call carrying both an anonymousId and a
+userId makes the visitor's anonymous events that person's (the earliest such call wins),
+so page:Pricing -> $identify counts a visitor who signed up; --no-identity-merge keeps
+them apart. --segment ATTR adds the funnel per segment of the event's account (groupId).";
 
 /// The default customer journey on the demo data (seed 004), with labels.
 pub const DEFAULT_JOURNEY: [(&str, &str); 4] = [
@@ -58,6 +65,9 @@ pub struct AdoptionArgs {
     /// The event that makes an account active: a track event name, or `*` for any event (default: any track).
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,
+    /// Also cut by this customer attribute of the account (segment, plan_tier, country, ...).
+    #[arg(long, value_name = "ATTR")]
+    pub segment: Option<String>,
     /// Drill down: each active account's breadth and depth, and each feature's accounts.
     #[arg(long)]
     pub list: bool,
@@ -73,6 +83,9 @@ pub struct FunnelArgs {
     /// Conversion window from the first step: a number with d (days), h, m, s or w (default 14d; a bare number is days).
     #[arg(long, default_value = "14d", value_name = "DURATION")]
     pub window: String,
+    /// Keep anonymous visitors apart from the persons they identify as (default: merged, as PostHog).
+    #[arg(long)]
+    pub no_identity_merge: bool,
     /// Drill down: the actors who reached each step.
     #[arg(long)]
     pub list: bool,
@@ -80,35 +93,30 @@ pub struct FunnelArgs {
 
 /// `14d`, `36h`, `90m`, `600s`, `2w`, or a bare number of days, as microseconds.
 pub fn parse_window(s: &str) -> Result<i64> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "d"),
-    };
-    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("--window {s:?}: expected e.g. 14d, 36h, 90m, 600s"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => bail!("--window {s:?}: the unit must be s, m, h, d or w"),
-    };
-    Ok(n * secs * 1_000_000)
+    let secs =
+        tenure_model::business_hours::parse_duration_seconds(s).map_err(|e| anyhow::anyhow!("--window {s:?}: {e}"))?;
+    Ok(secs * 1_000_000)
 }
 
 /// The document of `tenure metrics adoption --json`.
 pub fn adoption_doc(ws: &Workspace, a: &AdoptionArgs) -> Result<Value> {
-    let r = RangeArgs { from: a.from, to: a.to, timezone: a.timezone.clone(), ..RangeArgs::default() };
+    let r = RangeArgs {
+        from: a.from,
+        to: a.to,
+        timezone: a.timezone.clone(),
+        segment: a.segment.clone(),
+        ..RangeArgs::default()
+    };
     let (tzname, tz) = time_zone(ws, &r)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load(ws, tz, active.clone(), EVENT_COLUMNS)?;
-    let range = day_range(&t, &r)?;
-    let body = adoption(&t, range.0, range.1).to_json(a.list);
+    let cut = load_cut(ws, tz, active.clone(), EVENT_COLUMNS, r.segment.as_deref(), None)?;
+    let range = day_range(&cut.all, &r)?;
+    let body = |t: &EventTable| adoption(t, range.0, range.1).to_json(a.list);
     let mut o = header("adoption", range, &tzname, &r);
     o["by"] = Value::from("account");
     o["active_event"] = Value::from(active.to_string());
-    merge(&mut o, body);
+    merge(&mut o, body(&cut.all));
+    with_segments(&mut o, &cut, body);
     Ok(o)
 }
 
@@ -127,19 +135,27 @@ pub fn funnel_doc(ws: &Workspace, a: &FunnelArgs) -> Result<Value> {
         bail!("--window must be positive");
     }
     let (tzname, tz) = time_zone(ws, &a.range)?;
-    let t = load(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME)?;
-    let range = day_range(&t, &a.range)?;
+    let ids = if a.no_identity_merge { None } else { Some(identities(ws)?) };
+    let cut =
+        load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, a.range.segment.as_deref(), ids.as_ref())?;
+    let range = day_range(&cut.all, &a.range)?;
     let q = FunnelQuery { steps, window_us, kind: a.range.by.kind(), from: range.0, to: range.1 };
-    let mut body = funnel(&t, &q).to_json(a.list);
-    for (i, l) in labels.iter().enumerate() {
-        if let Some(l) = l {
-            body["steps"][i]["label"] = Value::from(*l);
+    let body = |t: &EventTable| {
+        let mut body = funnel(t, &q).to_json(a.list);
+        for (i, l) in labels.iter().enumerate() {
+            if let Some(l) = l {
+                body["steps"][i]["label"] = Value::from(*l);
+            }
         }
-    }
+        body
+    };
     let mut o = header("funnel", range, &tzname, &a.range);
     o["window_seconds"] = Value::from(window_us / 1_000_000);
     o["order"] = Value::from("ordered");
-    merge(&mut o, body);
+    o["identity_merge"] = Value::from(!a.no_identity_merge);
+    o["merged_anonymous_ids"] = Value::from(ids.as_ref().map_or(0, |m| m.len()));
+    merge(&mut o, body(&cut.all));
+    with_segments(&mut o, &cut, body);
     Ok(o)
 }
 

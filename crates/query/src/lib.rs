@@ -36,14 +36,19 @@ pub enum MetricQuery {
     /// CES by variant, with its direction.
     Ces(voice::SurveyArgs),
     /// DAU, WAU, MAU and their ratios, per user or account, for a day or every day of a range.
+    #[command(after_help = engagement::SEGMENT_AFTER_HELP)]
     Engagement(engagement::EngagementArgs),
     /// Stickiness: actors active on exactly n days (or weeks, months) of a range, and cumulative.
+    #[command(after_help = engagement::SEGMENT_AFTER_HELP)]
     Stickiness(engagement::StickinessArgs),
     /// Sessions: count, average duration, time on platform, single-event sessions.
+    #[command(after_help = engagement::SEGMENT_AFTER_HELP)]
     Sessions(engagement::SessionsArgs),
     /// First-time and recurring retention tables by day, week or month.
+    #[command(after_help = engagement::SEGMENT_AFTER_HELP)]
     Retention(engagement::RetentionArgs),
     /// Lifecycle: new, returning, resurrecting and dormant actors per interval.
+    #[command(after_help = engagement::SEGMENT_AFTER_HELP)]
     Lifecycle(engagement::LifecycleArgs),
     /// Feature adoption: share of active accounts using each feature, breadth and depth per account.
     #[command(after_help = journey::ADOPTION_AFTER_HELP)]
@@ -51,7 +56,8 @@ pub enum MetricQuery {
     /// Funnel / customer journey: ordered steps, conversion window, conversion and time to convert.
     #[command(after_help = journey::FUNNEL_AFTER_HELP)]
     Funnel(journey::FunnelArgs),
-    /// Support: first response time, FCR, one-/zero-touch, reopens.
+    /// Support: first response time, FCR, one-/zero-touch, reopens, SLA targets, business hours.
+    #[command(after_help = support::AFTER_HELP)]
     Support(support::SupportArgs),
     /// Orders (transactional revenue): repeat purchase ratio, purchase frequency, average order value.
     Orders(orders::OrdersArgs),

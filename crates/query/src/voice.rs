@@ -30,7 +30,7 @@ pub struct NpsArgs {
     /// Confidence level of the interval (0-1).
     #[arg(long, default_value_t = 0.95, value_name = "LEVEL")]
     pub confidence: f64,
-    /// Also tag comments by theme (keyword rules) and count them.
+    /// Also tag comments by theme (keyword rules: [feedback.themes] in tenure.toml, else the defaults), per segment too.
     #[arg(long)]
     pub themes: bool,
 }
@@ -42,7 +42,7 @@ pub struct SurveyArgs {
     pub survey: Option<String>,
     #[command(flatten)]
     pub filter: Filter,
-    /// Also tag comments by theme (keyword rules) and count them.
+    /// Also tag comments by theme (keyword rules: [feedback.themes] in tenure.toml, else the defaults), per segment too.
     #[arg(long)]
     pub themes: bool,
 }
@@ -99,6 +99,12 @@ pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
             }
         }
     };
+    let rules = voice::theme_rules(&ws.settings().feedback);
+    // Comments per theme (`[feedback.themes]` in tenure.toml, else the defaults) of any subset of rows.
+    let theme_doc = |rs: &[&SurveyResponse]| -> Value {
+        let (total, t) = voice::themes(rs.iter().copied(), &rules, detractor_max, 3, &tz);
+        json!({ "comments": total, "themes": t.iter().map(|x| x.to_json()).collect::<Vec<_>>() })
+    };
     let metric = match kind {
         SurveyType::Nps => "nps",
         SurveyType::Csat => "csat",
@@ -134,6 +140,9 @@ pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
                 .map(|(s, rs)| {
                     let mut v = json!({ "segment": s });
                     merge(&mut v, compute(rs));
+                    if themes {
+                        merge(&mut v, theme_doc(rs));
+                    }
                     v
                 })
                 .collect(),
@@ -154,9 +163,7 @@ pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
         );
     }
     if themes {
-        let (total, t) = voice::themes(rows.iter().copied(), &voice::default_theme_rules(), detractor_max, 3, &tz);
-        doc["comments"] = json!(total);
-        doc["themes"] = Value::Array(t.iter().map(|x| x.to_json()).collect());
+        merge(&mut doc, theme_doc(&rows));
     }
     Ok(doc)
 }

@@ -64,21 +64,75 @@ pub fn run(data: &Path, query: MetricQuery, format: MetricsFormat) -> Result<Exi
         MetricQuery::Nps(_) => voice::print_tables("nps", &doc),
         MetricQuery::Csat(_) => voice::print_tables("csat", &doc),
         MetricQuery::Ces(_) => voice::print_tables("ces", &doc),
-        MetricQuery::Engagement(a) => engagement::print_active(&doc, a.list),
-        MetricQuery::Stickiness(a) => engagement::print_stickiness(&doc, a),
-        MetricQuery::Sessions(a) => engagement::print_sessions(&doc, a),
-        MetricQuery::Retention(a) => engagement::print_retention(&doc, a),
-        MetricQuery::Lifecycle(a) => engagement::print_lifecycle(&doc, a),
-        MetricQuery::Adoption(a) => journey::print_adoption(&doc, a.list),
-        MetricQuery::Funnel(a) => journey::print_funnel(&doc, a.list),
+        MetricQuery::Engagement(a) => per_segment(&doc, |d| engagement::print_active(d, a.list)),
+        MetricQuery::Stickiness(a) => per_segment(&doc, |d| engagement::print_stickiness(d, a)),
+        MetricQuery::Sessions(a) => per_segment(&doc, |d| engagement::print_sessions(d, a)),
+        MetricQuery::Retention(a) => per_segment(&doc, |d| engagement::print_retention(d, a)),
+        MetricQuery::Lifecycle(a) => per_segment(&doc, |d| engagement::print_lifecycle(d, a)),
+        MetricQuery::Adoption(a) => per_segment(&doc, |d| journey::print_adoption(d, a.list)),
+        MetricQuery::Funnel(a) => per_segment(&doc, |d| journey::print_funnel(d, a.list)),
         MetricQuery::Support(a) => support::print_tables(&doc, a.list),
         MetricQuery::Orders(_) => orders::print_table(&doc),
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// An engagement document and, with `--segment`, one document per segment:
+/// the header keys of the whole with the segment's body (`segments[]`).
+fn segment_docs(doc: &Value) -> Vec<(Option<String>, Value)> {
+    let mut base = doc.clone();
+    let segments = base.as_object_mut().and_then(|o| o.remove("segments"));
+    let mut out = vec![(None, base.clone())];
+    for s in segments.as_ref().and_then(Value::as_array).into_iter().flatten() {
+        let mut d = base.clone();
+        if let (Some(o), Some(body)) = (d.as_object_mut(), s.as_object()) {
+            o.extend(body.iter().filter(|(k, _)| k.as_str() != "segment").map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out.push((Some(voice::cell(&s["segment"])), d));
+    }
+    out
+}
+
+/// Print the whole, then each segment as a block of its own.
+fn per_segment(doc: &Value, print: impl Fn(&Value)) {
+    for (segment, d) in segment_docs(doc) {
+        if let Some(s) = segment {
+            crate::output::line("");
+            crate::output::line(format!("Segment {} = {s}", voice::cell(&doc["segment_attribute"])));
+        }
+        print(&d);
+    }
+}
+
 /// The rows of a group's main table, for CSV: each a flat object.
 fn csv_rows(query: &MetricQuery, doc: &Value) -> Vec<Map<String, Value>> {
+    let engagement_like = matches!(
+        query,
+        MetricQuery::Engagement(_)
+            | MetricQuery::Stickiness(_)
+            | MetricQuery::Sessions(_)
+            | MetricQuery::Retention(_)
+            | MetricQuery::Lifecycle(_)
+            | MetricQuery::Adoption(_)
+            | MetricQuery::Funnel(_)
+    );
+    if engagement_like && doc.get("segments").is_some() {
+        // The whole (segment "all"), then each segment's rows, with a segment column first.
+        let mut out = Vec::new();
+        for (segment, d) in segment_docs(doc) {
+            for row in main_rows(query, &d) {
+                let mut m = Map::new();
+                m.insert("segment".into(), Value::from(segment.clone().unwrap_or_else(|| "all".into())));
+                m.extend(row);
+                out.push(m);
+            }
+        }
+        return out;
+    }
+    main_rows(query, doc)
+}
+
+fn main_rows(query: &MetricQuery, doc: &Value) -> Vec<Map<String, Value>> {
     let array = |key: &str| -> Vec<Value> { doc[key].as_array().cloned().unwrap_or_default() };
     let list: Vec<Value> = match query {
         MetricQuery::Engagement(_) => array("days"),

@@ -20,10 +20,20 @@
 //!   actors who reached k: median (mean of the two middle values for an even
 //!   count) and mean in seconds with 2 decimals.
 //!
+//! Identity merge (PostHog's `$identify`): a visitor browses under a Segment
+//! `anonymousId`, then signs up and an `identify` call carries both the
+//! `anonymousId` and the new `userId`; from then on the anonymous events are
+//! the identified person's. [`identity_aliases`] maps each `anonymousId` to
+//! the `userId` of the earliest call that carries both (as PostHog, an
+//! anonymous id already merged into one person is not merged into a second);
+//! the query layer loads the events with that map, so a funnel from an
+//! anonymous page view to the sign-up counts one person.
+//!
 //! Steps: a `track` event name; `page:NAME` a page view with that name
 //! (needs the `name` column, [`super::events::EVENT_COLUMNS_WITH_NAME`]);
 //! `$pageview` any page view; `$identify` an identify call (a sign-up).
 
+use std::collections::HashMap;
 use std::fmt;
 
 use rust_decimal::Decimal;
@@ -31,6 +41,23 @@ use serde_json::{Value, json};
 
 use super::events::{ActorKind, EventTable, IDENTIFY, NO_EVENT, PAGE, TRACK};
 use crate::round;
+
+/// `anonymousId` -> `userId` from calls carrying both, given as (instant,
+/// anonymousId, userId): the earliest call decides (ties: the smaller userId,
+/// so the result does not depend on the input order).
+pub fn identity_aliases<'a>(calls: impl IntoIterator<Item = (i64, &'a str, &'a str)>) -> HashMap<String, String> {
+    let mut first: HashMap<&str, (i64, &str)> = HashMap::new();
+    for (at, anon, user) in calls {
+        if anon == user {
+            continue;
+        }
+        let e = first.entry(anon).or_insert((at, user));
+        if (at, user) < *e {
+            *e = (at, user);
+        }
+    }
+    first.into_iter().map(|(a, (_, u))| (a.to_string(), u.to_string())).collect()
+}
 
 /// What one funnel step matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -358,6 +385,43 @@ mod tests {
         assert_eq!(f.steps.iter().map(|s| s.count).collect::<Vec<_>>(), vec![3, 3, 2]);
         // Step-3 gaps: x 7200, y 1209000 -> median 608100 (as for the users a and c).
         assert_eq!(f.steps[2].median_time_to_convert_seconds, Some(d("608100")));
+    }
+
+    #[test]
+    fn anonymous_events_count_for_the_person_they_identify_as() {
+        // anon-1 is identified as u1 at 10:00 and, later, as u2 at 12:00 (a shared
+        // device): the earliest call wins (PostHog merges an anonymous id once).
+        // anon-2 is identified as u3 at 09:00 and at 09:00 again as u0: same instant,
+        // the smaller id (u0) wins whatever the order. A call with anon = user is no alias.
+        let calls =
+            [(10, "anon-1", "u1"), (12, "anon-1", "u2"), (9, "anon-2", "u3"), (9, "anon-2", "u0"), (5, "u9", "u9")];
+        let a = identity_aliases(calls);
+        assert_eq!(a.len(), 2);
+        assert_eq!((a["anon-1"].as_str(), a["anon-2"].as_str()), ("u1", "u0"));
+
+        // A funnel page:Pricing -> $identify -> Report Created. The visitor's page view is
+        // anonymous (anon-1) at 09:00; it identifies as u1 at 10:00 and reports at 11:00.
+        // Merged (the table built with the alias, as the query layer does): one person
+        // passes all 3 steps; gaps 3600 s and 3600 s.
+        let build = |merge: bool| {
+            let mut b = EventTableBuilder::new(TimeZone::UTC, ActiveEvent::AnyTrack);
+            let who = |anon: &str| {
+                if merge { a.get(anon).map_or(anon, String::as_str).to_string() } else { anon.to_string() }
+            };
+            b.push("page", Some("Pricing"), &who("anon-1"), None, ts("2024-01-02T09:00:00Z"));
+            b.push("identify", None, "u1", None, ts("2024-01-02T10:00:00Z"));
+            b.push("track", Some("Report Created"), "u1", None, ts("2024-01-02T11:00:00Z"));
+            b.finish()
+        };
+        let q = query(&["page:Pricing", "$identify", "Report Created"], 14, ActorKind::User);
+        let f = funnel(&build(true), &q);
+        assert_eq!(f.steps.iter().map(|s| s.count).collect::<Vec<_>>(), vec![1, 1, 1]);
+        assert_eq!(f.steps[0].actors, vec!["u1"]);
+        assert_eq!(f.steps[1].median_time_to_convert_seconds, Some(d("3600")));
+        // Unmerged, the visitor anon-1 never signs up and u1 never visited: 1 enters, 0 convert.
+        let f = funnel(&build(false), &q);
+        assert_eq!(f.steps.iter().map(|s| s.count).collect::<Vec<_>>(), vec![1, 0, 0]);
+        assert_eq!(f.steps[0].actors, vec!["anon-1"]);
     }
 
     #[test]
