@@ -413,11 +413,20 @@ pub fn explain(ledger: &Ledger, m: MonthIdx, kind: Option<MovementKind>) -> Valu
     let (mut start, mut end, mut past_due) = (Vec::new(), Vec::new(), Vec::new());
     for c in &ledger.customers {
         for mv in c.movements.iter().filter(|mv| month_idx(mv.date) == m && kind.is_none_or(|k| k == mv.kind)) {
+            // The subscriptions whose status or MRR changed that day: where to look
+            // for the events behind the movement.
+            let subscriptions: Vec<&str> = c
+                .subscriptions
+                .iter()
+                .filter(|s| s.points.iter().any(|p| p.date == mv.date))
+                .map(|s| s.subscription_id.as_str())
+                .collect();
             movements.push(json!({
                 "customer_id": c.customer_id,
                 "date": mv.date.to_string(),
                 "type": mv.kind.as_str(),
                 "amount_cents": money(mv.amount),
+                "subscriptions": subscriptions,
             }));
         }
         if c.state_on(month_last_day(m - 1)).is_some_and(|s| s.subscriber) {
