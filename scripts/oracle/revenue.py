@@ -201,10 +201,24 @@ def main():
     assert bad == 0, "a live subscription without full terms"
 
     # Rate of (currency, month): the latest month <= M; 1 for the reporting currency.
-    def rate_sql(cur, month):
-        return f"""(case when {cur} = '{reporting}' then 1000000000000::hugeint else
-          (select f.r12 from fx f where f.currency = {cur} and f.m <= {month}
-           order by f.m desc limit 1) end)"""
+    lo, hi = con.execute(
+        "select (select strftime(min(date), '%Y-%m') from se), (select strftime(max(d), '%Y-%m') from points)"
+    ).fetchone()
+    if len(sys.argv) >= 4:
+        lo, hi = sys.argv[2], sys.argv[3]
+    # Rate of (currency, month) for every month the figures touch: the latest
+    # month <= M (1 for the reporting currency), looked up once per month.
+    con.execute(
+        f"""create table month_rate as
+        with span as (
+          select least(min(date_trunc('month', d)), date '{lo}-01' - interval 1 month) as a,
+                 greatest(max(date_trunc('month', d)), date '{hi}-01') as b from points),
+        cur as (select distinct coalesce(currency, '{reporting}') as currency from se)
+        select cur.currency, r.m::date as m,
+          case when cur.currency = '{reporting}' then 1000000000000::hugeint else
+            (select f.r12 from fx f where f.currency = cur.currency and f.m <= r.m order by f.m desc limit 1) end as r12
+        from cur, span, range(span.a, span.b + interval 1 day, interval 1 month) r(m)"""
+    )
 
     # Customer per day: per-currency MRR, live, positive; movement amount.
     con.execute(
@@ -222,9 +236,9 @@ def main():
           from cust_cur),
         conv as (
           select customer_id, d, sum(mrr) as mrr_orig_sum,
-            sum(case when delta = 0 then 0::hugeint
-                     else delta * {rate_sql('deltas.currency', "date_trunc('month', deltas.d)::date")} end) as move
-          from deltas group by all),
+            sum(case when delta = 0 then 0::hugeint else delta * r.r12 end) as move
+          from deltas join month_rate r on r.currency = deltas.currency and r.m = date_trunc('month', deltas.d)
+          group by all),
         flags as (
           select customer_id, d, bool_or(live) as live from sub_state group by all),
         runs as (
@@ -256,11 +270,6 @@ def main():
     ).fetchone()[0]
     assert stray == 0, "an MRR change outside any movement"
 
-    lo, hi = con.execute(
-        "select (select strftime(min(date), '%Y-%m') from se), (select strftime(max(d), '%Y-%m') from points)"
-    ).fetchone()
-    if len(sys.argv) >= 4:
-        lo, hi = sys.argv[2], sys.argv[3]
     con.execute(
         f"""create table months as
         select m::date as m, (m + interval 1 month - interval 1 day)::date as last_day
@@ -277,8 +286,10 @@ def main():
     con.execute(
         f"""create table cust_mrr as
         select a.m, a.customer_id, a.active,
-          coalesce(sum(case when a.active then cc.mrr * {rate_sql('cc.currency', 'a.m')} end), 0::hugeint) as mrr
-        from at_end a join cust_cur cc using (customer_id, d) group by all"""
+          coalesce(sum(case when a.active then cc.mrr * r.r12 end), 0::hugeint) as mrr
+        from at_end a join cust_cur cc using (customer_id, d)
+          join month_rate r on r.currency = cc.currency and r.m = a.m
+        group by all"""
     )
     ends = con.execute(
         """select strftime(mo.m, '%Y-%m'),
