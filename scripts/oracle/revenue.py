@@ -58,11 +58,21 @@ SCALE = 10**8 * 332640 * 10**12
 
 def cents(v):
     """Exact value (in SCALE units) -> cents with 2 decimals, half away from zero."""
-    q = Fraction(int(v) * 100, SCALE)
+    q = Fraction(v) * 100 / SCALE
     sign = -1 if q < 0 else 1
     r = (abs(q) + Fraction(1, 2)).__floor__()
     r = sign * r
     return f"{'-' if r < 0 else ''}{abs(r) // 100}.{abs(r) % 100:02d}"
+
+
+def ratio(num, den):
+    """An exact ratio rounded half away from zero to 4 decimals, as a string; None if den is 0."""
+    if den == 0:
+        return None
+    q = Fraction(int(num), int(den))
+    r = (abs(q) * 10**4 + Fraction(1, 2)).__floor__()
+    r = r if q >= 0 else -r
+    return f"{'-' if r < 0 else ''}{abs(r) // 10**4}.{abs(r) % 10**4:04d}"
 
 
 def main():
@@ -191,10 +201,24 @@ def main():
     assert bad == 0, "a live subscription without full terms"
 
     # Rate of (currency, month): the latest month <= M; 1 for the reporting currency.
-    def rate_sql(cur, month):
-        return f"""(case when {cur} = '{reporting}' then 1000000000000::hugeint else
-          (select f.r12 from fx f where f.currency = {cur} and f.m <= {month}
-           order by f.m desc limit 1) end)"""
+    lo, hi = con.execute(
+        "select (select strftime(min(date), '%Y-%m') from se), (select strftime(max(d), '%Y-%m') from points)"
+    ).fetchone()
+    if len(sys.argv) >= 4:
+        lo, hi = sys.argv[2], sys.argv[3]
+    # Rate of (currency, month) for every month the figures touch: the latest
+    # month <= M (1 for the reporting currency), looked up once per month.
+    con.execute(
+        f"""create table month_rate as
+        with span as (
+          select least(min(date_trunc('month', d)), date '{lo}-01' - interval 1 month) as a,
+                 greatest(max(date_trunc('month', d)), date '{hi}-01') as b from points),
+        cur as (select distinct coalesce(currency, '{reporting}') as currency from se)
+        select cur.currency, r.m::date as m,
+          case when cur.currency = '{reporting}' then 1000000000000::hugeint else
+            (select f.r12 from fx f where f.currency = cur.currency and f.m <= r.m order by f.m desc limit 1) end as r12
+        from cur, span, range(span.a, span.b + interval 1 day, interval 1 month) r(m)"""
+    )
 
     # Customer per day: per-currency MRR, live, positive; movement amount.
     con.execute(
@@ -212,9 +236,9 @@ def main():
           from cust_cur),
         conv as (
           select customer_id, d, sum(mrr) as mrr_orig_sum,
-            sum(case when delta = 0 then 0::hugeint
-                     else delta * {rate_sql('deltas.currency', "date_trunc('month', deltas.d)::date")} end) as move
-          from deltas group by all),
+            sum(case when delta = 0 then 0::hugeint else delta * r.r12 end) as move
+          from deltas join month_rate r on r.currency = deltas.currency and r.m = date_trunc('month', deltas.d)
+          group by all),
         flags as (
           select customer_id, d, bool_or(live) as live from sub_state group by all),
         runs as (
@@ -246,35 +270,73 @@ def main():
     ).fetchone()[0]
     assert stray == 0, "an MRR change outside any movement"
 
-    lo, hi = con.execute(
-        "select (select strftime(min(date), '%Y-%m') from se), (select strftime(max(d), '%Y-%m') from points)"
-    ).fetchone()
-    if len(sys.argv) >= 4:
-        lo, hi = sys.argv[2], sys.argv[3]
     con.execute(
         f"""create table months as
         select m::date as m, (m + interval 1 month - interval 1 day)::date as last_day
         from range(date '{lo}-01' - interval 1 month, date '{hi}-01' + interval 1 day, interval 1 month) t(m)"""
     )
+    # Each customer's state at the end of every month: active (a subscriber) and
+    # its MRR converted at the month's rate.
+    con.execute(
+        """create table at_end as
+        select mo.m, c.customer_id, c.active, c.d
+        from months mo join cust_day c on c.d <= mo.last_day
+        qualify row_number() over (partition by mo.m, c.customer_id order by c.d desc) = 1"""
+    )
+    con.execute(
+        f"""create table cust_mrr as
+        select a.m, a.customer_id, a.active,
+          coalesce(sum(case when a.active then cc.mrr * r.r12 end), 0::hugeint) as mrr
+        from at_end a join cust_cur cc using (customer_id, d)
+          join month_rate r on r.currency = cc.currency and r.m = a.m
+        group by all"""
+    )
     ends = con.execute(
-        f"""with at_end as (
-          select mo.m, c.customer_id, c.active, c.d
-          from months mo join cust_day c on c.d <= mo.last_day
-          qualify row_number() over (partition by mo.m, c.customer_id order by c.d desc) = 1),
-        mrr as (
-          select a.m, sum(cc.mrr * {rate_sql('cc.currency', 'a.m')}) as mrr
-          from at_end a join cust_cur cc using (customer_id, d) group by all)
-        select strftime(mo.m, '%Y-%m'), coalesce(r.mrr, 0),
+        """select strftime(mo.m, '%Y-%m'),
+          (select coalesce(sum(mrr), 0::hugeint) from cust_mrr c where c.m = mo.m),
           (select count(*) from at_end a where a.m = mo.m and a.active),
           (select count(*) from at_end a join sub_state s using (customer_id, d)
             where a.m = mo.m and a.active and s.live),
           (select count(distinct a.customer_id) from at_end a join sub_state s using (customer_id, d)
             where a.m = mo.m and a.active and s.past_due)
-        from months mo left join mrr r using (m) order by mo.m"""
+        from months mo order by mo.m"""
     ).fetchall()
     mv = con.execute(
         """select strftime(date_trunc('month', d), '%Y-%m'), kind, sum(move), count(distinct customer_id)
         from moves where kind is not null group by all"""
+    ).fetchall()
+    # Customers churned in M whose New Business was not also in M (SPEC 2.1
+    # customer churn rate), and the expansion, contraction and churn of the
+    # customers who were subscribers at the end of M - 1 (NRR, GRR).
+    churned_for_rate = dict(con.execute(
+        """select strftime(date_trunc('month', c.d), '%Y-%m'), count(distinct c.customer_id)
+        from moves c where c.kind = 'churn' and not exists (
+          select 1 from moves n where n.customer_id = c.customer_id and n.kind = 'new_business'
+            and date_trunc('month', n.d) = date_trunc('month', c.d))
+        group by 1"""
+    ).fetchall())
+    kept = {}
+    for month, kind, total in con.execute(
+        """select strftime(date_trunc('month', x.d), '%Y-%m'), x.kind, sum(x.move)
+        from moves x join cust_mrr p on p.customer_id = x.customer_id
+          and p.m = date_trunc('month', x.d) - interval 1 month and p.active
+        where x.kind in ('expansion', 'contraction', 'churn') group by all"""
+    ).fetchall():
+        kept.setdefault(month, {})[kind] = int(total)
+    # Cohorts: the month of a customer's first New Business; size, value (that
+    # New Business), and per month C + k the cohort's subscribers and MRR.
+    cohort_rows = con.execute(
+        """with first_nb as (
+          select customer_id, d, move from moves where kind = 'new_business'
+          qualify row_number() over (partition by customer_id order by d) = 1),
+        cohort as (
+          select date_trunc('month', d)::date as cm, count(*) as size, sum(move) as value
+          from first_nb group by 1)
+        select strftime(co.cm, '%Y-%m'), co.size, co.value, strftime(c.m, '%Y-%m'),
+          count(*) filter (where c.active), coalesce(sum(c.mrr), 0::hugeint)
+        from first_nb f join cohort co on co.cm = date_trunc('month', f.d)
+          join cust_mrr c on c.customer_id = f.customer_id and c.m >= co.cm
+        group by all order by 1, 4"""
     ).fetchall()
     moved = {}
     for month, kind, total, n in mv:
@@ -287,6 +349,7 @@ def main():
             continue
         out[month] = {
             "mrr_cents": cents(mrr),
+            "arpa_cents": cents(Fraction(int(mrr), int(subscribers))) if subscribers else None,
             "subscribers": int(subscribers),
             "subscribers_start": prev[1],
             "active_subscriptions": int(subs_live),
@@ -294,22 +357,45 @@ def main():
             "net_new_mrr_cents": cents(moved.get(month, 0)),
             "fx_impact_cents": cents(int(mrr) - prev[0] - moved.get(month, 0)),
             "movements": {
-                k: cents(0)
+                k: 0
                 for k in ["new_business", "expansion", "contraction", "churn", "reactivation"]
             },
             "new_business_customers": 0,
             "reactivated_customers": 0,
             "churned_customers": 0,
+            "_start_mrr": prev[0],
         }
         prev = (int(mrr), int(subscribers))
     counts = {"new_business": "new_business_customers", "reactivation": "reactivated_customers",
               "churn": "churned_customers"}
     for month, kind, total, n in mv:
         if month in out:
-            out[month]["movements"][kind] = cents(total)
+            out[month]["movements"][kind] = int(total)
             if kind in counts:
                 out[month][counts[kind]] = int(n)
-    print(json.dumps({"from": lo, "to": hi, "months": out}, indent=1))
+    for month, o in out.items():
+        mvs = o["movements"]
+        start = o.pop("_start_mrr")
+        nb, exp, con_, churn, react = (mvs[k] for k in
+                                       ["new_business", "expansion", "contraction", "churn", "reactivation"])
+        k = kept.get(month, {})
+        o["customer_churn_rate"] = ratio(churned_for_rate.get(month, 0), o["subscribers_start"])
+        o["gross_mrr_churn_rate"] = ratio(-(churn + con_), start)
+        o["net_mrr_churn_rate"] = ratio(-(churn + con_ + exp + react), start)
+        o["nrr"] = ratio(start + sum(k.values()), start)
+        o["grr"] = ratio(start + k.get("contraction", 0) + k.get("churn", 0), start)
+        o["quick_ratio"] = ratio(nb + exp, -(con_ + churn))
+        o["quick_ratio_incl_reactivation"] = ratio(nb + exp + react, -(con_ + churn))
+        o["movements"] = {kind: cents(v) for kind, v in mvs.items()}
+    cohorts = {}
+    for cm, size, value, m, active, mrr in cohort_rows:
+        if not (lo <= cm <= hi) or m > hi:
+            continue
+        c = cohorts.setdefault(cm, {"size": int(size), "cohort_value_cents": cents(value),
+                                    "customer_retention": [], "net_mrr_retention": []})
+        c["customer_retention"].append(ratio(active, size))
+        c["net_mrr_retention"].append(ratio(mrr, value))
+    print(json.dumps({"from": lo, "to": hi, "months": out, "cohorts": cohorts}, indent=1))
 
 
 if __name__ == "__main__":

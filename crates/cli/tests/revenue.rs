@@ -156,8 +156,8 @@ fn segments_and_explain() {
     assert_eq!(
         e["movements"],
         json!([
-            {"customer_id": "c1", "date": "2024-03-10", "type": "churn", "amount_cents": -10_000.0},
-            {"customer_id": "c4", "date": "2024-03-05", "type": "new_business", "amount_cents": 11_000.0}
+            {"customer_id": "c1", "date": "2024-03-10", "type": "churn", "amount_cents": -10_000.0, "subscriptions": ["s1"]},
+            {"customer_id": "c4", "date": "2024-03-05", "type": "new_business", "amount_cents": 11_000.0, "subscriptions": ["s4"]}
         ])
     );
     assert_eq!(e["subscribers_start"], json!(["c1", "c2", "c3"]));
@@ -193,4 +193,27 @@ i2,k1,2024-03-01,USD,subscription,sk1,2024-03-01,2024-04-01,3000,600,refund,2024
     assert_eq!(m["2024-03"]["mrr_cents"], json!(3_000.0)); // tax and the refund never change MRR
     assert_eq!(m["2024-04"]["movements"]["churn"], json!(-3_000.0));
     assert_eq!(m["2024-04"]["subscribers"], json!(0));
+}
+
+#[test]
+fn reporting_currency_on_the_command_line() {
+    // One USD subscription of 100.00 a month from 2024-01-10; USD -> EUR at 0.90 in January:
+    // reported in EUR its MRR is 10000 x 0.90 = 9000 cents.
+    let ws = Ws::new();
+    let events = ws.file(
+        "subscription_events.csv",
+        "subscription_id,customer_id,type,date,currency,interval,unit_amount_cents\ns1,c1,start,2024-01-10,USD,month,10000\n",
+    );
+    ws.ok(&["import", "subscription_events", &events]);
+    let fx = ws.file("fx_rates.csv", "currency,month,rate_to_reporting\nUSD,2024-01,0.90\n");
+    ws.ok(&["import", "fx_rates", &fx]);
+    let args = ["metrics", "revenue", "--from", "2024-01", "--to", "2024-01", "--json"];
+    let usd = ws.json(&args);
+    assert_eq!(usd["reporting_currency"], json!("USD"));
+    assert_eq!(usd["months"]["2024-01"]["mrr_cents"], json!(10_000.0));
+    let eur = ws.json(&[&args[..], &["--set", "reporting_currency=EUR"]].concat());
+    assert_eq!(eur["reporting_currency"], json!("EUR"));
+    assert_eq!(eur["months"]["2024-01"]["mrr_cents"], json!(9_000.0));
+    let err = ws.fails(&[&args[..], &["--set", "reporting_currency=EURO"]].concat());
+    assert!(err.contains("reporting_currency"), "{err}");
 }

@@ -17,7 +17,16 @@ use common::Ws;
 use serde_json::Value;
 
 const KINDS: [&str; 5] = ["new_business", "expansion", "contraction", "churn", "reactivation"];
-const MONEY: [&str; 3] = ["mrr_cents", "net_new_mrr_cents", "fx_impact_cents"];
+const MONEY: [&str; 4] = ["mrr_cents", "net_new_mrr_cents", "fx_impact_cents", "arpa_cents"];
+const RATES: [&str; 7] = [
+    "customer_churn_rate",
+    "gross_mrr_churn_rate",
+    "net_mrr_churn_rate",
+    "nrr",
+    "grr",
+    "quick_ratio",
+    "quick_ratio_incl_reactivation",
+];
 const COUNTS: [&str; 7] = [
     "subscribers",
     "subscribers_start",
@@ -39,10 +48,22 @@ fn oracle(ws: &Ws) -> Value {
     serde_json::from_slice(&out.stdout).expect("oracle JSON")
 }
 
-/// Tenure's JSON number as the oracle writes money: cents with two decimals.
-fn cents(v: &Value) -> String {
-    let s = format!("{:.2}", v.as_f64().unwrap_or_else(|| panic!("not a number: {v}")));
-    if s == "-0.00" { "0.00".into() } else { s }
+/// Tenure's JSON number as the oracle writes it: `decimals` places (money in
+/// cents: 2, rates: 4), or null as null.
+fn fixed(v: &Value, decimals: usize) -> Value {
+    if v.is_null() {
+        return Value::Null;
+    }
+    let s = format!("{:.*}", decimals, v.as_f64().unwrap_or_else(|| panic!("not a number: {v}")));
+    Value::from(if s.trim_start_matches(['-', '0', '.']).is_empty() {
+        s.trim_start_matches('-').to_string()
+    } else {
+        s
+    })
+}
+
+fn cents(v: &Value) -> Value {
+    fixed(v, 2)
 }
 
 /// Compare every month; returns the mismatches as readable lines.
@@ -54,18 +75,40 @@ fn compare(duck: &Value, tenure: &Value) -> Vec<String> {
         let t = &tenure["months"][month];
         assert!(t.is_object(), "tenure has no month {month}");
         for k in MONEY {
-            if o[k].as_str() != Some(cents(&t[k]).as_str()) {
+            if o[k] != cents(&t[k]) {
+                bad.push(format!("{month} {k}: oracle {} tenure {}", o[k], t[k]));
+            }
+        }
+        for k in RATES {
+            if o[k] != fixed(&t[k], 4) {
                 bad.push(format!("{month} {k}: oracle {} tenure {}", o[k], t[k]));
             }
         }
         for k in KINDS {
-            if o["movements"][k].as_str() != Some(cents(&t["movements"][k]).as_str()) {
+            if o["movements"][k] != cents(&t["movements"][k]) {
                 bad.push(format!("{month} {k}: oracle {} tenure {}", o["movements"][k], t["movements"][k]));
             }
         }
         for k in COUNTS {
             if o[k] != t[k] {
                 bad.push(format!("{month} {k}: oracle {} tenure {}", o[k], t[k]));
+            }
+        }
+    }
+    let cohorts = duck["cohorts"].as_object().expect("oracle cohorts");
+    assert_eq!(cohorts.len(), tenure["cohorts"].as_object().expect("tenure cohorts").len(), "same cohorts");
+    for (cm, o) in cohorts {
+        let t = &tenure["cohorts"][cm];
+        if o["size"] != t["size"] || o["cohort_value_cents"] != cents(&t["cohort_value_cents"]) {
+            bad.push(format!(
+                "cohort {cm}: oracle {} {} tenure {} {}",
+                o["size"], o["cohort_value_cents"], t["size"], t["cohort_value_cents"]
+            ));
+        }
+        for k in ["customer_retention", "net_mrr_retention"] {
+            let ours: Vec<Value> = t[k].as_array().expect("array").iter().map(|v| fixed(v, 4)).collect();
+            if o[k].as_array() != Some(&ours) {
+                bad.push(format!("cohort {cm} {k}: oracle {} tenure {}", o[k], t[k]));
             }
         }
     }
@@ -91,6 +134,9 @@ fn check_seed(seed: &str) {
     assert!(months.iter().any(|m| m["fx_impact_cents"] != "0.00"), "seed {seed}: no FX impact");
     assert!(months.iter().any(|m| m["past_due_subscribers"] != 0), "seed {seed}: no past-due subscriber");
     assert!(months.iter().any(|m| m["subscribers"].as_u64() > Some(50)), "seed {seed}: too few subscribers");
+    assert!(months.iter().any(|m| m["nrr"].as_str().is_some_and(|r| r != "1.0000")), "seed {seed}: NRR always 1");
+    assert!(months.iter().any(|m| m["customer_churn_rate"].as_str() > Some("0.0000")), "seed {seed}: no churn rate");
+    assert!(duck["cohorts"].as_object().unwrap().len() > 6, "seed {seed}: too few cohorts");
 }
 
 #[test]

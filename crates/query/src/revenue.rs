@@ -38,7 +38,8 @@ pub struct RevenueArgs {
     /// Reproduce another tool's numbers: chartmogul, stripe, profitwell or baremetrics (docs/presets.md); rules written in tenure.toml and --set win.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
-    /// Override a [revenue] setting for this run, e.g. --set churn_recognition=at_request (repeatable).
+    /// Override a [revenue] setting for this run, e.g. --set churn_recognition=at_request (repeatable);
+    /// also reporting_currency and timezone of [workspace].
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
 }
@@ -72,7 +73,7 @@ pub fn apply_override(s: &mut RevenueSettings, kv: &str) -> Result<()> {
         other => bail!(
             "--set {other}: unknown revenue setting (one of churn_recognition, delinquency_auto_churn_days, \
              discount_policy, free_plan_handling, reactivation_window_days, same_month_new_churn, gross_margin, \
-             cac_spend_lag_months)"
+             cac_spend_lag_months, reporting_currency, timezone)"
         ),
     }
     // A rule given on the command line is explicit: a preset never overrides it.
@@ -94,12 +95,21 @@ pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
         settings.revenue.apply_preset(p).map_err(|e| anyhow!("--preset: {e}"))?;
     }
     for kv in &args.set {
-        apply_override(&mut settings.revenue, kv)?;
+        // The reporting currency and time zone live in [workspace] (every metric
+        // group reports in them) but are revenue settings too (issue 4).
+        match kv.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+            Some(("reporting_currency", v)) => {
+                settings.workspace.reporting_currency =
+                    v.parse().map_err(|e| anyhow!("--set reporting_currency={v}: {e}"))?;
+            }
+            Some(("timezone", v)) => settings.workspace.timezone = v.to_string(),
+            _ => apply_override(&mut settings.revenue, kv)?,
+        }
     }
     settings.validate().map_err(|e| anyhow!("{e}"))?;
     let rules = Rules::from_settings(&settings.revenue).map_err(|e| anyhow!("{e}"))?;
 
-    let data = RevenueData::load(ws)?;
+    let data = RevenueData::load_for_revenue(ws)?;
     let fx = data.fx(settings.workspace.reporting_currency);
     let ledger = data.ledger(&rules, &fx)?;
     // The months of the data: from the first to the last event date (scheduled

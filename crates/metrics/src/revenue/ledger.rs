@@ -124,42 +124,76 @@ pub fn build_all(
     fx: &FxTable,
 ) -> Result<Ledger, String> {
     let plans: HashMap<&str, &Plan> = plans.iter().map(|p| (p.id.as_str(), p)).collect();
-    let mut by_sub: BTreeMap<&str, Vec<&SubscriptionEvent>> = BTreeMap::new();
-    let mut trials: BTreeMap<&str, Vec<Date>> = BTreeMap::new();
+    let mut by_sub: HashMap<&str, Vec<&SubscriptionEvent>> = HashMap::new();
+    let mut trial_days: HashMap<String, Vec<Date>> = HashMap::new();
     for ev in events {
         by_sub.entry(ev.subscription_id.as_str()).or_default().push(ev);
         if ev.kind == SubscriptionEventType::TrialStart {
-            trials.entry(ev.customer_id.as_str()).or_default().push(ev.date);
+            trial_days.entry(ev.customer_id.clone()).or_default().push(ev.date);
         }
-    }
-    let mut by_customer: BTreeMap<String, Vec<SubTimeline>> = BTreeMap::new();
-    for evs in by_sub.values() {
-        let t = timeline(evs, &plans, rules)?;
-        by_customer.entry(t.customer_id.clone()).or_default().push(t);
     }
     let with_events: HashSet<&str> = by_sub.keys().copied().collect();
     let (from_invoices, invoice_trials) = invoices::timelines(invoices, cancellations, &plans, &with_events, rules);
-    for t in from_invoices {
-        by_customer.entry(t.customer_id.clone()).or_default().push(t);
-    }
-    let mut trials: BTreeMap<String, Vec<Date>> = trials.into_iter().map(|(c, v)| (c.to_string(), v)).collect();
     for (c, v) in invoice_trials {
-        trials.entry(c).or_default().extend(v);
+        trial_days.entry(c).or_default().extend(v);
     }
-    for (c, _) in trials.iter() {
-        by_customer.entry(c.to_string()).or_default();
+    let subs: Vec<&Vec<&SubscriptionEvent>> = by_sub.values().collect();
+    // (from invoices, timeline): per customer, the subscriptions with events
+    // by id, then those from invoices by id.
+    let mut all: Vec<(bool, SubTimeline)> = Vec::with_capacity(subs.len() + from_invoices.len());
+    for t in par_map(&subs, |evs| timeline(evs, &plans, rules)) {
+        all.push((false, t?));
     }
-    let mut customers = Vec::with_capacity(by_customer.len());
-    for (id, subs) in by_customer {
-        let mut trial_starts = trials.get(id.as_str()).cloned().unwrap_or_default();
+    all.extend(from_invoices.into_iter().map(|t| (true, t)));
+    all.sort_unstable_by(|(ia, a), (ib, b)| {
+        (a.customer_id.as_str(), ia, a.subscription_id.as_str()).cmp(&(
+            b.customer_id.as_str(),
+            ib,
+            b.subscription_id.as_str(),
+        ))
+    });
+    let mut customers: Vec<(String, Vec<SubTimeline>)> = Vec::new();
+    for (_, t) in all {
+        match customers.last_mut() {
+            Some((c, v)) if *c == t.customer_id => v.push(t),
+            _ => customers.push((t.customer_id.clone(), vec![t])),
+        }
+    }
+    // Customers who only trialled.
+    let known: HashSet<&str> = customers.iter().map(|(c, _)| c.as_str()).collect();
+    let leads: Vec<String> = trial_days.keys().filter(|c| !known.contains(c.as_str())).cloned().collect();
+    if !leads.is_empty() {
+        customers.extend(leads.into_iter().map(|c| (c, Vec::new())));
+        customers.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    let ledgers = par_map(&customers, |(id, subs)| customer_ledger(id.clone(), subs, rules, fx));
+    let mut out = Vec::with_capacity(customers.len());
+    for (l, (id, subs)) in ledgers.into_iter().zip(customers) {
+        let mut c = l?;
+        let mut trial_starts = trial_days.remove(&id).unwrap_or_default();
         trial_starts.sort();
         trial_starts.dedup();
-        let mut c = customer_ledger(id, &subs, rules, fx)?;
         c.trial_starts = trial_starts;
         c.subscriptions = subs;
-        customers.push(c);
+        out.push(c);
     }
-    Ok(Ledger { customers })
+    Ok(Ledger { customers: out })
+}
+
+/// `f` over every item, on every core (in order): the ledger is built per
+/// subscription and per customer, independently.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 1024 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let parts: Vec<_> =
+            items.chunks(chunk).map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>())).collect();
+        parts.into_iter().flat_map(|p| p.join().expect("a ledger worker panicked")).collect()
+    })
 }
 
 fn customer_ledger(id: String, subs: &[SubTimeline], rules: &Rules, fx: &FxTable) -> Result<CustomerLedger, String> {

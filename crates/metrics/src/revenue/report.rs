@@ -2,12 +2,12 @@
 //! each month after all events dated in it, as the JSON object
 //! `{"months": {"YYYY-MM": {...}}, "cohorts": {"YYYY-MM": {...}}}`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
-use tenure_model::{Cost, Invoice, Money, TransactionType};
+use tenure_model::{Cost, Currency, Invoice, Money, TransactionType};
 
 use super::fx::{FxTable, MonthIdx, month_idx, month_label, month_last_day};
 use super::ledger::{CustomerLedger, Ledger, MovementKind};
@@ -32,6 +32,9 @@ pub struct ReportInputs<'a> {
 
 #[derive(Clone, Debug, Default)]
 struct MonthAcc {
+    /// MRR at the end of M in each original currency (converted once per month).
+    mrr_by_currency: ByCurrency,
+    /// The same in the reporting currency.
     mrr: Money,
     subscribers: u64,
     past_due: u64,
@@ -50,9 +53,9 @@ struct MonthAcc {
     start_churn: Money,
     trials_started: u64,
     trials_converted: u64,
-    /// Trailing 12 months: MRR at the end of M - 12 of that month's subscribers,
-    /// and their expansion and contraction + churn over M - 11..=M.
-    t12_start_mrr: Money,
+    /// Trailing 12 months: the expansion and contraction + churn over
+    /// M - 11..=M of the subscribers at the end of M - 12 (whose MRR then is
+    /// that month's MRR).
     t12_expansion: Money,
     t12_losses: Money,
     renewals: Renewals,
@@ -81,7 +84,68 @@ struct Cohort {
     size: u64,
     value: Money,
     retained: Vec<u64>,
-    mrr: Vec<Money>,
+    mrr: Vec<ByCurrency>,
+}
+
+/// Amounts by original currency: a customer has one or two currencies, so a
+/// short list beats a map.
+#[derive(Clone, Debug, Default)]
+struct ByCurrency(Vec<(Currency, Money)>);
+
+impl ByCurrency {
+    fn add(&mut self, c: Currency, m: Money) {
+        match self.0.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, t)) => *t += m,
+            None => self.0.push((c, m)),
+        }
+    }
+
+    fn add_all(&mut self, other: &ByCurrency) {
+        for (c, m) in &other.0 {
+            self.add(*c, *m);
+        }
+    }
+
+    fn convert(&self, fx: &FxTable, m: MonthIdx) -> Result<Money, String> {
+        let mut total = Money::ZERO;
+        for (c, a) in &self.0 {
+            total += fx.convert(*a, *c, m)?;
+        }
+        Ok(total)
+    }
+}
+
+impl MonthAcc {
+    /// Add another part's counts (the customers are split between cores).
+    fn merge(&mut self, o: &MonthAcc) {
+        self.mrr_by_currency.add_all(&o.mrr_by_currency);
+        self.subscribers += o.subscribers;
+        self.past_due += o.past_due;
+        self.active_subscriptions += o.active_subscriptions;
+        for (a, b) in self.movements.iter_mut().zip(o.movements) {
+            *a += b;
+        }
+        self.new_customers += o.new_customers;
+        self.reactivated_customers += o.reactivated_customers;
+        self.churned_customers += o.churned_customers;
+        self.churned_for_rate += o.churned_for_rate;
+        self.retained += o.retained;
+        self.start_expansion += o.start_expansion;
+        self.start_contraction += o.start_contraction;
+        self.start_churn += o.start_churn;
+        self.trials_started += o.trials_started;
+        self.trials_converted += o.trials_converted;
+        self.t12_expansion += o.t12_expansion;
+        self.t12_losses += o.t12_losses;
+        let (r, x) = (&mut self.renewals, &o.renewals);
+        r.due += x.due;
+        r.renewed += x.renewed;
+        r.lapsed += x.lapsed;
+        r.cancelled += x.cancelled;
+        r.before += x.before;
+        r.after += x.after;
+        r.kept += x.kept;
+    }
 }
 
 fn kind_index(k: MovementKind) -> usize {
@@ -97,115 +161,35 @@ pub fn month_report(inp: &ReportInputs<'_>, from: MonthIdx, to: MonthIdx) -> Res
     let first = from - TRAILING;
     let n = (to - first + 1) as usize;
     let at = |m: MonthIdx| (m - first) as usize;
+    // Customers are independent: each core sums its share, then the shares add up.
+    let chunk = inp.ledger.customers.len().div_ceil(2).max(1024);
+    let parts: Vec<&[CustomerLedger]> = inp.ledger.customers.chunks(chunk).collect();
     let mut acc = vec![MonthAcc::default(); n];
     let mut cohorts: BTreeMap<MonthIdx, Cohort> = BTreeMap::new();
-
-    for c in &inp.ledger.customers {
-        let mut sub_end = vec![false; n];
-        let mut mrr_end = vec![Money::ZERO; n];
-        for m in first..=to {
-            let i = at(m);
-            if let Some(s) = c.state_on(month_last_day(m)) {
-                let mrr = inp.fx.convert_all(&s.mrr, m)?;
-                sub_end[i] = s.subscriber;
-                mrr_end[i] = mrr;
-                let a = &mut acc[i];
-                a.mrr += mrr;
-                a.subscribers += s.subscriber as u64;
-                a.past_due += s.past_due as u64;
-                a.active_subscriptions += s.live_subscriptions as u64;
+    for part in super::ledger::par_map(&parts, |cs| customers_part(inp, cs, first, from, to)) {
+        let (a, co) = part?;
+        for (x, y) in acc.iter_mut().zip(&a) {
+            x.merge(y);
+        }
+        for (cm, c) in co {
+            let e = cohorts.entry(cm).or_insert_with(|| Cohort {
+                retained: vec![0; c.retained.len()],
+                mrr: vec![ByCurrency::default(); c.mrr.len()],
+                ..Cohort::default()
+            });
+            e.size += c.size;
+            e.value += c.value;
+            for (x, y) in e.retained.iter_mut().zip(&c.retained) {
+                *x += y;
+            }
+            for (x, y) in e.mrr.iter_mut().zip(&c.mrr) {
+                x.add_all(y);
             }
         }
-        let mut seen: BTreeSet<(MonthIdx, MovementKind)> = BTreeSet::new();
-        // This customer's expansion, contraction and churn by month.
-        let mut own = vec![[Money::ZERO; 3]; n];
-        for mv in &c.movements {
-            let m = month_idx(mv.date);
-            if m <= first || m > to {
-                continue;
-            }
-            let a = &mut acc[at(m)];
-            a.movements[kind_index(mv.kind)] += mv.amount;
-            if sub_end[at(m - 1)] {
-                match mv.kind {
-                    MovementKind::Expansion => a.start_expansion += mv.amount,
-                    MovementKind::Contraction => a.start_contraction += mv.amount,
-                    MovementKind::Churn => a.start_churn += mv.amount,
-                    _ => {}
-                }
-            }
-            seen.insert((m, mv.kind));
-            let k = match mv.kind {
-                MovementKind::Expansion => 0,
-                MovementKind::Contraction => 1,
-                MovementKind::Churn => 2,
-                _ => continue,
-            };
-            own[at(m)][k] += mv.amount;
-        }
-        // Trailing 12 months: customers who were subscribers at the end of M - 12,
-        // followed through M (their expansion, contraction and churn in the window).
-        for m in from..=to {
-            if sub_end[at(m - TRAILING)] {
-                let a = &mut acc[at(m)];
-                a.t12_start_mrr += mrr_end[at(m - TRAILING)];
-                for w in (m - TRAILING + 1)..=m {
-                    a.t12_expansion += own[at(w)][0];
-                    a.t12_losses += own[at(w)][1] + own[at(w)][2];
-                }
-            }
-        }
-        for m in from..=to {
-            let a = &mut acc[at(m)];
-            let new = seen.contains(&(m, MovementKind::NewBusiness));
-            let churned = seen.contains(&(m, MovementKind::Churn));
-            a.new_customers += new as u64;
-            a.reactivated_customers += seen.contains(&(m, MovementKind::Reactivation)) as u64;
-            a.churned_customers += churned as u64;
-            a.churned_for_rate += (churned && !new) as u64;
-            a.retained += (sub_end[at(m - 1)] && sub_end[at(m)]) as u64;
-        }
-        renewals(c, inp.fx, from, to, |m, r| {
-            let a = &mut acc[at(m)].renewals;
-            a.due += 1;
-            a.before += r.before;
-            a.after += r.after;
-            a.kept += r.after.min(r.before);
-            match r.outcome {
-                Outcome::Renewed => a.renewed += 1,
-                Outcome::Lapsed => a.lapsed += 1,
-                Outcome::Cancelled => a.cancelled += 1,
-            }
-        })?;
-        // Trials started in M (customers, once per month) and their conversion:
-        // a first New Business on or before the evaluation date.
-        let first_new = c.first_new_business().map(|mv| mv.date);
-        let mut trial_months: Vec<MonthIdx> = c.trial_starts.iter().map(|d| month_idx(*d)).collect();
-        trial_months.dedup();
-        for m in trial_months.into_iter().filter(|m| (from..=to).contains(m)) {
-            let a = &mut acc[at(m)];
-            a.trials_started += 1;
-            a.trials_converted += first_new.is_some_and(|d| d <= inp.as_of) as u64;
-        }
-        // Cohort: the month of the customer's (first) New Business.
-        if let Some(nb) = c.first_new_business() {
-            let cm = month_idx(nb.date);
-            if (from..=to).contains(&cm) {
-                let k = (to - cm + 1) as usize;
-                let co = cohorts.entry(cm).or_insert_with(|| Cohort {
-                    retained: vec![0; k],
-                    mrr: vec![Money::ZERO; k],
-                    ..Cohort::default()
-                });
-                co.size += 1;
-                co.value += nb.amount;
-                for j in 0..k {
-                    let i = at(cm + j as MonthIdx);
-                    co.retained[j] += sub_end[i] as u64;
-                    co.mrr[j] += mrr_end[i];
-                }
-            }
-        }
+    }
+    for m in first..=to {
+        let a = &mut acc[at(m)];
+        a.mrr = a.mrr_by_currency.convert(inp.fx, m)?;
     }
 
     // Refunds: successful refund transactions dated in M, positive, converted.
@@ -234,6 +218,7 @@ pub fn month_report(inp: &ReportInputs<'_>, from: MonthIdx, to: MonthIdx) -> Res
     for m in from..=to {
         let a = &acc[at(m)];
         let start = &acc[at(m - 1)];
+        let t12_start = acc[at(m - TRAILING)].mrr;
         let mv = |k: MovementKind| a.movements[kind_index(k)];
         let (nb, exp, con, churn, react) = (
             mv(MovementKind::NewBusiness),
@@ -292,11 +277,8 @@ pub fn month_report(inp: &ReportInputs<'_>, from: MonthIdx, to: MonthIdx) -> Res
         o.insert("net_mrr_churn_rate".into(), rate((-(churn + con + exp + react)).ratio(start.mrr)));
         o.insert("nrr".into(), rate(nrr));
         o.insert("grr".into(), rate(grr));
-        o.insert(
-            "nrr_trailing_12m".into(),
-            rate((a.t12_start_mrr + a.t12_expansion + a.t12_losses).ratio(a.t12_start_mrr)),
-        );
-        o.insert("grr_trailing_12m".into(), rate((a.t12_start_mrr + a.t12_losses).ratio(a.t12_start_mrr)));
+        o.insert("nrr_trailing_12m".into(), rate((t12_start + a.t12_expansion + a.t12_losses).ratio(t12_start)));
+        o.insert("grr_trailing_12m".into(), rate((t12_start + a.t12_losses).ratio(t12_start)));
         o.insert("quick_ratio".into(), rate((nb + exp).ratio(losses)));
         o.insert("quick_ratio_incl_reactivation".into(), rate((nb + exp + react).ratio(losses)));
         o.insert("ltv_simple_cents".into(), opt_money(ltv));
@@ -323,17 +305,192 @@ pub fn month_report(inp: &ReportInputs<'_>, from: MonthIdx, to: MonthIdx) -> Res
 
     let mut co = Map::new();
     for (cm, c) in cohorts {
+        let mrr = c
+            .mrr
+            .iter()
+            .enumerate()
+            .map(|(k, x)| x.convert(inp.fx, cm + k as MonthIdx))
+            .collect::<Result<Vec<_>, _>>()?;
         co.insert(
             month_label(cm),
             json!({
                 "size": c.size,
                 "cohort_value_cents": money(c.value),
                 "customer_retention": c.retained.iter().map(|r| round::json(round::ratio(*r, c.size))).collect::<Vec<_>>(),
-                "net_mrr_retention": c.mrr.iter().map(|x| rate(x.ratio(c.value))).collect::<Vec<_>>(),
+                "net_mrr_retention": mrr.iter().map(|x| rate(x.ratio(c.value))).collect::<Vec<_>>(),
             }),
         );
     }
     Ok(json!({"months": Value::Object(months), "cohorts": Value::Object(co)}))
+}
+
+/// The month accumulators (months `first..=to`) and cohorts of some customers.
+fn customers_part(
+    inp: &ReportInputs<'_>,
+    customers: &[CustomerLedger],
+    first: MonthIdx,
+    from: MonthIdx,
+    to: MonthIdx,
+) -> Result<(Vec<MonthAcc>, BTreeMap<MonthIdx, Cohort>), String> {
+    let n = (to - first + 1) as usize;
+    let at = |m: MonthIdx| (m - first) as usize;
+    let mut acc = vec![MonthAcc::default(); n];
+    let mut cohorts: BTreeMap<MonthIdx, Cohort> = BTreeMap::new();
+    let month_ends: Vec<Date> = (first..=to).map(month_last_day).collect();
+    // Reused for every customer: its state index at the end of each month.
+    let mut end_state: Vec<Option<usize>> = vec![None; n];
+    let mut own = vec![[Money::ZERO; 3]; n + 1];
+    for c in customers {
+        // States are ascending by date: one forward pass finds each month end's.
+        let mut k = 0;
+        for (i, end) in month_ends.iter().enumerate() {
+            while k < c.states.len() && c.states[k].0 <= *end {
+                k += 1;
+            }
+            end_state[i] = k.checked_sub(1);
+            if let Some(j) = end_state[i] {
+                let s = &c.states[j].1;
+                let a = &mut acc[i];
+                for (cur, m) in &s.mrr {
+                    a.mrr_by_currency.add(*cur, *m);
+                }
+                a.subscribers += s.subscriber as u64;
+                a.past_due += s.past_due as u64;
+                a.active_subscriptions += s.live_subscriptions as u64;
+            }
+        }
+        let sub_end = |i: usize| end_state[i].is_some_and(|j| c.states[j].1.subscriber);
+        // Months already counted per kind (movements are ascending by date).
+        let mut counted: [Option<MonthIdx>; 5] = [None; 5];
+        let mut has_own = false;
+        for mv in &c.movements {
+            let m = month_idx(mv.date);
+            if m <= first || m > to {
+                continue;
+            }
+            let i = at(m);
+            let a = &mut acc[i];
+            let kind = kind_index(mv.kind);
+            a.movements[kind] += mv.amount;
+            if sub_end(i - 1) {
+                match mv.kind {
+                    MovementKind::Expansion => a.start_expansion += mv.amount,
+                    MovementKind::Contraction => a.start_contraction += mv.amount,
+                    MovementKind::Churn => a.start_churn += mv.amount,
+                    _ => {}
+                }
+            }
+            if counted[kind] != Some(m) && m >= from {
+                counted[kind] = Some(m);
+                match mv.kind {
+                    MovementKind::NewBusiness => a.new_customers += 1,
+                    MovementKind::Reactivation => a.reactivated_customers += 1,
+                    MovementKind::Churn => {
+                        a.churned_customers += 1;
+                        // Less those with New Business the same month, below.
+                        a.churned_for_rate += 1;
+                    }
+                    _ => {}
+                }
+            }
+            let slot = match mv.kind {
+                MovementKind::Expansion => 0,
+                MovementKind::Contraction => 1,
+                MovementKind::Churn => 2,
+                _ => continue,
+            };
+            own[i + 1][slot] += mv.amount;
+            has_own = true;
+        }
+        // Churned customers whose New Business was in the same month are not in
+        // the churn rate's numerator (SPEC 2.1), whichever came first that month.
+        let churn_months: Vec<MonthIdx> = {
+            let mut v: Vec<MonthIdx> = c
+                .movements
+                .iter()
+                .filter(|mv| mv.kind == MovementKind::Churn)
+                .map(|mv| month_idx(mv.date))
+                .filter(|m| (from..=to).contains(m))
+                .collect();
+            v.dedup();
+            v
+        };
+        for m in churn_months {
+            if c.movements.iter().any(|mv| mv.kind == MovementKind::NewBusiness && month_idx(mv.date) == m) {
+                acc[at(m)].churned_for_rate -= 1;
+            }
+        }
+        for m in from..=to {
+            acc[at(m)].retained += (sub_end(at(m - 1)) && sub_end(at(m))) as u64;
+        }
+        // Trailing 12 months: customers who were subscribers at the end of M - 12,
+        // followed through M (their expansion, contraction and churn in the window,
+        // from running sums of this customer's movements).
+        if has_own {
+            for i in 1..=n {
+                let prev = own[i - 1];
+                for s in 0..3 {
+                    own[i][s] += prev[s];
+                }
+            }
+            for m in from..=to {
+                if sub_end(at(m - TRAILING)) {
+                    let (hi, lo) = (own[at(m) + 1], own[at(m - TRAILING) + 1]);
+                    let a = &mut acc[at(m)];
+                    a.t12_expansion += hi[0] - lo[0];
+                    a.t12_losses += (hi[1] - lo[1]) + (hi[2] - lo[2]);
+                }
+            }
+            own.iter_mut().for_each(|x| *x = [Money::ZERO; 3]);
+        }
+        renewals(c, inp.fx, from, to, |m, r| {
+            let a = &mut acc[at(m)].renewals;
+            a.due += 1;
+            a.before += r.before;
+            a.after += r.after;
+            a.kept += r.after.min(r.before);
+            match r.outcome {
+                Outcome::Renewed => a.renewed += 1,
+                Outcome::Lapsed => a.lapsed += 1,
+                Outcome::Cancelled => a.cancelled += 1,
+            }
+        })?;
+        // Trials started in M (customers, once per month) and their conversion:
+        // a first New Business on or before the evaluation date.
+        let first_new = c.first_new_business().map(|mv| mv.date);
+        let mut trial_months: Vec<MonthIdx> = c.trial_starts.iter().map(|d| month_idx(*d)).collect();
+        trial_months.dedup();
+        for m in trial_months.into_iter().filter(|m| (from..=to).contains(m)) {
+            let a = &mut acc[at(m)];
+            a.trials_started += 1;
+            a.trials_converted += first_new.is_some_and(|d| d <= inp.as_of) as u64;
+        }
+        // Cohort: the month of the customer's (first) New Business.
+        if let Some(nb) = c.first_new_business() {
+            let cm = month_idx(nb.date);
+            if (from..=to).contains(&cm) {
+                let k = (to - cm + 1) as usize;
+                let co = cohorts.entry(cm).or_insert_with(|| Cohort {
+                    retained: vec![0; k],
+                    mrr: vec![ByCurrency::default(); k],
+                    ..Cohort::default()
+                });
+                co.size += 1;
+                co.value += nb.amount;
+                for j in 0..k {
+                    let i = at(cm + j as MonthIdx);
+                    if let Some(x) = end_state[i] {
+                        let s = &c.states[x].1;
+                        co.retained[j] += s.subscriber as u64;
+                        for (cur, m) in &s.mrr {
+                            co.mrr[j].add(*cur, *m);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok((acc, cohorts))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -413,11 +570,20 @@ pub fn explain(ledger: &Ledger, m: MonthIdx, kind: Option<MovementKind>) -> Valu
     let (mut start, mut end, mut past_due) = (Vec::new(), Vec::new(), Vec::new());
     for c in &ledger.customers {
         for mv in c.movements.iter().filter(|mv| month_idx(mv.date) == m && kind.is_none_or(|k| k == mv.kind)) {
+            // The subscriptions whose status or MRR changed that day: where to look
+            // for the events behind the movement.
+            let subscriptions: Vec<&str> = c
+                .subscriptions
+                .iter()
+                .filter(|s| s.points.iter().any(|p| p.date == mv.date))
+                .map(|s| s.subscription_id.as_str())
+                .collect();
             movements.push(json!({
                 "customer_id": c.customer_id,
                 "date": mv.date.to_string(),
                 "type": mv.kind.as_str(),
                 "amount_cents": money(mv.amount),
+                "subscriptions": subscriptions,
             }));
         }
         if c.state_on(month_last_day(m - 1)).is_some_and(|s| s.subscriber) {

@@ -178,7 +178,7 @@ pub fn timeline(
     plans: &HashMap<&str, &Plan>,
     rules: &Rules,
 ) -> Result<SubTimeline, String> {
-    let mut acts: Vec<(Action<'_>, String)> = events
+    let mut acts: Vec<Action<'_>> = events
         .iter()
         .map(|ev| {
             let (act, date) = match ev.kind {
@@ -196,11 +196,14 @@ pub fn timeline(
                     (Act::End, date)
                 }
             };
-            (Action { date, ev, act }, ev.key())
+            Action { date, ev, act }
         })
         .collect();
-    acts.sort_by(|(a, ka), (b, kb)| (a.date, a.ev.date, a.act, ka).cmp(&(b.date, b.ev.date, b.act, kb)));
-    let acts: Vec<Action<'_>> = acts.into_iter().map(|(a, _)| a).collect();
+    // The event's key breaks ties only (it allocates), so that any input order
+    // gives the same timeline.
+    acts.sort_by(|a, b| {
+        (a.date, a.ev.date, a.act).cmp(&(b.date, b.ev.date, b.act)).then_with(|| a.ev.key().cmp(&b.ev.key()))
+    });
 
     let first = acts.first().ok_or("a subscription without events")?;
     let subscription_id = first.ev.subscription_id.clone();

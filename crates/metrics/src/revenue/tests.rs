@@ -996,3 +996,61 @@ fn interval_inference() {
     assert_eq!(i(7), (Interval::Week, 1));
     assert_eq!(i(1), (Interval::Day, 1));
 }
+
+#[test]
+fn reactivation_in_rates_quick_ratios_and_cac_spend_lag() {
+    // A: 100.00 from 2024-01-01, service ends 2024-02-01 (churn -10000 in Feb), back on
+    //    2024-03-05 at 80.00 (Reactivation +8000 in March).
+    // B: 50.00 from 2024-01-01, service ends 2024-03-10 (churn -5000 in March).
+    // C: 30.00 from 2024-03-15 (New Business +3000 in March).
+    let events = vec![
+        monthly("a", "A", "2024-01-01", 10_000),
+        cancel("a", "A", "2024-01-20", "2024-02-01"),
+        monthly("a2", "A", "2024-03-05", 8_000),
+        monthly("b", "B", "2024-01-01", 5_000),
+        cancel("b", "B", "2024-02-25", "2024-03-10"),
+        monthly("c", "C", "2024-03-15", 3_000),
+    ];
+    let mut case = Case::new(events);
+    // Sales & marketing spend of 90.00 in February, counted one month later (lag 1).
+    case.settings = settings(|s| s.cac_spend_lag_months = 1);
+    case.costs = vec![Cost {
+        month: d("2024-02-01"),
+        category: "sales_marketing".into(),
+        amount_cents: 9_000,
+        currency: Currency::USD,
+    }];
+    let r = case.report("2024-01", "2024-03");
+    let mar = &r["months"]["2024-03"];
+    assert_eq!(mar["movements"]["reactivation"], json!(8_000.0));
+    // quick ratio = (3000 + 0) / 5000 = 0.6; with reactivation (3000 + 8000) / 5000 = 2.2
+    assert_eq!(mar["quick_ratio"], json!(0.6));
+    assert_eq!(mar["quick_ratio_incl_reactivation"], json!(2.2));
+    // start of March: B alone (5000). NRR/GRR leave out A (not a subscriber at the start):
+    // (5000 - 5000) / 5000 = 0.
+    assert_eq!(mar["subscribers_start"], json!(1));
+    assert_eq!(mar["nrr"], json!(0.0));
+    assert_eq!(mar["grr"], json!(0.0));
+    // net MRR churn = -(churn + contraction + expansion + reactivation) / start
+    //               = -(-5000 + 8000) / 5000 = -0.6 (negative: more came back than left)
+    assert_eq!(mar["net_mrr_churn_rate"], json!(-0.6));
+    assert_eq!(mar["gross_mrr_churn_rate"], json!(1.0)); // 5000 / 5000
+    assert_eq!(mar["customer_churn_rate"], json!(1.0)); // B: 1 / 1
+    // seed CRR = (2 at end (A, C) - 2 new (C new, A reactivated)) / 1 at start = 0
+    assert_eq!(mar["customer_retention_rate"], json!(0.0));
+    // CAC of March = February's spend 9000 / 1 new customer (C); payback 9000 / (3000 x 1) = 3
+    assert_eq!(mar["cac_cents"], json!(9_000.0));
+    assert_eq!(mar["cac_payback_months"], json!(3.0));
+    // February: no new customers => CAC null, though January's spend (none) would be 0.
+    assert_eq!(r["months"]["2024-02"]["cac_cents"], Value::Null);
+    // January: 2 new customers, spend of December (none recorded) => 0 / 2 = 0.
+    assert_eq!(r["months"]["2024-01"]["cac_cents"], json!(0.0));
+    // Cohort Jan (A, B; value 15000): retained 2, 1 (B), 1 (A back) of 2;
+    // MRR 15000, 5000, 8000 => 1, 0.3333, 0.5333.
+    let co = &r["cohorts"]["2024-01"];
+    assert_eq!(co["customer_retention"], json!([1.0, 0.5, 0.5]));
+    assert_eq!(co["net_mrr_retention"], json!([1.0, 0.3333, 0.5333]));
+    // Without the lag, March's CAC uses March's spend (none): 0 / 1.
+    case.settings = settings(|_| {});
+    assert_eq!(case.report("2024-03", "2024-03")["months"]["2024-03"]["cac_cents"], json!(0.0));
+}
