@@ -21,11 +21,13 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tenure_model::Record;
 use tenure_store::log::{IngestLog, Segment, segments};
 use tenure_store::{StoreError, Workspace};
 
+use crate::events::EventColumns;
 use crate::rows::{Rows, rows_for};
 
 /// The frames one sync may carry at most, so a flood cannot hold every
@@ -36,6 +38,17 @@ const COMPACT_EVENT_CHUNK: usize = 100_000;
 /// How long a completed Idempotency-Key is remembered.
 const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
 const IDEMPOTENCY_FILE: &str = "idempotency.jsonl";
+
+/// A log entry as the compactor reads it: rows stay slices of the log.
+#[derive(Deserialize)]
+struct LoggedEntry<'a> {
+    #[serde(borrow)]
+    entity: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    idempotency: Option<IdempotentResponse>,
+    #[serde(borrow)]
+    rows: Vec<&'a RawValue>,
+}
 
 /// One accepted request, as it is stored in the log.
 #[derive(Serialize, Deserialize)]
@@ -328,11 +341,17 @@ impl Compactor {
             return Ok(Vec::new());
         }
         let mut tables: BTreeMap<String, Box<dyn Rows>> = BTreeMap::new();
+        // Events go straight from the log's bytes to Arrow; the rest (and any
+        // event the fast reader is unsure of) through `Rows`.
+        let mut events = EventColumns::default();
         let mut remembered = Vec::new();
         let mut rows_total = 0u64;
         let mut writer = self.ws.writer()?;
         for (request, payload) in frames.payloads.iter().enumerate() {
-            let entry: LogEntry = match serde_json::from_slice(payload) {
+            let entry: LoggedEntry = match std::str::from_utf8(payload)
+                .map_err(|e| e.to_string())
+                .and_then(|p| serde_json::from_str(p).map_err(|e| e.to_string()))
+            {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!("{}: frame {request} is not a log entry ({e}); skipped", segment.path.display());
@@ -343,12 +362,18 @@ impl Compactor {
                 tracing::error!("{}: unknown entity {:?}; its rows are skipped", segment.path.display(), entry.entity);
                 continue;
             };
-            for (i, fields) in entry.rows.into_iter().enumerate() {
+            for (i, row) in entry.rows.iter().enumerate() {
                 rows_total += 1;
+                if entry.entity == "events" && events.push_logged(row.get()).is_ok() {
+                    continue;
+                }
+                let pushed = serde_json::from_str(row.get())
+                    .map_err(|e| vec![tenure_model::FieldError::new("", format!("not a JSON object: {e}"))])
+                    .and_then(|fields| rows.push(&Record::new(i as u64, fields), request as u64));
                 // Rows were validated before they were logged; a row that no
                 // longer validates (a newer tenure with stricter rules) must not
                 // block the log forever.
-                if let Err(errors) = rows.push(&Record::new(i as u64, fields), request as u64) {
+                if let Err(errors) = pushed {
                     let why: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
                     tracing::error!(
                         "{}: a logged row no longer validates ({}); skipped",
@@ -357,11 +382,13 @@ impl Compactor {
                     );
                 }
             }
-            if entry.entity == "events" && rows.len() >= COMPACT_EVENT_CHUNK {
+            if entry.entity == "events" && rows.len() + events.len() >= COMPACT_EVENT_CHUNK {
                 rows.write(&mut writer)?;
+                writer.append_event_batch(&events.finish())?;
             }
             remembered.extend(entry.idempotency);
         }
+        writer.append_event_batch(&events.finish())?;
         for rows in tables.values_mut() {
             rows.write(&mut writer)?;
         }

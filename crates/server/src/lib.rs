@@ -16,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod dashboard;
 pub mod error;
+pub mod events;
 pub mod ingest;
 pub mod read_api;
 mod routes;
