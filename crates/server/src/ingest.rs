@@ -27,12 +27,15 @@ use tenure_model::Record;
 use tenure_store::log::{IngestLog, Segment, segments};
 use tenure_store::{StoreError, Workspace};
 
+use crate::error::ApiError;
 use crate::events::EventColumns;
 use crate::rows::{Rows, rows_for};
 
 /// The frames one sync may carry at most, so a flood cannot hold every
 /// waiting request behind one huge write.
 const GROUP_BYTES: usize = 32 << 20;
+/// Frames waiting for the writer at most (memory); past it writes get 503.
+const MAX_QUEUED_BYTES: u64 = 256 << 20;
 /// Events handed to the store's writer at a time while compacting (bounds memory).
 const COMPACT_EVENT_CHUNK: usize = 100_000;
 /// How long a completed Idempotency-Key is remembered.
@@ -93,6 +96,17 @@ pub struct IngestStats {
     pub syncs: AtomicU64,
     pub rows_compacted: AtomicU64,
     pub compaction_failures: AtomicU64,
+    /// Bytes of frames handed to the writer and not yet written (memory).
+    pub queued_bytes: AtomicU64,
+    /// Bytes of the log not yet compacted into the store (disk), counted
+    /// from when this server started.
+    pub backlog_bytes: AtomicU64,
+    /// Requests answered 503 because the log or the compactor was behind.
+    pub refused_busy: AtomicU64,
+}
+
+fn release(counter: &AtomicU64, bytes: u64) {
+    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(bytes)));
 }
 
 /// The ingest side of the server state.
@@ -101,6 +115,8 @@ pub struct Ingest {
     /// user -> (timestamp µs, groupId) of the user's latest group call.
     groups: Mutex<HashMap<String, (i64, String)>>,
     idempotency: Mutex<HashMap<(String, String), IdempotencyState>>,
+    /// Past this many bytes of log waiting for the compactor, writes get 503.
+    max_backlog_bytes: u64,
     pub stats: Arc<IngestStats>,
 }
 
@@ -119,6 +135,7 @@ impl Ingest {
         root: &Path,
         compact_every: Duration,
         segment_bytes: u64,
+        max_backlog_bytes: u64,
     ) -> Result<(Arc<Ingest>, IngestThreads), StoreError> {
         let log = IngestLog::open(root, segment_bytes)?;
         let log_dir = log.dir().to_path_buf();
@@ -143,6 +160,7 @@ impl Ingest {
             log: Mutex::new(tx),
             groups: Mutex::new(groups),
             idempotency: Mutex::new(idempotency),
+            max_backlog_bytes,
             stats,
         });
         let (stop_tx, stop_rx) = mpsc::channel();
@@ -160,13 +178,40 @@ impl Ingest {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).send(req).is_ok()
     }
 
-    /// Append one frame and wait until it is on disk.
-    pub async fn append(&self, frame: Vec<u8>) -> Result<(), String> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        if !self.send(LogRequest::Append { frame, done }) {
-            return Err("the ingest log is closed (the server is shutting down)".into());
+    /// Append one frame and wait until it is on disk. A 503 (the client
+    /// retries) when the writer or the compactor is too far behind, rather
+    /// than letting memory or the log grow without bound.
+    pub async fn append(&self, frame: Vec<u8>) -> Result<(), ApiError> {
+        let len = frame.len() as u64;
+        let stats = &self.stats;
+        let backlog = stats.backlog_bytes.load(Ordering::Acquire);
+        if backlog > 0 && backlog + len > self.max_backlog_bytes {
+            stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(busy(format!(
+                "{} MB of acknowledged writes are waiting to be moved into the tables (the limit is {} MB)",
+                backlog >> 20,
+                self.max_backlog_bytes >> 20
+            )));
         }
-        wait.await.unwrap_or_else(|_| Err("the ingest log writer stopped".into()))
+        let queued = stats.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if queued > 0 && queued + len > MAX_QUEUED_BYTES {
+            release(&stats.queued_bytes, len);
+            stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(busy(format!("{} MB of writes are waiting for the disk", queued >> 20)));
+        }
+        stats.backlog_bytes.fetch_add(len, Ordering::AcqRel);
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let result = if self.send(LogRequest::Append { frame, done }) {
+            wait.await.unwrap_or_else(|_| Err("the ingest log writer stopped".into()))
+        } else {
+            release(&stats.queued_bytes, len);
+            Err("the ingest log is closed (the server is shutting down)".into())
+        };
+        if result.is_err() {
+            // Not written (the writer cuts a failed write off): not waiting for the compactor either.
+            release(&stats.backlog_bytes, len);
+        }
+        result.map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e))
     }
 
     /// Seal the current segment; returns the new current sequence number.
@@ -240,6 +285,13 @@ impl Ingest {
     }
 }
 
+fn busy(why: String) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        format!("the server is behind: {why}; nothing was written, retry in a moment"),
+    )
+}
+
 fn remember_group(groups: &mut HashMap<String, (i64, String)>, user: String, ts: i64, group: String) {
     match groups.get(&user) {
         Some((at, _)) if *at > ts => {}
@@ -263,6 +315,7 @@ fn log_writer(mut log: IngestLog, rx: mpsc::Receiver<LogRequest>, stats: &Ingest
         }
         stats.syncs.fetch_add(1, Ordering::Relaxed);
         stats.requests_logged.fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        release(&stats.queued_bytes, buf.len() as u64);
         for done in waiting.drain(..) {
             let _ = done.send(result.clone());
         }
@@ -394,7 +447,9 @@ impl Compactor {
         }
         writer.commit()?;
         append_idempotency(&self.log_dir, &remembered)?;
+        let size = fs_err::metadata(&segment.path).map(|m| m.len()).unwrap_or(0);
         segment.remove()?;
+        release(&self.stats.backlog_bytes, size);
         self.stats.rows_compacted.fetch_add(rows_total, Ordering::Relaxed);
         Ok(remembered)
     }

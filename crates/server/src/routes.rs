@@ -381,7 +381,7 @@ impl Ingestion<'_> {
             payload.extend_from_slice(&tail);
             let mut frame = Vec::with_capacity(payload.len() + 8);
             tenure_store::log::frame(&payload, &mut frame);
-            ingest.append(frame).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+            ingest.append(frame).await?;
         }
         ingest.learn_groups(checked.groups);
         if let (Some(claim), Some(done)) = (claim, idempotency) {
