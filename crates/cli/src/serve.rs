@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// How often acknowledged writes move from the ingest log into the tables, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     compact_ms: u64,
+    /// Answer writes 503 (with Retry-After) while this many bytes of the ingest log wait to be
+    /// moved into the tables: back-pressure when clients send faster than the tables take rows.
+    #[arg(long, default_value_t = tenure_server::DEFAULT_MAX_BACKLOG_BYTES, value_name = "BYTES")]
+    max_backlog: u64,
 }
 
 impl Default for ServeArgs {
@@ -53,6 +57,7 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
     let mut config = ServeConfig::new(data, args.addr);
     config.limits.max_body_bytes = args.max_body;
     config.compact_every = Duration::from_millis(args.compact_ms.max(1));
+    config.max_backlog_bytes = args.max_backlog;
     let server = Server::open(config).with_context(|| format!("cannot serve {}", data.display()))?;
     let addr = server.local_addr()?;
     if tenure_store::keys::list(data)?.iter().all(|k| !k.is_active()) {

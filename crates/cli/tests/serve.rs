@@ -372,3 +372,43 @@ fn a_second_server_on_the_same_workspace_is_refused_and_reads_work_while_serving
     assert!(value.as_array().unwrap().iter().any(|t| t["table_name"] == "events" && t["rows"] == 10), "{value}");
     server.stop();
 }
+
+#[test]
+fn a_server_behind_answers_503_with_retry_after_writes_nothing_and_recovers() {
+    let ws = Ws::new();
+    let write = key(&ws, "segment", "write");
+    // A backlog of one small batch is already too much; the compactor catches up every 700 ms.
+    let server = Served::start(&ws, &["--compact-ms", "700", "--max-backlog", "1000"]);
+    let mut accepted = 0;
+    let mut refused = None;
+    for round in 0..5 {
+        let (status, retry, answer) =
+            server.post_retry_after("/v1/batch", &write, batch(&tracks(&format!("bp{round}"), 10)));
+        match status {
+            200 => accepted += 10,
+            503 => {
+                refused = Some((retry, answer));
+                break;
+            }
+            other => panic!("status {other}: {answer}"),
+        }
+    }
+    let (retry, answer) = refused.expect("a second batch before compaction is refused");
+    assert_eq!(retry.as_deref(), Some("1"), "Segment's libraries retry after Retry-After");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("waiting to be moved into the tables") && error.contains("nothing was written"), "{error}");
+
+    // Once the compactor caught up, the same request goes through.
+    let mut status = 0;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        status = server.post_key("/v1/batch", &write, batch(&tracks("bp-retry", 10))).0;
+        if status == 200 {
+            accepted += 10;
+            break;
+        }
+    }
+    assert_eq!(status, 200, "writes resume when the backlog is gone");
+    server.stop();
+    assert_eq!(ws.count("events"), accepted, "a refused request wrote nothing");
+}

@@ -21,21 +21,37 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tenure_model::Record;
 use tenure_store::log::{IngestLog, Segment, segments};
 use tenure_store::{StoreError, Workspace};
 
+use crate::error::ApiError;
+use crate::events::EventColumns;
 use crate::rows::{Rows, rows_for};
 
 /// The frames one sync may carry at most, so a flood cannot hold every
 /// waiting request behind one huge write.
 const GROUP_BYTES: usize = 32 << 20;
+/// Frames waiting for the writer at most (memory); past it writes get 503.
+const MAX_QUEUED_BYTES: u64 = 256 << 20;
 /// Events handed to the store's writer at a time while compacting (bounds memory).
 const COMPACT_EVENT_CHUNK: usize = 100_000;
 /// How long a completed Idempotency-Key is remembered.
 const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
 const IDEMPOTENCY_FILE: &str = "idempotency.jsonl";
+
+/// A log entry as the compactor reads it: rows stay slices of the log.
+#[derive(Deserialize)]
+struct LoggedEntry<'a> {
+    #[serde(borrow)]
+    entity: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    idempotency: Option<IdempotentResponse>,
+    #[serde(borrow)]
+    rows: Vec<&'a RawValue>,
+}
 
 /// One accepted request, as it is stored in the log.
 #[derive(Serialize, Deserialize)]
@@ -80,6 +96,17 @@ pub struct IngestStats {
     pub syncs: AtomicU64,
     pub rows_compacted: AtomicU64,
     pub compaction_failures: AtomicU64,
+    /// Bytes of frames handed to the writer and not yet written (memory).
+    pub queued_bytes: AtomicU64,
+    /// Bytes of the log not yet compacted into the store (disk), counted
+    /// from when this server started.
+    pub backlog_bytes: AtomicU64,
+    /// Requests answered 503 because the log or the compactor was behind.
+    pub refused_busy: AtomicU64,
+}
+
+fn release(counter: &AtomicU64, bytes: u64) {
+    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(bytes)));
 }
 
 /// The ingest side of the server state.
@@ -88,6 +115,8 @@ pub struct Ingest {
     /// user -> (timestamp µs, groupId) of the user's latest group call.
     groups: Mutex<HashMap<String, (i64, String)>>,
     idempotency: Mutex<HashMap<(String, String), IdempotencyState>>,
+    /// Past this many bytes of log waiting for the compactor, writes get 503.
+    max_backlog_bytes: u64,
     pub stats: Arc<IngestStats>,
 }
 
@@ -106,6 +135,7 @@ impl Ingest {
         root: &Path,
         compact_every: Duration,
         segment_bytes: u64,
+        max_backlog_bytes: u64,
     ) -> Result<(Arc<Ingest>, IngestThreads), StoreError> {
         let log = IngestLog::open(root, segment_bytes)?;
         let log_dir = log.dir().to_path_buf();
@@ -130,6 +160,7 @@ impl Ingest {
             log: Mutex::new(tx),
             groups: Mutex::new(groups),
             idempotency: Mutex::new(idempotency),
+            max_backlog_bytes,
             stats,
         });
         let (stop_tx, stop_rx) = mpsc::channel();
@@ -147,13 +178,40 @@ impl Ingest {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).send(req).is_ok()
     }
 
-    /// Append one frame and wait until it is on disk.
-    pub async fn append(&self, frame: Vec<u8>) -> Result<(), String> {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        if !self.send(LogRequest::Append { frame, done }) {
-            return Err("the ingest log is closed (the server is shutting down)".into());
+    /// Append one frame and wait until it is on disk. A 503 (the client
+    /// retries) when the writer or the compactor is too far behind, rather
+    /// than letting memory or the log grow without bound.
+    pub async fn append(&self, frame: Vec<u8>) -> Result<(), ApiError> {
+        let len = frame.len() as u64;
+        let stats = &self.stats;
+        let backlog = stats.backlog_bytes.load(Ordering::Acquire);
+        if backlog > 0 && backlog + len > self.max_backlog_bytes {
+            stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(busy(format!(
+                "{} MB of acknowledged writes are waiting to be moved into the tables (the limit is {} MB)",
+                backlog >> 20,
+                self.max_backlog_bytes >> 20
+            )));
         }
-        wait.await.unwrap_or_else(|_| Err("the ingest log writer stopped".into()))
+        let queued = stats.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if queued > 0 && queued + len > MAX_QUEUED_BYTES {
+            release(&stats.queued_bytes, len);
+            stats.refused_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(busy(format!("{} MB of writes are waiting for the disk", queued >> 20)));
+        }
+        stats.backlog_bytes.fetch_add(len, Ordering::AcqRel);
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let result = if self.send(LogRequest::Append { frame, done }) {
+            wait.await.unwrap_or_else(|_| Err("the ingest log writer stopped".into()))
+        } else {
+            release(&stats.queued_bytes, len);
+            Err("the ingest log is closed (the server is shutting down)".into())
+        };
+        if result.is_err() {
+            // Not written (the writer cuts a failed write off): not waiting for the compactor either.
+            release(&stats.backlog_bytes, len);
+        }
+        result.map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e))
     }
 
     /// Seal the current segment; returns the new current sequence number.
@@ -227,6 +285,13 @@ impl Ingest {
     }
 }
 
+fn busy(why: String) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        format!("the server is behind: {why}; nothing was written, retry in a moment"),
+    )
+}
+
 fn remember_group(groups: &mut HashMap<String, (i64, String)>, user: String, ts: i64, group: String) {
     match groups.get(&user) {
         Some((at, _)) if *at > ts => {}
@@ -250,6 +315,7 @@ fn log_writer(mut log: IngestLog, rx: mpsc::Receiver<LogRequest>, stats: &Ingest
         }
         stats.syncs.fetch_add(1, Ordering::Relaxed);
         stats.requests_logged.fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        release(&stats.queued_bytes, buf.len() as u64);
         for done in waiting.drain(..) {
             let _ = done.send(result.clone());
         }
@@ -328,11 +394,17 @@ impl Compactor {
             return Ok(Vec::new());
         }
         let mut tables: BTreeMap<String, Box<dyn Rows>> = BTreeMap::new();
+        // Events go straight from the log's bytes to Arrow; the rest (and any
+        // event the fast reader is unsure of) through `Rows`.
+        let mut events = EventColumns::default();
         let mut remembered = Vec::new();
         let mut rows_total = 0u64;
         let mut writer = self.ws.writer()?;
         for (request, payload) in frames.payloads.iter().enumerate() {
-            let entry: LogEntry = match serde_json::from_slice(payload) {
+            let entry: LoggedEntry = match std::str::from_utf8(payload)
+                .map_err(|e| e.to_string())
+                .and_then(|p| serde_json::from_str(p).map_err(|e| e.to_string()))
+            {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!("{}: frame {request} is not a log entry ({e}); skipped", segment.path.display());
@@ -343,12 +415,18 @@ impl Compactor {
                 tracing::error!("{}: unknown entity {:?}; its rows are skipped", segment.path.display(), entry.entity);
                 continue;
             };
-            for (i, fields) in entry.rows.into_iter().enumerate() {
+            for (i, row) in entry.rows.iter().enumerate() {
                 rows_total += 1;
+                if entry.entity == "events" && events.push_logged(row.get()).is_ok() {
+                    continue;
+                }
+                let pushed = serde_json::from_str(row.get())
+                    .map_err(|e| vec![tenure_model::FieldError::new("", format!("not a JSON object: {e}"))])
+                    .and_then(|fields| rows.push(&Record::new(i as u64, fields), request as u64));
                 // Rows were validated before they were logged; a row that no
                 // longer validates (a newer tenure with stricter rules) must not
                 // block the log forever.
-                if let Err(errors) = rows.push(&Record::new(i as u64, fields), request as u64) {
+                if let Err(errors) = pushed {
                     let why: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
                     tracing::error!(
                         "{}: a logged row no longer validates ({}); skipped",
@@ -357,17 +435,21 @@ impl Compactor {
                     );
                 }
             }
-            if entry.entity == "events" && rows.len() >= COMPACT_EVENT_CHUNK {
+            if entry.entity == "events" && rows.len() + events.len() >= COMPACT_EVENT_CHUNK {
                 rows.write(&mut writer)?;
+                writer.append_event_batch(&events.finish())?;
             }
             remembered.extend(entry.idempotency);
         }
+        writer.append_event_batch(&events.finish())?;
         for rows in tables.values_mut() {
             rows.write(&mut writer)?;
         }
         writer.commit()?;
         append_idempotency(&self.log_dir, &remembered)?;
+        let size = fs_err::metadata(&segment.path).map(|m| m.len()).unwrap_or(0);
         segment.remove()?;
+        release(&self.stats.backlog_bytes, size);
         self.stats.rows_compacted.fetch_add(rows_total, Ordering::Relaxed);
         Ok(remembered)
     }

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod dashboard;
 pub mod error;
+pub mod events;
 pub mod ingest;
 pub mod read_api;
 mod routes;
@@ -52,6 +53,9 @@ impl Default for Limits {
     }
 }
 
+/// See [`ServeConfig::max_backlog_bytes`].
+pub const DEFAULT_MAX_BACKLOG_BYTES: u64 = 1 << 30;
+
 pub struct ServeConfig {
     pub workspace: PathBuf,
     pub addr: SocketAddr,
@@ -60,6 +64,10 @@ pub struct ServeConfig {
     pub compact_every: Duration,
     /// The ingest log's segment size (see `tenure_store::log`).
     pub segment_bytes: u64,
+    /// Writes are refused with 503 + Retry-After while this many bytes of
+    /// the log wait for the compactor (back-pressure instead of a log, and
+    /// a restart's replay, that grow without bound).
+    pub max_backlog_bytes: u64,
 }
 
 impl ServeConfig {
@@ -70,6 +78,7 @@ impl ServeConfig {
             limits: Limits::default(),
             compact_every: Duration::from_secs(1),
             segment_bytes: tenure_store::log::DEFAULT_SEGMENT_BYTES,
+            max_backlog_bytes: DEFAULT_MAX_BACKLOG_BYTES,
         }
     }
 }
@@ -151,7 +160,8 @@ impl Server {
     /// into the store, and bind the address. Blocking.
     pub fn open(config: ServeConfig) -> Result<Server, ServeError> {
         Workspace::open(&config.workspace)?;
-        let (ingest, threads) = Ingest::start(&config.workspace, config.compact_every, config.segment_bytes)?;
+        let (ingest, threads) =
+            Ingest::start(&config.workspace, config.compact_every, config.segment_bytes, config.max_backlog_bytes)?;
         let listener = std::net::TcpListener::bind(config.addr)
             .map_err(|source| ServeError::Bind { addr: config.addr, source })?;
         let state = AppState(Arc::new(Shared {

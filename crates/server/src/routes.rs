@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tenure_import::Vendor;
 use tenure_model::{Entity, Record, UsageEvent, UsageEventType};
@@ -25,6 +26,7 @@ use crate::AppState;
 use crate::auth::{Authenticated, Write};
 use crate::body::{self, Item};
 use crate::error::ApiError;
+use crate::events::{Accepted, Batch};
 use crate::ingest::{IdempotentResponse, LogEntry};
 use crate::rows::rows_for;
 
@@ -65,7 +67,7 @@ struct WriteRequest {
     key_id: String,
     partial: bool,
     idempotency_key: Option<String>,
-    /// BLAKE3 of the path and the body as sent.
+    /// BLAKE3 of the path and the body as sent (with an Idempotency-Key only).
     fingerprint: String,
 }
 
@@ -87,16 +89,15 @@ fn write_request(
             Some(k.to_string())
         }
     };
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(path.as_bytes());
-    hasher.update(&[0]);
-    hasher.update(raw);
-    Ok(WriteRequest {
-        key_id: auth.key.id.clone(),
-        partial: params.0.partial,
-        idempotency_key,
-        fingerprint: hasher.finalize().to_hex().to_string(),
-    })
+    // Only a retry needs the fingerprint: no hash of every body.
+    let fingerprint = idempotency_key.as_ref().map_or_else(String::new, |_| {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(path.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(raw);
+        hasher.finalize().to_hex().to_string()
+    });
+    Ok(WriteRequest { key_id: auth.key.id.clone(), partial: params.0.partial, idempotency_key, fingerprint })
 }
 
 pub(crate) fn read_body(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<Bytes, ApiError> {
@@ -123,41 +124,95 @@ async fn segment_batch(
         let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
         let ingest = Ingestion { state: &state, entity: "events", segment: true };
         ingest
-            .run(req, || {
+            .run(req, |batch| {
                 let (_, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, true)?;
-                let (messages, context) = match body::parse_document(&decoded)? {
-                    Value::Object(mut m) => match m.remove("batch") {
-                        Some(Value::Array(batch)) => (batch, m.remove("context")),
-                        _ => return Err(ApiError::bad_request("expected {\"batch\": [messages]}: no \"batch\" array")),
-                    },
-                    Value::Array(batch) => (batch, None),
-                    other => {
-                        return Err(ApiError::bad_request(format!(
-                            "expected {{\"batch\": [messages]}}, got {}",
-                            tenure_model::record::json_kind(&other)
-                        )));
-                    }
-                };
-                let mut items = body::numbered(messages);
-                if let Some(Value::Object(shared)) = context {
-                    // A batch-level context applies to every message (theirs wins).
-                    for item in &mut items {
-                        if let Ok(Value::Object(m)) = &mut item.value {
-                            let own = m.entry("context").or_insert_with(|| Value::Object(Map::new()));
-                            if let Value::Object(own) = own {
-                                for (k, v) in &shared {
-                                    own.entry(k.clone()).or_insert_with(|| v.clone());
-                                }
-                            }
-                        }
-                    }
+                let text = std::str::from_utf8(&decoded).expect("checked in decode");
+                if let Some(accepted) = fast_segment_batch(batch, text) {
+                    return Ok(accepted);
                 }
-                Ok(items)
+                Ok(check_items("events", batch, segment_items(body::parse_document(&decoded)?)?))
             })
             .await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The messages of a Segment batch document, each with the batch's context.
+pub(crate) fn segment_items(document: Value) -> Result<Vec<Item>, ApiError> {
+    let (messages, context) = match document {
+        Value::Object(mut m) => match m.remove("batch") {
+            Some(Value::Array(batch)) => (batch, m.remove("context")),
+            _ => return Err(ApiError::bad_request("expected {\"batch\": [messages]}: no \"batch\" array")),
+        },
+        Value::Array(batch) => (batch, None),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "expected {{\"batch\": [messages]}}, got {}",
+                tenure_model::record::json_kind(&other)
+            )));
+        }
+    };
+    let mut items = body::numbered(messages);
+    if let Some(Value::Object(shared)) = context {
+        // A batch-level context applies to every message (theirs wins).
+        for item in &mut items {
+            if let Ok(Value::Object(m)) = &mut item.value {
+                let own = m.entry("context").or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(own) = own {
+                    for (k, v) in &shared {
+                        own.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// A Segment batch through the fast path (see `events`), or `None` when
+/// the reference path must decide.
+pub(crate) fn fast_segment_batch(batch: &Batch, text: &str) -> Option<Checked> {
+    #[derive(Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        batch: Vec<&'a RawValue>,
+        #[serde(borrow, default)]
+        context: Option<&'a RawValue>,
+    }
+    let body: Body = serde_json::from_str(text).ok()?;
+    let items: Vec<&str> = body.batch.iter().map(|r| r.get()).collect();
+    fast_accept(batch, &items, body.context)
+}
+
+/// Bulk events (a JSON array, one object, or JSON Lines) through the fast path.
+pub(crate) fn fast_bulk_events(batch: &Batch, layout: body::Layout, text: &str) -> Option<Checked> {
+    let items: Vec<&str> = match layout {
+        body::Layout::Json if text.trim_start().starts_with('[') => {
+            serde_json::from_str::<Vec<&RawValue>>(text).ok()?.into_iter().map(RawValue::get).collect()
+        }
+        body::Layout::Json => vec![serde_json::from_str::<&RawValue>(text).ok()?.get()],
+        body::Layout::JsonLines => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<&RawValue>(l).ok().map(RawValue::get))
+            .collect::<Option<_>>()?,
+    };
+    fast_accept(batch, &items, None)
+}
+
+fn fast_accept(batch: &Batch, items: &[&str], context: Option<&RawValue>) -> Option<Checked> {
+    let mut accepted =
+        Accepted { rows_json: Vec::with_capacity(items.iter().map(|i| i.len() + 64).sum()), ..Default::default() };
+    batch.accept(items, context, &mut accepted).ok()?;
+    Some(Checked {
+        rows_json: accepted.rows_json,
+        rows: accepted.rows,
+        items: items.len(),
+        accepted_items: items.len(),
+        groups: accepted.groups,
+        ..Default::default()
+    })
 }
 
 /// `POST /v1/track` and its siblings: one message; the path gives its type.
@@ -175,7 +230,7 @@ async fn segment_single(
         let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
         let ingest = Ingestion { state: &state, entity: "events", segment: true };
         ingest
-            .run(req, || {
+            .run(req, |batch| {
                 let (_, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, true)?;
                 let Value::Object(mut message) = body::parse_document(&decoded)? else {
                     return Err(ApiError::bad_request(format!("expected one {kind} message (a JSON object)")));
@@ -192,7 +247,7 @@ async fn segment_single(
                         )));
                     }
                 }
-                Ok(body::numbered(vec![Value::Object(message)]))
+                Ok(check_items("events", batch, body::numbered(vec![Value::Object(message)])))
             })
             .await
     }
@@ -222,9 +277,15 @@ async fn bulk(
         let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
         let ingest = Ingestion { state: &state, entity, segment: false };
         ingest
-            .run(req, || {
+            .run(req, |batch| {
                 let (layout, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, false)?;
-                body::bulk_items(layout, &decoded)
+                if entity == "events"
+                    && let Some(accepted) =
+                        fast_bulk_events(batch, layout, std::str::from_utf8(&decoded).expect("checked in decode"))
+                {
+                    return Ok(accepted);
+                }
+                Ok(check_items(entity, batch, body::bulk_items(layout, &decoded)?))
             })
             .await
     }
@@ -242,23 +303,23 @@ struct Ingestion<'s> {
 
 /// The validated rows of a request.
 #[derive(Default)]
-struct Checked {
+pub(crate) struct Checked {
     /// The rows as JSON, comma-separated, ready for the log entry.
-    rows_json: Vec<u8>,
-    rows: usize,
-    items: usize,
-    accepted_items: usize,
-    rejected: Vec<Value>,
-    rejected_items: usize,
+    pub(crate) rows_json: Vec<u8>,
+    pub(crate) rows: usize,
+    pub(crate) items: usize,
+    pub(crate) accepted_items: usize,
+    pub(crate) rejected: Vec<Value>,
+    pub(crate) rejected_items: usize,
     /// Group calls: (user, timestamp µs, groupId).
-    groups: Vec<(String, i64, String)>,
+    pub(crate) groups: Vec<(String, i64, String)>,
 }
 
 impl Ingestion<'_> {
     async fn run(
         &self,
         req: WriteRequest,
-        items: impl FnOnce() -> Result<Vec<Item>, ApiError>,
+        prepare: impl FnOnce(&Batch) -> Result<Checked, ApiError>,
     ) -> Result<Response, ApiError> {
         let ingest = self.state.ingest();
         let claim = match &req.idempotency_key {
@@ -277,7 +338,17 @@ impl Ingestion<'_> {
                 }
             },
         };
-        let checked = self.check(items()?);
+        let checked = {
+            let group_of = |user: &str| ingest.group_of(user);
+            let batch = Batch {
+                segment: self.segment,
+                max_item_bytes: self.state.limits().max_item_bytes,
+                max_depth: body::MAX_DEPTH,
+                now: jiff::Timestamp::now(),
+                group_of: &group_of,
+            };
+            prepare(&batch)?
+        };
         if checked.rejected_items > 0 && !req.partial {
             return Err(ApiError::bad_request(format!(
                 "{} of {} item(s) rejected; nothing was written (fix them, or send ?partial=true to accept the valid ones)",
@@ -310,7 +381,7 @@ impl Ingestion<'_> {
             payload.extend_from_slice(&tail);
             let mut frame = Vec::with_capacity(payload.len() + 8);
             tenure_store::log::frame(&payload, &mut frame);
-            ingest.append(frame).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+            ingest.append(frame).await?;
         }
         ingest.learn_groups(checked.groups);
         if let (Some(claim), Some(done)) = (claim, idempotency) {
@@ -318,125 +389,126 @@ impl Ingestion<'_> {
         }
         Ok((StatusCode::OK, Json(response)).into_response())
     }
+}
 
-    /// Validate every item; keep the rows of the good ones.
-    fn check(&self, items: Vec<Item>) -> Checked {
-        let mut out = Checked { items: items.len(), ..Default::default() };
-        let mut keyed = (self.entity != "events").then(|| rows_for(self.entity).expect("known entity"));
-        // Group calls earlier in this request attribute later events.
-        let mut groups: HashMap<String, String> = HashMap::new();
-        let max_item = self.state.limits().max_item_bytes;
-        for item in items {
-            let mut errors: Vec<(String, String)> = Vec::new();
-            let mut rows: Vec<Vec<u8>> = Vec::new();
-            let mut item_groups = Vec::new();
-            match self.records(item.value, item.index) {
-                Err(e) => errors.push(e),
-                Ok(records) => {
-                    for mut rec in records {
-                        let checked = match keyed.as_mut() {
-                            Some(rows) => rows.push(&rec, 0).map(|()| None),
-                            None => self.attribute(&mut rec, &groups).map(Some),
-                        };
-                        match checked {
-                            Err(field_errors) => errors.extend(field_errors.into_iter().map(|e| (e.field, e.reason))),
-                            Ok(group_call) => {
-                                let json = serde_json::to_vec(&rec.fields).expect("serialises");
-                                if json.len() > max_item {
-                                    errors.push((
-                                        String::new(),
-                                        format!("the item is {} bytes of JSON; the limit is {max_item}", json.len()),
-                                    ));
-                                }
-                                rows.push(json);
-                                item_groups.extend(group_call.flatten());
+/// The reference path: validate every item of a parsed body; keep the rows of the good ones.
+pub(crate) fn check_items(entity: &str, batch: &Batch, items: Vec<Item>) -> Checked {
+    let mut out = Checked { items: items.len(), ..Default::default() };
+    let mut keyed = (entity != "events").then(|| rows_for(entity).expect("known entity"));
+    // Group calls earlier in this request attribute later events.
+    let mut groups: HashMap<String, String> = HashMap::new();
+    let max_item = batch.max_item_bytes;
+    for item in items {
+        let mut errors: Vec<(String, String)> = Vec::new();
+        let mut rows: Vec<Vec<u8>> = Vec::new();
+        let mut item_groups = Vec::new();
+        match records(batch, entity, item.value, item.index) {
+            Err(e) => errors.push(e),
+            Ok(records) => {
+                for mut rec in records {
+                    let checked = match keyed.as_mut() {
+                        Some(rows) => rows.push(&rec, 0).map(|()| None),
+                        None => attribute(batch, &mut rec, &groups).map(Some),
+                    };
+                    match checked {
+                        Err(field_errors) => errors.extend(field_errors.into_iter().map(|e| (e.field, e.reason))),
+                        Ok(group_call) => {
+                            let json = serde_json::to_vec(&rec.fields).expect("serialises");
+                            if json.len() > max_item {
+                                errors.push((
+                                    String::new(),
+                                    format!("the item is {} bytes of JSON; the limit is {max_item}", json.len()),
+                                ));
                             }
+                            rows.push(json);
+                            item_groups.extend(group_call.flatten());
                         }
                     }
                 }
             }
-            if errors.is_empty() {
-                out.accepted_items += 1;
-                for (user, ts, group) in item_groups {
-                    groups.insert(user.clone(), group.clone());
-                    out.groups.push((user, ts, group));
+        }
+        if errors.is_empty() {
+            out.accepted_items += 1;
+            for (user, ts, group) in item_groups {
+                groups.insert(user.clone(), group.clone());
+                out.groups.push((user, ts, group));
+            }
+            for row in rows {
+                if out.rows > 0 {
+                    out.rows_json.push(b',');
                 }
-                for row in rows {
-                    if out.rows > 0 {
-                        out.rows_json.push(b',');
+                out.rows_json.extend_from_slice(&row);
+                out.rows += 1;
+            }
+        } else {
+            out.rejected_items += 1;
+            for (field, reason) in errors {
+                if out.rejected.len() < MAX_LISTED {
+                    let mut e = serde_json::json!({"index": item.index, "field": field, "reason": reason});
+                    if let Some(line) = item.line {
+                        e["line"] = Value::from(line);
                     }
-                    out.rows_json.extend_from_slice(&row);
-                    out.rows += 1;
-                }
-            } else {
-                out.rejected_items += 1;
-                for (field, reason) in errors {
-                    if out.rejected.len() < MAX_LISTED {
-                        let mut e = serde_json::json!({"index": item.index, "field": field, "reason": reason});
-                        if let Some(line) = item.line {
-                            e["line"] = Value::from(line);
-                        }
-                        out.rejected.push(e);
-                    }
+                    out.rejected.push(e);
                 }
             }
         }
-        out
     }
+    out
+}
 
-    /// An item's records: itself, or what the Segment mapping makes of it.
-    fn records(&self, value: Result<Value, String>, index: usize) -> Result<Vec<Record>, (String, String)> {
-        let value = value.map_err(|reason| (String::new(), reason))?;
-        if body::depth(&value, body::MAX_DEPTH) > body::MAX_DEPTH {
-            return Err((String::new(), format!("values are nested more than {} levels deep", body::MAX_DEPTH)));
-        }
-        let Value::Object(fields) = value else {
-            return Err((
-                String::new(),
-                format!("expected a JSON object, got {}", tenure_model::record::json_kind(&value)),
-            ));
-        };
-        let rec = Record::new(index as u64, fields);
-        if !self.segment {
-            return Ok(vec![rec]);
-        }
-        Vendor::Segment
-            .map(self.entity, "request", rec)
-            .into_iter()
-            .map(|r| r.map_err(|e| (e.field, e.reason)))
-            .collect()
+/// An item's records: itself, or what the Segment mapping makes of it.
+fn records(
+    batch: &Batch,
+    entity: &str,
+    value: Result<Value, String>,
+    index: usize,
+) -> Result<Vec<Record>, (String, String)> {
+    let value = value.map_err(|reason| (String::new(), reason))?;
+    if body::depth(&value, body::MAX_DEPTH) > body::MAX_DEPTH {
+        return Err((String::new(), format!("values are nested more than {} levels deep", body::MAX_DEPTH)));
     }
+    let Value::Object(fields) = value else {
+        return Err((
+            String::new(),
+            format!("expected a JSON object, got {}", tenure_model::record::json_kind(&value)),
+        ));
+    };
+    let rec = Record::new(index as u64, fields);
+    if !batch.segment {
+        return Ok(vec![rec]);
+    }
+    Vendor::Segment.map(entity, "request", rec).into_iter().map(|r| r.map_err(|e| (e.field, e.reason))).collect()
+}
 
-    /// Validate an event and complete it as stored: its `messageId` (a
-    /// content hash when it has none, fixed before attribution changes the
-    /// content) and its account (`groupId`, `context.groupId`, else the
-    /// user's latest group call). Returns the group call it is, if it is one.
-    fn attribute(
-        &self,
-        rec: &mut Record,
-        groups: &HashMap<String, String>,
-    ) -> Result<Option<(String, i64, String)>, Vec<tenure_model::FieldError>> {
-        if rec.raw(&["timestamp", "originalTimestamp", "receivedAt"]).is_none() {
-            // Segment stamps what it receives; so do we.
-            rec.fields.insert("receivedAt".into(), Value::from(jiff::Timestamp::now().to_string()));
+/// Validate an event and complete it as stored: its `messageId` (a
+/// content hash when it has none, fixed before attribution changes the
+/// content) and its account (`groupId`, `context.groupId`, else the
+/// user's latest group call). Returns the group call it is, if it is one.
+fn attribute(
+    batch: &Batch,
+    rec: &mut Record,
+    groups: &HashMap<String, String>,
+) -> Result<Option<(String, i64, String)>, Vec<tenure_model::FieldError>> {
+    if rec.raw(&["timestamp", "originalTimestamp", "receivedAt"]).is_none() {
+        // Segment stamps what it receives; so do we.
+        rec.fields.insert("receivedAt".into(), Value::from(batch.now.to_string()));
+    }
+    let event = UsageEvent::from_record(rec)?;
+    if rec.raw(&["messageId", "message_id"]).is_none() {
+        rec.fields.insert("messageId".into(), Value::from(event.message_id.clone()));
+    }
+    let Some(user) = event.user_id.as_ref().or(event.anonymous_id.as_ref()) else { return Ok(None) };
+    match (&event.group_id, event.kind) {
+        (Some(group), UsageEventType::Group) => {
+            Ok(Some((user.clone(), event.timestamp.as_microsecond(), group.clone())))
         }
-        let event = UsageEvent::from_record(rec)?;
-        if rec.raw(&["messageId", "message_id"]).is_none() {
-            rec.fields.insert("messageId".into(), Value::from(event.message_id.clone()));
-        }
-        let Some(user) = event.user_id.as_ref().or(event.anonymous_id.as_ref()) else { return Ok(None) };
-        match (&event.group_id, event.kind) {
-            (Some(group), UsageEventType::Group) => {
-                Ok(Some((user.clone(), event.timestamp.as_microsecond(), group.clone())))
+        (Some(_), _) => Ok(None),
+        (None, _) => {
+            let group = groups.get(user).cloned().or_else(|| (batch.group_of)(user));
+            if let Some(group) = group {
+                rec.fields.insert("groupId".into(), Value::from(group));
             }
-            (Some(_), _) => Ok(None),
-            (None, _) => {
-                let group = groups.get(user).cloned().or_else(|| self.state.ingest().group_of(user));
-                if let Some(group) = group {
-                    rec.fields.insert("groupId".into(), Value::from(group));
-                }
-                Ok(None)
-            }
+            Ok(None)
         }
     }
 }

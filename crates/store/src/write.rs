@@ -202,17 +202,25 @@ impl<'w> Writer<'w> {
         if rows.is_empty() {
             return Ok(());
         }
-        let batch = tenure_model::UsageEvent::to_batches(rows).remove(0);
+        self.append_event_batch(&tenure_model::UsageEvent::to_batches(rows).remove(0))
+    }
+
+    /// [`Writer::append_events`] for rows already in the `events` schema
+    /// (the ingest compactor builds them straight from its log).
+    pub fn append_event_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
         let ts = batch.column_by_name("timestamp").expect("timestamp").as_primitive::<TimestampMicrosecondType>();
         let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
         for r in 0..batch.num_rows() {
             by_day.entry(ts.value(r).div_euclid(MICROS_PER_DAY) as i32).or_default().push(r as u32);
         }
         for (day, idx) in by_day {
-            let part = take_record_batch(&batch, &UInt32Array::from(idx))?;
+            let part = take_record_batch(batch, &UInt32Array::from(idx))?;
             self.events.entry(day).or_default().push(part);
         }
-        self.buffered_events += rows.len();
+        self.buffered_events += batch.num_rows();
         if self.buffered_events >= event_flush_rows() {
             self.flush_events()?;
         }

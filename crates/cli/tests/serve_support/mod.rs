@@ -90,6 +90,20 @@ impl Served {
         (status, json)
     }
 
+    /// POST with a Bearer key; also returns the answer's Retry-After header.
+    pub fn post_retry_after(&self, path: &str, key: &str, body: impl AsRef<[u8]>) -> (u16, Option<String>, Value) {
+        let mut resp = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {key}"))
+            .header("Content-Type", "application/json")
+            .send(body.as_ref())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (resp.status().as_u16(), retry, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     /// POST with a Bearer key.
     pub fn post_key(&self, path: &str, key: &str, body: impl AsRef<[u8]>) -> (u16, Value) {
         self.post(path, &[("Authorization", &format!("Bearer {key}"))], body)
