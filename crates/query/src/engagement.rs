@@ -7,12 +7,14 @@
 //! All history is loaded (a first-time retention cohort needs it; WAU/MAU on
 //! the range's first days look back 6/29 days before it).
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use tenure_metrics::engagement::events::{date_to_day, day_to_date};
+use tenure_metrics::engagement::events::{TRACK, date_to_day, day_to_date};
 use tenure_metrics::engagement::sessions::{session_json, summary_by, summary_by_day};
 use tenure_metrics::engagement::{
     ActiveEvent, ActorKind, DailyActors, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder,
@@ -190,19 +192,51 @@ pub fn time_zone(ws: &Workspace, r: &RangeArgs) -> Result<(String, TimeZone)> {
 }
 
 /// Load the events table (only the needed columns) into the compact form.
-pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<EventTable> {
+pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<Arc<EventTable>> {
     load(ws, tz, active, EVENT_COLUMNS)
 }
 
-pub fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<EventTable> {
-    let mut b = EventTableBuilder::new(tz, active);
-    for path in ws.table_paths("events") {
-        let batches = tenure_store::read_parquet(&path, Some(columns))?;
-        for batch in &batches {
-            b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
+/// The events table in the compact form, shared per workspace state
+/// ([`crate::cache`]): every metric of a dashboard page, and the health and
+/// churn inputs, use one loaded copy instead of reading every event again.
+///
+/// [`EVENT_COLUMNS`] are served from the table read with `traits` (the
+/// creation times it adds are read by lifecycle only), so both share one
+/// copy; an active event other than any track is the same rows with their
+/// `active` flags set again, not another read.
+pub fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<Arc<EventTable>> {
+    let columns = if columns == EVENT_COLUMNS { EVENT_COLUMNS_WITH_TRAITS } else { columns };
+    let zone = tz.iana_name().map_or_else(|| format!("{tz:?}"), str::to_string);
+    let key = format!("events/{zone}/{}", columns.join(","));
+    let base = crate::cache::shared(ws, &key, || {
+        let mut b = EventTableBuilder::new(tz, ActiveEvent::AnyTrack);
+        for path in ws.table_paths("events") {
+            let batches = tenure_store::read_parquet(&path, Some(columns))?;
+            for batch in &batches {
+                b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
+            }
         }
+        Ok(b.finish())
+    })?;
+    if active == ActiveEvent::AnyTrack {
+        return Ok(base);
     }
-    Ok(b.finish())
+    let mut t = (*base).clone();
+    let named = match &active {
+        ActiveEvent::Named(n) => t.event_names.get(n),
+        _ => None,
+    };
+    t.active = t
+        .kind
+        .iter()
+        .zip(&t.event)
+        .map(|(&k, &e)| match &active {
+            ActiveEvent::AnyTrack => k == TRACK,
+            ActiveEvent::AnyEvent => true,
+            ActiveEvent::Named(_) => k == TRACK && named == Some(e),
+        })
+        .collect();
+    Ok(Arc::new(t))
 }
 
 /// The local-day range `[from, to)`: given, or the days with events.

@@ -31,6 +31,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -43,9 +44,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenure_metrics::engagement::events::date_to_day;
 use tenure_metrics::engagement::{ActiveEvent, EventTable, adoption};
-use tenure_metrics::health::{
-    self, AccountActivity, AccountScore, InputValue, Inputs, Override, Scorecard, Snapshot, Webhook,
-};
+/// An account's manual override, as [`set_override`] takes it.
+pub use tenure_metrics::health::Override;
+use tenure_metrics::health::{self, AccountActivity, AccountScore, InputValue, Inputs, Scorecard, Snapshot, Webhook};
 use tenure_metrics::revenue::{self, FxTable, Ledger, Rules, month_idx};
 use tenure_metrics::round::round_dp;
 use tenure_metrics::{support, voice};
@@ -94,7 +95,7 @@ pub struct HealthData {
     has_invoices: bool,
     ledger: Ledger,
     fx: FxTable,
-    events: EventTable,
+    events: Arc<EventTable>,
     activity: AccountActivity,
     last_day: Option<Date>,
 }
@@ -107,7 +108,7 @@ impl HealthData {
         let customers = tenure_store::load::<Customer>(ws)?;
         let all_tickets = tenure_store::load::<Ticket>(ws)?;
         let all_surveys = tenure_store::load::<SurveyResponse>(ws)?;
-        let rev = crate::ledger::RevenueData::load(ws)?;
+        let rev = crate::ledger::RevenueData::shared(ws)?;
         let rules = Rules::from_settings(&settings.revenue).map_err(|e| anyhow!("{e}"))?;
         let fx = rev.fx(settings.workspace.reporting_currency);
         let ledger = rev.ledger(&rules, &fx)?;
@@ -162,6 +163,12 @@ impl HealthData {
             activity,
             last_day,
         })
+    }
+
+    /// [`HealthData::load`], shared per workspace state ([`crate::cache`]):
+    /// the accounts list and every account page score from one copy.
+    pub fn shared(ws: &Workspace) -> Result<Arc<HealthData>> {
+        crate::cache::shared(ws, "health-data", || HealthData::load(ws))
     }
 
     /// The default evaluation day: the last day with any data (a workspace
@@ -386,7 +393,7 @@ pub struct HealthQuery {
 /// `segment`, per-segment profiles.
 pub fn health_doc(ws: &Workspace, q: &HealthQuery) -> Result<Value> {
     let (card, source) = load_scorecard(ws, q.scorecard.as_deref())?;
-    let data = HealthData::load(ws)?;
+    let data = HealthData::shared(ws)?;
     let as_of = q.as_of.unwrap_or_else(|| data.default_as_of());
     let overrides = load_overrides(ws.root())?;
     let mut accounts = data.accounts(as_of);
@@ -624,7 +631,7 @@ pub struct Evaluation {
 /// when one is configured (delivery failures are kept on the task).
 pub fn evaluate_alerts(ws: &Workspace, scorecard: Option<&Path>, as_of: Option<Date>) -> Result<Evaluation> {
     let (card, _) = load_scorecard(ws, scorecard)?;
-    let data = HealthData::load(ws)?;
+    let data = HealthData::shared(ws)?;
     let as_of = as_of.unwrap_or_else(|| data.default_as_of());
     let overrides = load_overrides(ws.root())?;
     let accounts = data.accounts(as_of);
