@@ -79,6 +79,26 @@ pub fn shared<T: Any + Send + Sync>(ws: &Workspace, key: &str, load: impl FnOnce
     Ok(t)
 }
 
+/// Load what most documents share (the events table, the revenue inputs,
+/// the health inputs, and the churn history when a model is trained), so
+/// that a server's first page view does not wait for it. Errors are left for
+/// the documents that need the input to report.
+pub fn warm(ws: &Workspace) {
+    if let Ok(tz) = jiff::tz::TimeZone::get(&ws.settings().workspace.timezone) {
+        use tenure_metrics::engagement::{ActiveEvent, events::EVENT_COLUMNS_WITH_NAME};
+        let _ = crate::engagement::load_events(ws, tz.clone(), ActiveEvent::AnyTrack);
+        // The funnel reads page names too: a second table.
+        let _ = crate::engagement::load(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME);
+    }
+    let _ = crate::ledger::RevenueData::shared(ws);
+    if let Ok(health) = crate::health::HealthData::shared(ws) {
+        let _ = health.warm_history(ws);
+    }
+    if crate::churn::model_path(ws).is_file() {
+        let _ = crate::churn::predict(ws, None, 0);
+    }
+}
+
 /// Forget everything kept for this workspace (tests, and memory after a big import).
 pub fn forget(ws: &Workspace) {
     if let Some(all) = KEPT.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {

@@ -163,7 +163,7 @@ pub async fn list(_: Guard, State(state): State<AppState>, Query(q): Q) -> Respo
     let body = html! {
         (form)
         p.hint { "Health as of " (doc["as_of"].as_str().unwrap_or("")) " (scorecard: " (doc["scorecard"].as_str().unwrap_or("")) ")." }
-        @if let Some(n) = doc["churn_note"].as_str() { p.hint { "Churn risk is not shown: " (n) } }
+        @if let Some(n) = doc["churn_note"].as_str() { p.hint { "Churn risk is not shown: " (churn_note(n)) } }
         (by_band)
         (ctx.table(t))
     };
@@ -203,7 +203,7 @@ pub async fn one(session: Guard, State(state): State<AppState>, Path(id): Path<S
 
     let mut kpis = vec![
         Kpi::new("mrr", "MRR", money(&doc["mrr_cents"], &cur))
-            .with_trend(mrr_v.clone(), Better::Up, |d| format!("{d:+.0} {cur}"))
+            .with_trend(mrr_v.clone(), Better::Up, |d| super::ui::money_signed(&json!(d * 100.0), &cur))
             .render("the month before"),
     ];
     let mut health_kpi = Kpi::new(
@@ -232,7 +232,7 @@ pub async fn one(session: Guard, State(state): State<AppState>, Path(id): Path<S
         churn["churn_probability"].as_f64().map_or("–".into(), |p| format!("{:.0}%", p * 100.0)),
     );
     risk.note = Some(if churn.is_null() {
-        doc["churn_note"].as_str().unwrap_or("").to_string()
+        churn_note(doc["churn_note"].as_str().unwrap_or(""))
     } else {
         format!("within {} days · model AUC {}", int(&churn["horizon_days"]), dec(&churn["holdout_auc"], 2))
     });
@@ -384,7 +384,7 @@ pub async fn one(session: Guard, State(state): State<AppState>, Path(id): Path<S
     let body = html! {
         dl.attrs {
             @for (k, v) in attrs.as_object().into_iter().flatten().filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null()) {
-                div { dt { (k.replace('_', " ")) } dd { (v.as_str().map_or_else(|| v.to_string(), str::to_string)) } }
+                div { dt { (k.replace('_', " ")) } dd { (attribute_text(k, v)) } }
             }
         }
         div.kpis { @for k in &kpis { (k) } }
@@ -645,5 +645,23 @@ pub async fn override_score(
         Ok(Ok(())) => Redirect::to(&format!("{}#override", account_href(&id))).into_response(),
         Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Why there is no churn risk, without the workspace's path in it.
+fn churn_note(note: &str) -> String {
+    if note.starts_with("no churn model") {
+        "no churn model yet: train one with `tenure churn train`.".into()
+    } else {
+        note.to_string()
+    }
+}
+
+/// An attribute as shown: instants as their day, strings bare.
+fn attribute_text(key: &str, v: &Value) -> String {
+    match v.as_str() {
+        Some(s) if key.ends_with("_at") && s.len() > 10 && s.as_bytes()[10] == b'T' => s[..10].to_string(),
+        Some(s) => s.to_string(),
+        None => v.to_string(),
     }
 }

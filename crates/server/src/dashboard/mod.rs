@@ -75,6 +75,24 @@ pub fn login_link(state: &AppState, addr: SocketAddr) -> String {
     format!("http://{host}/login?token={token}")
 }
 
+/// Load the inputs the pages share in the background (see
+/// [`tenure_query::cache::warm`]), so that the first page viewed after
+/// start-up is served in well under a second instead of loading every usage
+/// event first. Pages asked for meanwhile wait for the same load.
+pub fn warm_up(workspace: &Path) {
+    let root = workspace.to_path_buf();
+    let spawned = std::thread::Builder::new().name("dashboard-warm-up".into()).spawn(move || {
+        let started = std::time::Instant::now();
+        if let Ok(ws) = Workspace::open(&root) {
+            tenure_query::cache::warm(&ws);
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "dashboard inputs loaded");
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the dashboard warm-up: {e}");
+    }
+}
+
 async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "uplot.min.js" => (UPLOT_JS, "text/javascript; charset=utf-8"),

@@ -1089,13 +1089,19 @@ pub async fn voice(_: Guard, State(state): State<AppState>, Query(q): Q) -> Resp
             );
             kpis.push(
                 Kpi::new("promoters", "Promoters", pct(&o["promoters_pct"]))
-                    .note(format!("detractors {}", pct(&o["detractors_pct"])))
+                    .note(format!("{} of {} answers (9-10)", int(&o["promoters"]), int(&o["n"])))
                     .link(answers_href(&p, "nps", &[("group", "promoter")]))
                     .render(""),
             );
             kpis.push(
                 Kpi::new("detractors", "Detractors", pct(&o["detractors_pct"]))
-                    .note(format!("passives {}", pct(&o["passives_pct"])))
+                    .note(format!(
+                        "{} of {} answers (0-{}) · passives {}",
+                        int(&o["detractors"]),
+                        int(&o["n"]),
+                        o["detractor_max"].as_i64().unwrap_or(6),
+                        pct(&o["passives_pct"])
+                    ))
                     .link(answers_href(&p, "nps", &[("group", "detractor")]))
                     .render(""),
             );
