@@ -523,7 +523,7 @@ fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
     // with its series, tables filled.
     let pages = [
         ("revenue", "/revenue", 4),
-        ("revenue-stripe-by-segment", "/revenue?preset=stripe&segment=segment#reconcile", 5),
+        ("revenue-stripe-by-segment", "/revenue?preset=stripe&segment=segment", 5),
         ("engagement", "/engagement", 6),
         ("voice", "/voice", 3),
         ("voice-answers", "/voice/answers?type=nps&group=detractor", 0),

@@ -50,7 +50,7 @@
     // until then rather than placeholder dashes.
     var isMonthly = spec.x.length > 0 && monthly.test(spec.x[0]);
     var series = [{
-      label: "",
+      label: x.time ? (isMonthly ? "month" : "day") : "",
       value: function (u, v) {
         if (v == null) return "";
         return x.time ? new Date(v * 1000).toISOString().slice(0, isMonthly ? 7 : 10) : x.labels[v];

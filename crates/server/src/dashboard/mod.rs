@@ -278,27 +278,6 @@ pub type Guard = Session;
 mod tests {
     use super::*;
 
-    /// A developer's preview: `TENURE_PREVIEW=/path/to/workspace cargo test -p
-    /// tenure-server preview -- --ignored --nocapture` serves the dashboard on
-    /// port 8099 for ten minutes and prints its login link.
-    #[test]
-    #[ignore = "a developer's preview server, not a test"]
-    fn preview() {
-        let ws = std::env::var("TENURE_PREVIEW").expect("TENURE_PREVIEW=<workspace>");
-        let config = crate::ServeConfig::new(Path::new(&ws), "127.0.0.1:8099".parse().unwrap());
-        let server = crate::Server::open(config).unwrap();
-        let addr = server.local_addr().unwrap();
-        eprintln!("{}", login_link(server.state(), addr));
-        for _ in 0..20 {
-            eprintln!("{}", login_link(server.state(), addr));
-        }
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            server.run(crate::routes(), tokio::time::sleep(std::time::Duration::from_secs(600))).await
-        })
-        .unwrap();
-    }
-
     #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(safe_next(Some("/revenue?from=2026-01")), "/revenue?from=2026-01");
