@@ -5,13 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::Value;
-use tenure_metrics::revenue::reconcile::{self, Side};
-use tenure_metrics::revenue::{self, MovementKind, Rules, preset};
-use tenure_model::SubscriptionEvent;
-use tenure_query::ledger::RevenueData;
+use tenure_metrics::revenue::{MovementKind, preset};
 use tenure_store::Workspace;
 
 use crate::metrics::csv_field;
@@ -59,79 +56,24 @@ pub struct ReconcileArgs {
 
 pub fn run(data_dir: &Path, args: ReconcileArgs) -> Result<ExitCode> {
     let ws = Workspace::open(data_dir)?;
-    let m = revenue::month_idx(tenure_model::time::parse_month(&args.month).map_err(|e| anyhow!("--month: {e}"))?);
-    let data = RevenueData::load(&ws)?;
-    if data.date_range().is_none() {
-        bail!(
-            "no subscription events or invoices in the workspace: import some with `tenure import subscription_events FILE`"
-        );
-    }
-    let base = &ws.settings().revenue;
-    let a = preset::settings_for(base, &args.a).map_err(|e| anyhow!("--a: {e}"))?;
-    let reporting = ws.settings().workspace.reporting_currency;
-    let fx = data.fx(reporting);
-    let build = |rules: &Rules| data.ledger(rules, &fx).map_err(|e| e.to_string());
     let doc = match (&args.b, &args.against) {
-        (Some(b_name), _) => {
-            let b = preset::settings_for(base, b_name).map_err(|e| anyhow!("--b: {e}"))?;
-            let r = reconcile::reconcile_rules(
-                Side { name: &args.a, settings: &a },
-                Side { name: b_name, settings: &b },
-                m,
-                &fx,
-                &data.events,
-                build,
-            )
-            .map_err(|e| anyhow!("{e}"))?;
-            r.to_json()
-        }
+        (Some(b), _) => tenure_query::reconcile::rules_doc(&ws, &args.month, &args.a, b)?,
         (None, Some(file)) => {
-            let (header, records) = read_csv(file)?;
+            let (header, records) = tenure_query::reconcile::read_export_file(file)?;
             let name = file.display().to_string();
-            let (layout, rows) =
-                reconcile::read_export(&name, &header, &records, m, reporting).map_err(|e| anyhow!("{e}"))?;
-            let rules = Rules::from_settings(&a).map_err(|e| anyhow!("{e}"))?;
-            let ledger = data.ledger(&rules, &fx)?;
-            let ours = reconcile::month_figures(&ledger, &fx, m).map_err(|e| anyhow!("{e}"))?;
-            // The same data without any discount tells "the export ignores this discount" apart.
-            let events = data.events.iter().cloned().map(|e| SubscriptionEvent { discount: None, ..e }).collect();
-            let without = RevenueData { events, ..data.clone() };
-            let alternatives = reconcile::alternatives(&a, m, &fx, |rules, without_discounts| {
-                if without_discounts { without.ledger(rules, &fx).map_err(|e| e.to_string()) } else { build(rules) }
-            })
-            .map_err(|e| anyhow!("{e}"))?;
-            let r = reconcile::reconcile_export(&ours, &ledger, (layout, &rows), &alternatives, &data.events, &fx, m)
-                .map_err(|e| anyhow!("{e}"))?;
-            let mut doc = r.to_json();
-            doc["tenure"] = Value::from(args.a.as_str());
-            doc["file"] = Value::from(name);
-            doc
+            tenure_query::reconcile::export_doc(&ws, &args.month, &args.a, &name, &header, &records)?
         }
         (None, None) => bail!("give --b NAME (a preset or workspace) or --against FILE"),
     };
-    let currency = reporting.as_str();
+    let currency = ws.settings().workspace.reporting_currency;
     if args.json {
         output::json(&doc);
     } else if args.against.is_some() {
-        print_export(&doc, currency, args.csv);
+        print_export(&doc, currency.as_str(), args.csv);
     } else {
-        print_rules(&doc, currency, args.csv);
+        print_rules(&doc, currency.as_str(), args.csv);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The header and rows of a CSV export, read like an import (errors name the line).
-fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<tenure_model::Record>)> {
-    let is_csv = tenure_import::Format::detect(path).is_ok_and(|f| f == tenure_import::Format::Csv);
-    if !is_csv {
-        bail!("--against {}: expected a CSV file (.csv)", path.display());
-    }
-    let file = tenure_import::read::open(path, tenure_import::Format::Csv, None)?;
-    let mut records = Vec::new();
-    for row in file.rows {
-        records.push(row.map_err(|e| anyhow!("{e}"))?);
-    }
-    Ok((file.header, records))
 }
 
 /// Cents as currency units with two decimals (`-` for null).

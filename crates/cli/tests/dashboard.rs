@@ -55,8 +55,49 @@ fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
 }
 
 fn post_form(url: &str, form: &str) -> Answer {
-    let req = agent().post(url).header("Content-Type", "application/x-www-form-urlencoded");
+    post_form_as(url, form, "")
+}
+
+/// A form post with a session cookie (`name=value`, or empty for none).
+fn post_form_as(url: &str, form: &str, cookie: &str) -> Answer {
+    let mut req = agent().post(url).header("Content-Type", "application/x-www-form-urlencoded");
+    if !cookie.is_empty() {
+        req = req.header("Cookie", cookie);
+    }
     answer(req.send(form.as_bytes()).unwrap_or_else(|e| panic!("POST {url}: {e}")))
+}
+
+/// The rows of an RFC 4180 CSV document (quoted fields may hold commas, quotes, newlines).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+fn num(s: &str) -> f64 {
+    if s.is_empty() { 0.0 } else { s.parse().unwrap_or_else(|_| panic!("{s:?} is not a number")) }
 }
 
 fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
@@ -172,6 +213,9 @@ fn pages_need_a_session_and_the_read_api_serves_the_cli_json() {
     let june = lines.iter().find(|l| l.starts_with("2025-06,")).expect("June row");
     let mrr: f64 = june.split(',').nth(1).unwrap().parse().unwrap();
     assert_eq!(mrr, api_json["months"]["2025-06"]["mrr_cents"].as_f64().unwrap());
+    figures_follow_their_rules_and_lists(ws, &base, &session);
+    overrides_need_an_admin_session(ws, &base, &session);
+
     // The session ends with its key.
     ws.ok(&["keys", "revoke", "dash-read"]);
     assert_eq!(get(&format!("{base}/revenue"), &[("Cookie", &session)]).status, 303);
@@ -186,6 +230,125 @@ fn pages_need_a_session_and_the_read_api_serves_the_cli_json() {
     // A forged or altered cookie is no session.
     let forged = cookie_pair(&first.cookie).replace("login-link", "key_00000000");
     assert_eq!(get(&format!("{base}/"), &[("Cookie", &forged)]).status, 303);
+}
+
+/// The revenue page under a preset is `metrics revenue --preset`'s document;
+/// its reconciliation is `tenure reconcile --json` row for row; survey and
+/// support figures list the answers and tickets they count.
+fn figures_follow_their_rules_and_lists(ws: &Ws, base: &str, session: &str) {
+    let page_csv = |path: &str| {
+        let a = get(&format!("{base}{path}"), &[("Cookie", session)]);
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        assert!(a.content_type.starts_with("text/csv"), "{path}: {}", a.content_type);
+        let mut rows = csv_rows(&a.body);
+        let header = rows.remove(0);
+        (header, rows)
+    };
+    let stripe = ws.json(&["metrics", "revenue", "--preset", "stripe", "--json"]);
+    let (_, months) = page_csv("/revenue?preset=stripe&csv=months");
+    assert_eq!(months.len(), stripe["months"].as_object().unwrap().len());
+    for m in &months {
+        assert_eq!(num(&m[1]), stripe["months"][&m[0]]["mrr_cents"].as_f64().unwrap(), "MRR of {} under stripe", m[0]);
+    }
+
+    // The reconciliation of the last month with a difference (the demo's
+    // discounts and pending cancellations make some), against the CLI's.
+    let month_names: Vec<String> = stripe["months"].as_object().unwrap().keys().cloned().collect();
+    let (month, rec) = month_names
+        .iter()
+        .rev()
+        .take(6)
+        .map(|m| (m.clone(), ws.json(&["reconcile", "--month", m, "--a", "chartmogul", "--b", "stripe", "--json"])))
+        .find(|(_, r)| !r["customers"].as_array().unwrap().is_empty())
+        .expect("a month of the demo where ChartMogul's and Stripe's rules differ");
+    let (header, rows) = page_csv(&format!("/revenue?month={month}&a=chartmogul&b=stripe&csv=reconcile"));
+    let kinds = ["new_business", "expansion", "reactivation", "contraction", "churn"];
+    assert_eq!(header[..4], ["customer", "rule", "MRR", "subscribers"]);
+    let want = rec["customers"].as_array().unwrap();
+    assert_eq!(rows.len(), want.len(), "one row per customer and rule, as the CLI");
+    let mut mrr_sum = 0.0;
+    for (row, w) in rows.iter().zip(want) {
+        assert_eq!(row[0], w["customer_id"].as_str().unwrap());
+        assert_eq!(row[1], w["rule"].as_str().unwrap());
+        assert_eq!(num(&row[2]), w["mrr_cents"].as_f64().unwrap(), "{row:?}");
+        assert_eq!(num(&row[3]), w["subscribers"].as_f64().unwrap(), "{row:?}");
+        for (i, k) in kinds.iter().enumerate() {
+            assert_eq!(num(&row[4 + i]), w["movements"][k].as_f64().unwrap(), "{k} of {row:?}");
+        }
+        assert_eq!(row[9], w["explanation"].as_str().unwrap());
+        mrr_sum += num(&row[2]);
+    }
+    assert!((mrr_sum - rec["difference"]["mrr_cents"].as_f64().unwrap()).abs() < 1e-6, "rows sum to the difference");
+    let (_, totals) = page_csv(&format!("/revenue?month={month}&a=chartmogul&b=stripe&csv=reconcile_totals"));
+    assert_eq!(totals[0][0], "MRR");
+    assert_eq!(num(&totals[0][1]), rec["a"]["figures"]["mrr_cents"].as_f64().unwrap());
+    assert_eq!(num(&totals[0][2]), rec["b"]["figures"]["mrr_cents"].as_f64().unwrap());
+    let page =
+        get(&format!("{base}/revenue?preset=stripe&month={month}&a=chartmogul&b=stripe"), &[("Cookie", session)]);
+    assert!(
+        page.body.contains("Stripe&#39;s rules") || page.body.contains("Stripe's rules"),
+        "the page says whose rules"
+    );
+    assert!(page.body.contains("preset=stripe"), "explain links keep the rules");
+
+    // NPS: the promoters listed are the promoters counted; by month too.
+    let nps = ws.json(&["metrics", "nps", "--json"]);
+    let (_, promoters) = page_csv("/voice/answers?type=nps&group=promoter&csv=answers");
+    assert_eq!(promoters.len() as f64, nps["overall"]["promoters"].as_f64().unwrap());
+    let last = nps["months"].as_array().unwrap().last().unwrap();
+    let m = last["month"].as_str().unwrap();
+    let (_, in_month) = page_csv(&format!("/voice/answers?type=nps&month={m}&csv=answers"));
+    let counted = in_month.iter().filter(|r| ["promoter", "passive", "detractor"].contains(&r[5].as_str())).count();
+    assert_eq!(counted as f64, last["n"].as_f64().unwrap(), "the answers of {m}");
+
+    // Support: every ticket of the period, and the reopened ones.
+    let support = ws.json(&["metrics", "support", "--json"]);
+    let (_, all) = page_csv("/support/tickets?what=all&csv=tickets");
+    assert_eq!(all.len() as f64, support["overall"]["tickets"].as_f64().unwrap());
+    let (_, reopened) = page_csv("/support/tickets?what=reopened&csv=tickets");
+    assert_eq!(reopened.len(), support["overall"]["reopened_tickets"].as_array().unwrap().len());
+    assert!(reopened.iter().all(|r| num(&r[7]) > 0.0), "reopened tickets were reopened");
+    // By month and segment: each month's segments add up to the month.
+    let (header, by_seg) = page_csv("/support?segment=segment&csv=support_month_segments");
+    assert_eq!(header[..3], ["month", "value", "tickets"]);
+    let (_, by_month) = page_csv("/support?segment=segment&csv=support_months");
+    assert!(!by_seg.is_empty());
+    for m in &by_month {
+        let sum: f64 = by_seg.iter().filter(|r| r[0] == m[0]).map(|r| num(&r[2])).sum();
+        assert_eq!(sum, num(&m[1]), "segments of {}", m[0]);
+    }
+}
+
+/// The account page's override control: a read-key session cannot use it,
+/// an admin-key session sets and removes the override `tenure health` sees.
+fn overrides_need_an_admin_session(ws: &Ws, base: &str, read_session: &str) {
+    let health = ws.json(&["health", "--json"]);
+    let first = &health["accounts"][0];
+    let (id, as_of) = (first["account"].as_str().unwrap(), health["as_of"].as_str().unwrap());
+    let url = format!("{base}/accounts/{id}/override");
+    let form = format!("action=set&score=12&reason=exec+sponsor+left&from={as_of}&expires=2099-01-01");
+    let page = get(&format!("{base}/accounts/{id}"), &[("Cookie", read_session)]);
+    assert!(page.body.contains("A read key only looks"), "a read session sees why it cannot override");
+    assert_eq!(post_form_as(&url, &form, read_session).status, 403);
+
+    let admin = key(ws, "dash-admin", "admin");
+    let login = post_form(&format!("{base}/login"), &format!("key={admin}"));
+    let admin_session = cookie_pair(&login.cookie);
+    assert_eq!(
+        post_form_as(&url, "action=set&score=150&reason=x&from=2025-01-01&expires=2099-01-01", &admin_session).status,
+        400
+    );
+    let set = post_form_as(&url, &form, &admin_session);
+    assert_eq!(set.status, 303, "{}", set.body);
+    let after = ws.json(&["health", "--account", id, "--json"]);
+    assert_eq!(after["accounts"][0]["override"]["score"], 12.0);
+    assert_eq!(after["accounts"][0]["override"]["reason"], "exec sponsor left");
+    assert_eq!(after["accounts"][0]["overall_score"], 12.0);
+    let page = get(&format!("{base}/accounts/{id}"), &[("Cookie", &admin_session)]);
+    assert!(page.body.contains("Overridden to"), "the page shows the override in force");
+    assert_eq!(post_form_as(&url, "action=clear", &admin_session).status, 303);
+    assert!(ws.json(&["health", "--account", id, "--json"])["accounts"][0]["override"].is_null());
+    ws.ok(&["keys", "revoke", "dash-admin"]);
 }
 
 // ---------------------------------------------------------------- browser
@@ -228,21 +391,29 @@ impl Browser {
 
     /// The DOM after scripts ran, and the browser's console lines.
     fn dom(&self, url: &str) -> (String, String) {
-        let out = Command::new(&self.bin).args(self.args()).arg("--dump-dom").arg(url).output().expect("run chromium");
-        assert!(out.status.success(), "chromium failed on {url}: {}", String::from_utf8_lossy(&out.stderr));
-        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        self.run(url, &[])
     }
 
-    fn screenshot(&self, url: &str, name: &str) {
+    /// [`Browser::dom`], and a screenshot of what the 1440x900 window shows,
+    /// from the same run (a browser start costs seconds).
+    fn visit(&self, url: &str, name: &str) -> (String, String) {
         let path = self.shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&path);
+        let got = self.run(url, &[format!("--screenshot={}", path.display())]);
+        assert!(path.is_file(), "no screenshot of {url}");
+        got
+    }
+
+    fn run(&self, url: &str, extra: &[String]) -> (String, String) {
         let out = Command::new(&self.bin)
             .args(self.args())
-            .arg("--window-size=1440,2400")
-            .arg(format!("--screenshot={}", path.display()))
+            .args(extra)
+            .arg("--dump-dom")
             .arg(url)
             .output()
             .expect("run chromium");
-        assert!(out.status.success() && path.is_file(), "no screenshot of {url}");
+        assert!(out.status.success(), "chromium failed on {url}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 
@@ -328,7 +499,7 @@ fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
     assert!(dom.contains("name=\"key\"") && !dom.contains("Month by month"), "the login form, not the data");
 
     // The login link gives this browser profile its session (kept across runs).
-    let (overview, log) = browser.dom(&format!("{}&next=%2F", login_link(&served)));
+    let (overview, log) = browser.visit(&format!("{}&next=%2F", login_link(&served)), "overview");
     assert!(console_problems(&log).is_empty(), "overview: {:?}", console_problems(&log));
     let api = |path: &str| -> Value {
         let a = get(&format!("{base}{path}"), &[("Authorization", &format!("Bearer {read}"))]);
@@ -345,23 +516,26 @@ fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
         last["mrr_cents"]
     );
     assert!(overview.contains(&format!("MRR bridge, {last_month}")), "the waterfall of the last month");
+    let drawn = charts(&overview);
+    assert!(drawn.len() >= 2 && drawn.iter().all(|(_, n, d, canvas)| *canvas && n == d && *n > 0), "{drawn:?}");
 
     // Every page: no console errors or failed requests, every chart drawn
     // with its series, tables filled.
     let pages = [
-        ("overview", "/", 2),
         ("revenue", "/revenue", 4),
-        ("revenue-by-segment", "/revenue?segment=segment", 5),
+        ("revenue-stripe-by-segment", "/revenue?preset=stripe&segment=segment", 5),
         ("engagement", "/engagement", 6),
         ("voice", "/voice", 3),
-        ("support", "/support", 3),
+        ("voice-answers", "/voice/answers?type=nps&group=detractor", 0),
+        ("support-by-segment", "/support?segment=plan_tier", 5),
+        ("support-tickets", "/support/tickets?what=reopened", 0),
         ("accounts", "/accounts", 0),
         ("alerts", "/alerts?status=all", 0),
-        ("explain", &format!("/revenue/explain?month={last_month}"), 0),
+        ("explain", &format!("/revenue/explain?month={last_month}&preset=stripe"), 0),
     ];
     for (name, path, min_charts) in pages {
         let url = format!("{base}{path}");
-        let (dom, log) = browser.dom(&url);
+        let (dom, log) = browser.visit(&url, name);
         assert!(!dom.contains("name=\"key\""), "{path}: the session was not kept");
         assert!(console_problems(&log).is_empty(), "{path}: {:?}", console_problems(&log));
         let cs = charts(&dom);
@@ -370,7 +544,6 @@ fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
             assert!(*canvas && drawn == series && *series > 0, "{path}: chart {id} drew {drawn} of {series} series");
         }
         assert!(!dom.contains("could not be drawn"), "{path}");
-        browser.screenshot(&url, name);
     }
 
     // The revenue table shows the API's numbers, and the month filter changes it.
@@ -384,7 +557,7 @@ fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
     let (list, _) = browser.dom(&format!("{base}/accounts"));
     let first = list.split("href=\"/accounts/").nth(1).and_then(|s| s.split('"').next()).expect("an account link");
     let account = api(&format!("/api/v1/accounts/{first}"));
-    let (page, log) = browser.dom(&format!("{base}/accounts/{first}"));
+    let (page, log) = browser.visit(&format!("{base}/accounts/{first}"), "account");
     assert!(console_problems(&log).is_empty(), "account page: {:?}", console_problems(&log));
     let card = text_after(&page, "data-kpi=\"mrr\"");
     assert!(
@@ -395,7 +568,6 @@ fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
     for (id, series, drawn, canvas) in charts(&page) {
         assert!(canvas && drawn == series, "account chart {id} drew {drawn} of {series}");
     }
-    browser.screenshot(&format!("{base}/accounts/{first}"), "account");
     // Filtering the list by band shows only that band.
     let (green, _) = browser.dom(&format!("{base}/accounts?band=green"));
     assert!(green.contains("data-v=\"green\""), "green accounts are listed");

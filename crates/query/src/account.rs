@@ -60,23 +60,23 @@ pub fn account_doc(ws: &Workspace, id: &str) -> Result<Option<Value>> {
 
     // Revenue: the account's own ledger, reported month by month with the
     // same code as `metrics revenue`, so its MRR adds up to the company's.
-    let data = RevenueData::load(ws)?;
+    let all = RevenueData::shared(ws)?;
+    let data = all.for_customer(id);
     let rules = Rules::from_settings(&settings.revenue).map_err(|e| anyhow!("{e}"))?;
     let fx = data.fx(settings.workspace.reporting_currency);
-    let ledger = data.ledger(&rules, &fx)?.subset(|c| c == id);
-    let billed = !ledger.customers.is_empty() || data.events.iter().any(|e| e.customer_id == id);
+    let ledger = data.ledger(&rules, &fx)?;
+    let billed = !ledger.customers.is_empty() || !data.events.is_empty();
     if customer.is_none() && !billed {
         return Ok(None);
     }
     let mut mrr_history = Vec::new();
-    if let (Some(own), Some((_, last))) = (ledger.customers.first(), data.date_range()) {
+    if let (Some(own), Some((_, last))) = (ledger.customers.first(), all.date_range()) {
         let first = own.states.first().map(|s| s.0).or(own.movements.first().map(|m| m.date));
         if let Some(first) = first {
-            let invoices: Vec<_> = data.invoices.iter().filter(|i| i.customer_id == id).cloned().collect();
             let inputs = ReportInputs {
                 ledger: &ledger,
                 fx: &fx,
-                invoices: &invoices,
+                invoices: &data.invoices,
                 costs: &[],
                 gross_margin: settings.revenue.gross_margin,
                 cac_spend_lag_months: settings.revenue.cac_spend_lag_months,
@@ -103,8 +103,7 @@ pub fn account_doc(ws: &Workspace, id: &str) -> Result<Option<Value>> {
         .flat_map(|c| &c.movements)
         .map(|m| json!({"date": m.date.to_string(), "type": m.kind.as_str(), "amount_cents": m.amount.cents_f64()}))
         .collect();
-    let subscription_events: Vec<Value> =
-        data.events.iter().filter(|e| e.customer_id == id).map(subscription_event_json).collect();
+    let subscription_events: Vec<Value> = data.events.iter().map(subscription_event_json).collect();
 
     let (health, health_note) = match health_doc(ws, &HealthQuery { account: Some(id.into()), ..Default::default() }) {
         Ok(doc) => match doc["accounts"].as_array().and_then(|a| a.first()) {
@@ -250,7 +249,7 @@ fn usage(ws: &Workspace, tz: TimeZone, id: &str) -> Result<Value> {
 /// missing (no trained model).
 pub fn accounts_doc(ws: &Workspace) -> Result<Value> {
     let (card, source) = load_scorecard(ws, None)?;
-    let data = HealthData::load(ws)?;
+    let data = HealthData::shared(ws)?;
     let as_of = data.default_as_of();
     let overrides = load_overrides(ws.root())?;
     let accounts = data.accounts(as_of);

@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
@@ -111,7 +112,7 @@ pub struct HistoryInputs {
     pub customers: Vec<Customer>,
     pub tickets: Vec<Ticket>,
     pub surveys: Vec<SurveyResponse>,
-    pub usage: EventTable,
+    pub usage: Arc<EventTable>,
 }
 
 impl History {
@@ -122,7 +123,7 @@ impl History {
             .with_context(|| format!("workspace.timezone {:?} is not an IANA zone", settings.workspace.timezone))?;
         let usage = crate::engagement::load_events(ws, tz.clone(), ActiveEvent::AnyTrack)?;
         History::new(HistoryInputs {
-            revenue: RevenueData::load(ws)?,
+            revenue: (*RevenueData::shared(ws)?).clone(),
             rules,
             reporting: settings.workspace.reporting_currency,
             tz,
@@ -675,7 +676,8 @@ pub fn load_model(ws: &Workspace) -> Result<SavedModel> {
 /// `drivers` strongest contributions.
 pub fn predict(ws: &Workspace, account: Option<&str>, drivers: usize) -> Result<Value> {
     let saved = load_model(ws)?;
-    let history = History::load(ws)?;
+    // Shared per workspace state: the accounts list and each account page predict from one copy.
+    let history = crate::cache::shared(ws, "churn-history", || History::load(ws))?;
     predict_on(&history, &saved, account, drivers)
 }
 

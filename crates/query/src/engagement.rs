@@ -17,6 +17,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::DataType;
@@ -24,7 +26,7 @@ use clap::{Args, ValueEnum};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use tenure_metrics::engagement::events::{date_to_day, day_to_date};
+use tenure_metrics::engagement::events::{TRACK, date_to_day, day_to_date};
 use tenure_metrics::engagement::funnel;
 use tenure_metrics::engagement::sessions::{session_json, summary_by, summary_by_day};
 use tenure_metrics::engagement::{
@@ -218,17 +220,56 @@ pub fn time_zone(ws: &Workspace, r: &RangeArgs) -> Result<(String, TimeZone)> {
 }
 
 /// Load the events table (only the needed columns) into the compact form.
-pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<EventTable> {
+pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<Arc<EventTable>> {
     load(ws, tz, active, EVENT_COLUMNS)
 }
 
-pub fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<EventTable> {
-    Ok(load_cut(ws, tz, active, columns, None, None)?.all)
+/// The events table in the compact form, shared per workspace state
+/// ([`crate::cache`]): every metric of a dashboard page, and the health and
+/// churn inputs, use one loaded copy instead of reading every event again.
+///
+/// [`EVENT_COLUMNS`] are served from the table read with `traits` (the
+/// creation times it adds are read by lifecycle only), so both share one
+/// copy; an active event other than any track is the same rows with their
+/// `active` flags set again, not another read.
+pub fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<Arc<EventTable>> {
+    let columns = if columns == EVENT_COLUMNS { EVENT_COLUMNS_WITH_TRAITS } else { columns };
+    let zone = tz.iana_name().map_or_else(|| format!("{tz:?}"), str::to_string);
+    let key = format!("events/{zone}/{}", columns.join(","));
+    let base = crate::cache::shared(ws, &key, || {
+        let mut b = EventTableBuilder::new(tz, ActiveEvent::AnyTrack);
+        for path in ws.table_paths("events") {
+            let batches = tenure_store::read_parquet(&path, Some(columns))?;
+            for batch in &batches {
+                b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
+            }
+        }
+        Ok(b.finish())
+    })?;
+    if active == ActiveEvent::AnyTrack {
+        return Ok(base);
+    }
+    let mut t = (*base).clone();
+    let named = match &active {
+        ActiveEvent::Named(n) => t.event_names.get(n),
+        _ => None,
+    };
+    t.active = t
+        .kind
+        .iter()
+        .zip(&t.event)
+        .map(|(&k, &e)| match &active {
+            ActiveEvent::AnyTrack => k == TRACK,
+            ActiveEvent::AnyEvent => true,
+            ActiveEvent::Named(_) => k == TRACK && named == Some(e),
+        })
+        .collect();
+    Ok(Arc::new(t))
 }
 
 /// The events table, and with a segment attribute one table per segment value.
 pub struct Cut {
-    pub all: EventTable,
+    pub all: Arc<EventTable>,
     pub attribute: Option<String>,
     /// Segment value -> its events, sorted by value.
     pub segments: Vec<(String, EventTable)>,
@@ -245,6 +286,10 @@ pub fn load_cut(
     segment: Option<&str>,
     identities: Option<&HashMap<String, String>>,
 ) -> Result<Cut> {
+    if segment.is_none() && identities.is_none() {
+        // The plain table is shared per workspace state (see `load`).
+        return Ok(Cut { all: load(ws, tz, active, columns)?, attribute: None, segments: Vec::new() });
+    }
     let seg_of: Option<HashMap<String, String>> = segment.map(|a| segments_of(ws, a)).transpose()?;
     let mut all = EventTableBuilder::new(tz.clone(), active.clone());
     let mut parts: BTreeMap<String, EventTableBuilder> = BTreeMap::new();
@@ -278,7 +323,7 @@ pub fn load_cut(
             (value, t)
         })
         .collect();
-    Ok(Cut { all, attribute: segment.map(String::from), segments })
+    Ok(Cut { all: Arc::new(all), attribute: segment.map(String::from), segments })
 }
 
 fn utf8<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::StringArray> {
@@ -374,6 +419,9 @@ pub fn with_segments(o: &mut Value, cut: &Cut, body: impl Fn(&EventTable) -> Val
             v
         })
         .collect();
+}
+
+/// The local-day range `[from, to)`: given, or the days with events.
 }
 
 /// The local-day range `[from, to)`: given, or the days with events.

@@ -31,6 +31,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -42,10 +43,10 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenure_metrics::engagement::events::date_to_day;
-use tenure_metrics::engagement::{ActiveEvent, EventTable, adoption};
-use tenure_metrics::health::{
-    self, AccountActivity, AccountScore, InputValue, Inputs, Override, Scorecard, Snapshot, Webhook,
-};
+use tenure_metrics::engagement::{ActiveEvent, Adoption, EventTable, adoption};
+/// An account's manual override, as [`set_override`] takes it.
+pub use tenure_metrics::health::Override;
+use tenure_metrics::health::{self, AccountActivity, AccountScore, InputValue, Inputs, Scorecard, Snapshot, Webhook};
 use tenure_metrics::revenue::{self, FxTable, Ledger, Rules, month_idx};
 use tenure_metrics::round::round_dp;
 use tenure_metrics::{support, voice};
@@ -94,10 +95,16 @@ pub struct HealthData {
     has_invoices: bool,
     ledger: Ledger,
     fx: FxTable,
-    events: EventTable,
+    events: Arc<EventTable>,
     activity: AccountActivity,
     last_day: Option<Date>,
+    /// Feature adoption of the 30 days up to each day asked for: a scan of
+    /// every event, asked again for each day of every account's history.
+    adoption_by_day: Mutex<HashMap<i32, Arc<Adoption>>>,
 }
+
+/// How many days of adoption [`HealthData`] keeps (a history is 31 days).
+const ADOPTION_DAYS_KEPT: usize = 64;
 
 impl HealthData {
     pub fn load(ws: &Workspace) -> Result<HealthData> {
@@ -107,7 +114,7 @@ impl HealthData {
         let customers = tenure_store::load::<Customer>(ws)?;
         let all_tickets = tenure_store::load::<Ticket>(ws)?;
         let all_surveys = tenure_store::load::<SurveyResponse>(ws)?;
-        let rev = crate::ledger::RevenueData::load(ws)?;
+        let rev = crate::ledger::RevenueData::shared(ws)?;
         let rules = Rules::from_settings(&settings.revenue).map_err(|e| anyhow!("{e}"))?;
         let fx = rev.fx(settings.workspace.reporting_currency);
         let ledger = rev.ledger(&rules, &fx)?;
@@ -161,7 +168,14 @@ impl HealthData {
             events,
             activity,
             last_day,
+            adoption_by_day: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// [`HealthData::load`], shared per workspace state ([`crate::cache`]):
+    /// the accounts list and every account page score from one copy.
+    pub fn shared(ws: &Workspace) -> Result<Arc<HealthData>> {
+        crate::cache::shared(ws, "health-data", || HealthData::load(ws))
     }
 
     /// The default evaluation day: the last day with any data (a workspace
@@ -192,6 +206,35 @@ impl HealthData {
         v
     }
 
+    /// Feature adoption over the 30 days up to `day`, computed once per day.
+    fn adoption_up_to(&self, day: i32) -> Arc<Adoption> {
+        let kept = |m: &std::sync::MutexGuard<'_, HashMap<i32, Arc<Adoption>>>| m.get(&day).cloned();
+        if let Some(a) = kept(&self.adoption_by_day.lock().unwrap_or_else(|p| p.into_inner())) {
+            return a;
+        }
+        let a = Arc::new(adoption(&self.events, day - 29, day + 1));
+        let mut m = self.adoption_by_day.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= ADOPTION_DAYS_KEPT {
+            m.clear();
+        }
+        m.insert(day, a.clone());
+        a
+    }
+
+    /// Compute what the daily histories of the default evaluation need (the
+    /// adoption of each day from the look-back to the evaluation day), so
+    /// that account pages find it ready.
+    pub fn warm_history(&self, ws: &Workspace) -> Result<()> {
+        let (card, _) = load_scorecard(ws, None)?;
+        let as_of = self.default_as_of();
+        let mut d = as_of.checked_sub((card.look_back_days as i64).days())?;
+        while d <= as_of && !self.events.is_empty() {
+            self.adoption_up_to(date_to_day(d));
+            d = d.tomorrow()?;
+        }
+        Ok(())
+    }
+
     /// Each account's inputs as of the end of `as_of`.
     pub fn inputs(&self, accounts: &[String], as_of: Date) -> Result<BTreeMap<String, Inputs>> {
         let end = as_of.tomorrow()?.to_zoned(self.tz.clone())?.timestamp();
@@ -200,7 +243,7 @@ impl HealthData {
         };
         let (start_90, start_365) = (ago(90)?, ago(365)?);
         let day = date_to_day(as_of);
-        let adopted = (!self.events.is_empty()).then(|| adoption(&self.events, day - 29, day + 1));
+        let adopted = (!self.events.is_empty()).then(|| self.adoption_up_to(day));
         let ledgers: HashMap<&str, &revenue::CustomerLedger> =
             self.ledger.customers.iter().map(|c| (c.customer_id.as_str(), c)).collect();
         let mut out = BTreeMap::new();
@@ -386,7 +429,7 @@ pub struct HealthQuery {
 /// `segment`, per-segment profiles.
 pub fn health_doc(ws: &Workspace, q: &HealthQuery) -> Result<Value> {
     let (card, source) = load_scorecard(ws, q.scorecard.as_deref())?;
-    let data = HealthData::load(ws)?;
+    let data = HealthData::shared(ws)?;
     let as_of = q.as_of.unwrap_or_else(|| data.default_as_of());
     let overrides = load_overrides(ws.root())?;
     let mut accounts = data.accounts(as_of);
@@ -628,7 +671,7 @@ pub struct Evaluation {
 /// failures are kept on the task).
 pub fn evaluate_alerts(ws: &Workspace, scorecard: Option<&Path>, as_of: Option<Date>) -> Result<Evaluation> {
     let (card, _) = load_scorecard(ws, scorecard)?;
-    let data = HealthData::load(ws)?;
+    let data = HealthData::shared(ws)?;
     let as_of = as_of.unwrap_or_else(|| data.default_as_of());
     let overrides = load_overrides(ws.root())?;
     let accounts = data.accounts(as_of);

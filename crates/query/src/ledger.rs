@@ -3,6 +3,7 @@
 //! builds one ledger per rule set it compares) both start from.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -71,6 +72,45 @@ impl RevenueData {
             costs: tenure_store::load::<Cost>(ws)?,
             invoice_dates: dates,
         })
+    }
+
+    /// [`RevenueData::load`], shared per workspace state ([`crate::cache`]).
+    pub fn shared(ws: &Workspace) -> Result<Arc<RevenueData>> {
+        crate::cache::shared(ws, "revenue-data", || RevenueData::load(ws))
+    }
+
+    /// [`RevenueData::load_for_revenue`], shared per workspace state: what the
+    /// revenue report reads (a one-shot command reads only this; the server
+    /// keeps it beside the full data the account pages need).
+    pub fn shared_for_revenue(ws: &Workspace) -> Result<Arc<RevenueData>> {
+        crate::cache::shared(ws, "revenue-data/for-revenue", || RevenueData::load_for_revenue(ws))
+    }
+
+    /// Only one customer's rows (its subscription events, invoices and their
+    /// subscriptions' cancellations; every plan and rate): its ledger is the
+    /// same as its part of the whole ledger, built in a fraction of the time.
+    pub fn for_customer(&self, id: &str) -> RevenueData {
+        let events: Vec<SubscriptionEvent> = self.events.iter().filter(|e| e.customer_id == id).cloned().collect();
+        let invoices: Vec<Invoice> = self.invoices.iter().filter(|i| i.customer_id == id).cloned().collect();
+        let subs: HashSet<&str> = events
+            .iter()
+            .map(|e| e.subscription_id.as_str())
+            .chain(invoices.iter().flat_map(|i| i.line_items.iter().filter_map(|l| l.subscription_id.as_deref())))
+            .collect();
+        let cancellations = self
+            .cancellations
+            .iter()
+            .filter(|c| c.customer_id.as_deref() == Some(id) || subs.contains(c.subscription_id.as_str()))
+            .cloned()
+            .collect();
+        RevenueData {
+            events,
+            plans: self.plans.clone(),
+            rates: self.rates.clone(),
+            invoices,
+            cancellations,
+            costs: Vec::new(),
+        }
     }
 
     /// Monthly rates to the reporting currency.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tenure_store::Workspace;
 
 pub mod account;
+pub mod cache;
 pub mod churn;
 pub mod engagement;
 pub mod filter;
@@ -17,6 +18,7 @@ pub mod health;
 pub mod journey;
 pub mod ledger;
 pub mod orders;
+pub mod reconcile;
 pub mod revenue;
 pub mod support;
 pub mod voice;

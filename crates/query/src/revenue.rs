@@ -109,7 +109,7 @@ pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
     settings.validate().map_err(|e| anyhow!("{e}"))?;
     let rules = Rules::from_settings(&settings.revenue).map_err(|e| anyhow!("{e}"))?;
 
-    let data = RevenueData::load_for_revenue(ws)?;
+    let data = RevenueData::shared_for_revenue(ws)?;
     let fx = data.fx(settings.workspace.reporting_currency);
     let ledger = data.ledger(&rules, &fx)?;
     // The months of the data: from the first to the last event date (scheduled

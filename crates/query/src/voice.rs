@@ -33,6 +33,9 @@ pub struct NpsArgs {
     /// Also tag comments by theme (keyword rules: [feedback.themes] in tenure.toml, else the defaults), per segment too.
     #[arg(long)]
     pub themes: bool,
+    /// Drill down: list the answers behind the figures (JSON `answers`: survey, respondent, customer, date, score, group).
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -45,6 +48,9 @@ pub struct SurveyArgs {
     /// Also tag comments by theme (keyword rules: [feedback.themes] in tenure.toml, else the defaults), per segment too.
     #[arg(long)]
     pub themes: bool,
+    /// Drill down: list the answers behind the figures (JSON `answers`: survey, respondent, customer, date, score, group).
+    #[arg(long)]
+    pub list: bool,
 }
 
 /// Which survey metric to compute.
@@ -56,10 +62,10 @@ pub enum Voice<'a> {
 
 /// The document of `tenure metrics nps|csat|ces --json`.
 pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
-    let (kind, survey, filter, themes) = match &which {
-        Voice::Nps(a) => (SurveyType::Nps, &a.survey, &a.filter, a.themes),
-        Voice::Csat(a) => (SurveyType::Csat, &a.survey, &a.filter, a.themes),
-        Voice::Ces(a) => (SurveyType::Ces, &a.survey, &a.filter, a.themes),
+    let (kind, survey, filter, themes, list) = match &which {
+        Voice::Nps(a) => (SurveyType::Nps, &a.survey, &a.filter, a.themes, a.list),
+        Voice::Csat(a) => (SurveyType::Csat, &a.survey, &a.filter, a.themes, a.list),
+        Voice::Ces(a) => (SurveyType::Ces, &a.survey, &a.filter, a.themes, a.list),
     };
     let (period, tz) = Period::new(ws, filter)?;
     let all = tenure_store::load::<SurveyResponse>(ws)?;
@@ -162,8 +168,36 @@ pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
                 .collect(),
         );
     }
+    if list {
+        doc["answers"] = Value::Array(rows.iter().map(|r| answer_json(r, kind, detractor_max, &tz)).collect());
+    }
     if themes {
         merge(&mut doc, theme_doc(&rows));
     }
     Ok(doc)
+}
+
+/// One answer of `--list`: who gave it, when, and how it counted (NPS:
+/// promoter, passive or detractor; every survey: skipped, rejected or
+/// unanswered when it did not count).
+fn answer_json(r: &SurveyResponse, kind: SurveyType, detractor_max: i64, tz: &jiff::tz::TimeZone) -> Value {
+    let group = match (voice::classify(r), kind) {
+        (voice::Answer::Valid(s), SurveyType::Nps) if s >= 9 => "promoter",
+        (voice::Answer::Valid(s), SurveyType::Nps) if s <= detractor_max => "detractor",
+        (voice::Answer::Valid(_), SurveyType::Nps) => "passive",
+        (voice::Answer::Valid(_), _) => "answered",
+        (voice::Answer::Skipped, _) => "skipped",
+        (voice::Answer::Rejected, _) => "rejected",
+        (voice::Answer::Unanswered, _) => "unanswered",
+    };
+    json!({
+        "survey_id": r.survey_id,
+        "respondent_id": r.respondent_id,
+        "customer_id": r.customer_id,
+        "date": r.submitted_at.or(r.sent_at).map(|t| t.to_zoned(tz.clone()).date().to_string()),
+        "score": r.score,
+        "count": r.count.max(1),
+        "group": group,
+        "comment": r.comment,
+    })
 }

@@ -46,7 +46,16 @@
   function draw(el, spec) {
     var x = xAxis(spec.x);
     var data = [x.values];
-    var series = [{ label: x.time ? "date" : "", value: x.time ? undefined : function (u, v) { return v == null ? "" : x.labels[v]; } }];
+    // The legend names the series and, under the cursor, its values: blank
+    // until then rather than placeholder dashes.
+    var isMonthly = spec.x.length > 0 && monthly.test(spec.x[0]);
+    var series = [{
+      label: x.time ? (isMonthly ? "month" : "day") : "",
+      value: function (u, v) {
+        if (v == null) return "";
+        return x.time ? new Date(v * 1000).toISOString().slice(0, isMonthly ? 7 : 10) : x.labels[v];
+      },
+    }];
     var bands = [];
     var barCount = spec.series.filter(function (s) { return s.kind === "bar"; }).length;
     var f = fmt(spec.unit);
@@ -83,7 +92,7 @@
         label: s.label,
         stroke: s.color,
         width: s.kind === "band" ? 1 : 2,
-        value: (function (raw) { return function (u, v, si, idx) { return idx == null ? "–" : f(raw[idx]); }; })(d.raw),
+        value: (function (raw) { return function (u, v, si, idx) { return idx == null ? "" : f(raw[idx]); }; })(d.raw),
         spanGaps: false,
         points: { show: spec.x.length < 40 },
       };
@@ -107,6 +116,13 @@
       bands.push({ series: [bandIdx[b], bandIdx[b + 1]], fill: "rgba(59,111,216,0.12)" });
     }
 
+    // Bars are centred on their date: half a step of room on either side so
+    // the first and last bars are not cut by the plot's edges.
+    var timeRange;
+    if (x.time && barCount > 0) {
+      var step = x.values.length > 1 ? x.values[1] - x.values[0] : 86400;
+      timeRange = function (u, min, max) { return [min - step / 2, max + step / 2]; };
+    }
     var width = Math.max(280, el.clientWidth || 600);
     var opts = {
       width: width,
@@ -115,7 +131,7 @@
       bands: bands,
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: x.time, range: x.time ? undefined : function () { return [-0.5, spec.x.length - 0.5]; } } },
+      scales: { x: { time: x.time, range: x.time ? timeRange : function () { return [-0.5, spec.x.length - 0.5]; } } },
       axes: [
         {
           stroke: "#5b6578",

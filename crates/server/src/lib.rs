@@ -188,6 +188,7 @@ impl Server {
         routes: Router<AppState>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        dashboard::warm_up(self.state.workspace());
         self.listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let app = app(routes, self.state.clone());

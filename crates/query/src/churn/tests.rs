@@ -258,7 +258,7 @@ fn inputs(c: &Company, cut: Option<Date>) -> HistoryInputs {
         customers: c.customers.clone(),
         tickets,
         surveys,
-        usage: b.finish(),
+        usage: std::sync::Arc::new(b.finish()),
     }
 }
 

@@ -163,14 +163,14 @@ pub async fn list(_: Guard, State(state): State<AppState>, Query(q): Q) -> Respo
     let body = html! {
         (form)
         p.hint { "Health as of " (doc["as_of"].as_str().unwrap_or("")) " (scorecard: " (doc["scorecard"].as_str().unwrap_or("")) ")." }
-        @if let Some(n) = doc["churn_note"].as_str() { p.hint { "Churn risk is not shown: " (n) } }
+        @if let Some(n) = doc["churn_note"].as_str() { p.hint { "Churn risk is not shown: " (churn_note(n)) } }
         (by_band)
         (ctx.table(t))
     };
     respond("Accounts", ctx, body)
 }
 
-pub async fn one(_: Guard, State(state): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Response {
+pub async fn one(session: Guard, State(state): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Response {
     let p = Params(q);
     let mut ctx = Ctx::new(account_href(&id), p);
     let key = format!("account/{id}");
@@ -203,7 +203,7 @@ pub async fn one(_: Guard, State(state): State<AppState>, Path(id): Path<String>
 
     let mut kpis = vec![
         Kpi::new("mrr", "MRR", money(&doc["mrr_cents"], &cur))
-            .with_trend(mrr_v.clone(), Better::Up, |d| format!("{d:+.0} {cur}"))
+            .with_trend(mrr_v.clone(), Better::Up, |d| super::ui::money_signed(&json!(d * 100.0), &cur))
             .render("the month before"),
     ];
     let mut health_kpi = Kpi::new(
@@ -232,7 +232,7 @@ pub async fn one(_: Guard, State(state): State<AppState>, Path(id): Path<String>
         churn["churn_probability"].as_f64().map_or("–".into(), |p| format!("{:.0}%", p * 100.0)),
     );
     risk.note = Some(if churn.is_null() {
-        doc["churn_note"].as_str().unwrap_or("").to_string()
+        churn_note(doc["churn_note"].as_str().unwrap_or(""))
     } else {
         format!("within {} days · model AUC {}", int(&churn["horizon_days"]), dec(&churn["holdout_auc"], 2))
     });
@@ -378,12 +378,13 @@ pub async fn one(_: Guard, State(state): State<AppState>, Path(id): Path<String>
         }
     }
     let task_table = tasks_table(&mut ctx, doc["tasks"].as_array().map(Vec::as_slice).unwrap_or(&[]), false);
+    let override_form = override_section(&id, h, super::session::may_change(&state, &session));
 
     let skip = ["id", "name"];
     let body = html! {
         dl.attrs {
             @for (k, v) in attrs.as_object().into_iter().flatten().filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null()) {
-                div { dt { (k.replace('_', " ")) } dd { (v.as_str().map_or_else(|| v.to_string(), str::to_string)) } }
+                div { dt { (k.replace('_', " ")) } dd { (attribute_text(k, v)) } }
             }
         }
         div.kpis { @for k in &kpis { (k) } }
@@ -408,6 +409,7 @@ pub async fn one(_: Guard, State(state): State<AppState>, Path(id): Path<String>
             }
             (ctx.table(drivers))
         }
+        (override_form)
         (task_table)
         (ctx.table(answers))
         (ctx.table(tickets))
@@ -528,5 +530,138 @@ pub async fn update_alert(
         Ok(Ok(_)) => Redirect::to(&format!("/alerts?status=all#task-{id}")).into_response(),
         Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// The manual health override of an account (`tenure health override`):
+/// the one in force, and a form to set or remove it. Only sessions that may
+/// change what everyone sees get a working form ([`super::session::may_change`]).
+fn override_section(id: &str, health: &Value, allowed: bool) -> Markup {
+    let current = &health["override"];
+    let as_of = health["as_of"]
+        .as_str()
+        .or(health["history"].as_array().and_then(|h| h.last()).and_then(|d| d["date"].as_str()));
+    let from: Option<jiff::civil::Date> = as_of.and_then(|d| d.parse().ok());
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let from = from.unwrap_or(today);
+    let expires = from.checked_add(jiff::ToSpan::days(30)).unwrap_or(from);
+    let action = format!("{}/override", account_href(id));
+    html! {
+        section.card id="override" {
+            h3 { "Manual health override" }
+            @if current.is_null() {
+                p.hint { "No override: the score is the scorecard's. An override replaces it (for a known reason the data cannot see) until it expires." }
+            } @else {
+                p {
+                    "Overridden to " b { (dec(&current["score"], 0)) } " from " (current["set_on"].as_str().unwrap_or(""))
+                    " until " (current["expires"].as_str().unwrap_or("")) " (excluded): "
+                    i { (current["reason"].as_str().unwrap_or("")) }
+                    " (the scorecard says " (dec(&health["computed_score"], 0)) ")."
+                }
+            }
+            @if health.is_null() {
+                p.hint { "This account is not scored, so there is nothing to override." }
+            } @else if !allowed {
+                p.hint { "Overrides change the score everyone sees: log in with an " b { "admin" } " key (or the login link "
+                    code { "tenure serve" } " printed) to set one. A read key only looks." }
+            } @else {
+                form.filters.override method="post" action=(action) {
+                    input type="hidden" name="action" value="set";
+                    label { "Score (0-100)" input type="number" name="score" min="0" max="100" step="1" required; }
+                    label.wide { "Reason" input type="text" name="reason" required placeholder="e.g. exec sponsor left; renewal call booked"; }
+                    label { "From" input type="date" name="from" value=(from.to_string()) required; }
+                    label { "Until (excluded)" input type="date" name="expires" value=(expires.to_string()) required; }
+                    button type="submit" { "Set override" }
+                }
+                @if !current.is_null() {
+                    form method="post" action=(action) {
+                        input type="hidden" name="action" value="clear";
+                        button type="submit" { "Remove the override" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OverrideForm {
+    action: String,
+    score: Option<String>,
+    reason: Option<String>,
+    from: Option<String>,
+    expires: Option<String>,
+}
+
+/// Set or remove an account's override, with the checks of `tenure health override`.
+pub async fn override_score(
+    session: Guard,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Form(form): Form<OverrideForm>,
+) -> Response {
+    if !super::session::same_origin(&parts) {
+        return super::session::cross_site();
+    }
+    if !super::session::may_change(&state, &session) {
+        return (StatusCode::FORBIDDEN, "overrides need an admin key's session (or the login link)").into_response();
+    }
+    let root = state.workspace().to_path_buf();
+    let account = id.clone();
+    let done = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let ws = tenure_store::Workspace::open(&root)?;
+        if !tenure_store::load::<tenure_model::Customer>(&ws)?.iter().any(|c| c.id == account) {
+            anyhow::bail!("no customer with id {account:?} in the workspace");
+        }
+        match form.action.as_str() {
+            "clear" => {
+                tenure_query::health::clear_override(&root, &account)?;
+            }
+            "set" => {
+                let date = |name: &str, v: &Option<String>| -> anyhow::Result<jiff::civil::Date> {
+                    let v = v.as_deref().unwrap_or("");
+                    v.parse().map_err(|e| anyhow::anyhow!("{name} {v:?} is not a date (YYYY-MM-DD): {e}"))
+                };
+                let score_text = form.score.as_deref().unwrap_or("").trim().to_string();
+                let score: f64 = score_text
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("score {score_text:?} is not a number from 0 to 100"))?;
+                let o = tenure_query::health::Override {
+                    account: account.clone(),
+                    score,
+                    reason: form.reason.clone().unwrap_or_default(),
+                    set_on: date("from", &form.from)?,
+                    expires: date("expires", &form.expires)?,
+                };
+                tenure_query::health::set_override(&root, o)?;
+            }
+            other => anyhow::bail!("unknown action {other:?}: set or clear"),
+        }
+        Ok(())
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => Redirect::to(&format!("{}#override", account_href(&id))).into_response(),
+        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Why there is no churn risk, without the workspace's path in it.
+fn churn_note(note: &str) -> String {
+    if note.starts_with("no churn model") {
+        "no churn model yet: train one with `tenure churn train`.".into()
+    } else {
+        note.to_string()
+    }
+}
+
+/// An attribute as shown: instants as their day, strings bare.
+fn attribute_text(key: &str, v: &Value) -> String {
+    match v.as_str() {
+        Some(s) if key.ends_with("_at") && s.len() > 10 && s.as_bytes()[10] == b'T' => s[..10].to_string(),
+        Some(s) => s.to_string(),
+        None => v.to_string(),
     }
 }

@@ -54,9 +54,12 @@ pub fn routes() -> Router<AppState> {
         .route("/revenue/explain", get(pages::explain))
         .route("/engagement", get(pages::engagement))
         .route("/voice", get(pages::voice))
+        .route("/voice/answers", get(pages::answers))
         .route("/support", get(pages::support))
+        .route("/support/tickets", get(pages::support_tickets))
         .route("/accounts", get(accounts::list))
         .route("/accounts/{id}", get(accounts::one))
+        .route("/accounts/{id}/override", post(accounts::override_score))
         .route("/alerts", get(accounts::alerts))
         .route("/alerts/{id}", post(accounts::update_alert))
         .route("/login", get(login_page).post(login_post))
@@ -70,6 +73,24 @@ pub fn login_link(state: &AppState, addr: SocketAddr) -> String {
     let token = session::new_login_token(state.workspace());
     let host = if addr.ip().is_unspecified() { SocketAddr::new([127, 0, 0, 1].into(), addr.port()) } else { addr };
     format!("http://{host}/login?token={token}")
+}
+
+/// Load the inputs the pages share in the background (see
+/// [`tenure_query::cache::warm`]), so that the first page viewed after
+/// start-up is served in well under a second instead of loading every usage
+/// event first. Pages asked for meanwhile wait for the same load.
+pub fn warm_up(workspace: &Path) {
+    let root = workspace.to_path_buf();
+    let spawned = std::thread::Builder::new().name("dashboard-warm-up".into()).spawn(move || {
+        let started = std::time::Instant::now();
+        if let Ok(ws) = Workspace::open(&root) {
+            tenure_query::cache::warm(&ws);
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "dashboard inputs loaded");
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the dashboard warm-up: {e}");
+    }
 }
 
 async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
@@ -256,27 +277,6 @@ pub type Guard = Session;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A developer's preview: `TENURE_PREVIEW=/path/to/workspace cargo test -p
-    /// tenure-server preview -- --ignored --nocapture` serves the dashboard on
-    /// port 8099 for ten minutes and prints its login link.
-    #[test]
-    #[ignore = "a developer's preview server, not a test"]
-    fn preview() {
-        let ws = std::env::var("TENURE_PREVIEW").expect("TENURE_PREVIEW=<workspace>");
-        let config = crate::ServeConfig::new(Path::new(&ws), "127.0.0.1:8099".parse().unwrap());
-        let server = crate::Server::open(config).unwrap();
-        let addr = server.local_addr().unwrap();
-        eprintln!("{}", login_link(server.state(), addr));
-        for _ in 0..20 {
-            eprintln!("{}", login_link(server.state(), addr));
-        }
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            server.run(crate::routes(), tokio::time::sleep(std::time::Duration::from_secs(600))).await
-        })
-        .unwrap();
-    }
 
     #[test]
     fn only_local_paths_are_followed_after_login() {

@@ -39,10 +39,53 @@ fn series_of(ms: &[(&String, &Value)], key: &str, scale: f64) -> Vec<Option<f64>
     ms.iter().map(|(_, m)| m[key].as_f64().map(|x| x * scale)).collect()
 }
 
-fn explain_href(month: &str, movement: Option<&str>) -> String {
-    match movement {
-        Some(k) => format!("/revenue/explain?month={month}&movement={k}"),
-        None => format!("/revenue/explain?month={month}"),
+/// The explain view of a month (and movement type), under the page's rules.
+fn explain_href(month: &str, movement: Option<&str>, preset: Option<&str>) -> String {
+    let mut p = Params(vec![("month".into(), month.into())]);
+    if let Some(k) = movement {
+        p.0.push(("movement".into(), k.into()));
+    }
+    if let Some(x) = preset {
+        p.0.push(("preset".into(), x.into()));
+    }
+    format!("/revenue/explain{}", p.query())
+}
+
+/// The rule sets the revenue figures can follow: (name, label). `workspace`
+/// is tenure.toml as configured (no `preset` parameter); the others are the
+/// presets of docs/presets.md.
+const RULE_SETS: &[(&str, &str)] = &[
+    ("workspace", "Workspace settings"),
+    ("chartmogul", "ChartMogul"),
+    ("stripe", "Stripe"),
+    ("profitwell", "ProfitWell"),
+    ("baremetrics", "Baremetrics"),
+];
+
+/// "Stripe's rules", "the workspace's rules".
+fn rules_phrase(preset: Option<&str>) -> String {
+    match preset {
+        Some(x) => format!("{}'s rules", rule_set_label(x)),
+        None => "the workspace's rules".into(),
+    }
+}
+
+fn rule_set_label(name: &str) -> &str {
+    RULE_SETS.iter().find(|r| r.0 == name).map_or(name, |r| r.1)
+}
+
+/// The `preset` parameter, where `workspace` (or nothing) means no preset.
+fn preset_of(p: &Params) -> Option<&str> {
+    p.get("preset").filter(|x| *x != "workspace")
+}
+
+fn rule_set_select(name: &str, label: &str, current: &str) -> Markup {
+    html! {
+        label { (label)
+            select name=(name) {
+                @for (v, l) in RULE_SETS { option value=(v) selected[current == *v] { (l) } }
+            }
+        }
     }
 }
 
@@ -77,7 +120,8 @@ fn cents(x: f64) -> f64 {
 pub async fn overview(_: Guard, State(state): State<AppState>, Query(q): Q) -> Response {
     let p = Params(q);
     let mut ctx = Ctx::new("/", p.clone());
-    let revenue = metric(&state, "revenue", p.pick(&["from", "to", "segment"])).await;
+    let revenue = metric(&state, "revenue", p.pick(&["from", "to", "segment", "preset"])).await;
+    let preset = preset_of(&p);
     let engagement = metric(&state, "engagement", day_range(&p)).await;
     let nps = metric(&state, "nps", day_range(&p)).await;
     let support = metric(&state, "support", day_range(&p)).await;
@@ -99,7 +143,7 @@ pub async fn overview(_: Guard, State(state): State<AppState>, Query(q): Q) -> R
                 format!("{}{} {}", if d >= 0.0 { "+" } else { "-" }, c2, super::ui::grouped(d.abs().round() as i64))
             };
             let pp = |d: f64| format!("{:+.2} pp", d);
-            let link = explain_href(last, None);
+            let link = explain_href(last, None, preset);
             kpis.push(
                 Kpi::new("mrr", "MRR", money(&m["mrr_cents"], &cur))
                     .with_trend(series_of(&ms, "mrr_cents", 0.01), Better::Up, &money_change)
@@ -132,13 +176,13 @@ pub async fn overview(_: Guard, State(state): State<AppState>, Query(q): Q) -> R
             kpis.push(
                 Kpi::new("customer_churn_rate", "Customer churn", ratio_pct(&m["customer_churn_rate"]))
                     .with_trend(series_of(&ms, "customer_churn_rate", 100.0), Better::Down, pp)
-                    .link(explain_href(last, Some("churn")))
+                    .link(explain_href(last, Some("churn"), preset))
                     .render(&against),
             );
             kpis.push(
                 Kpi::new("gross_mrr_churn_rate", "Revenue churn (gross)", ratio_pct(&m["gross_mrr_churn_rate"]))
                     .with_trend(series_of(&ms, "gross_mrr_churn_rate", 100.0), Better::Down, pp)
-                    .link(explain_href(last, Some("churn")))
+                    .link(explain_href(last, Some("churn"), preset))
                     .render(&against),
             );
             kpis.push(
@@ -156,7 +200,7 @@ pub async fn overview(_: Guard, State(state): State<AppState>, Query(q): Q) -> R
             body_charts = html! {
                 div.grid2 {
                     (mrr_chart(&ms, &cur))
-                    (waterfall(last, m, ms.len().checked_sub(2).map(|i| ms[i].1), &cur))
+                    (waterfall(last, m, ms.len().checked_sub(2).map(|i| ms[i].1), &cur, preset))
                 }
                 (movements_chart(&ms, &cur))
             };
@@ -205,7 +249,7 @@ pub async fn overview(_: Guard, State(state): State<AppState>, Query(q): Q) -> R
                     int(&o["n"]),
                     dec(&json!(o["confidence_level"].as_f64().map(|c| c * 100.0)), 0)
                 ))
-                .link("/voice")
+                .link(answers_href(&Params(day_range(&p)), "nps", &[]))
                 .render(&format!("the survey month before {}", last_month.unwrap_or("the last"))),
         );
     }
@@ -260,7 +304,7 @@ fn movements_chart(ms: &[(&String, &Value)], cur: &str) -> Markup {
 
 /// The month's MRR bridge, from the previous month's MRR to this month's:
 /// each movement a step (green up, red down), FX and other changes last.
-fn waterfall(month: &str, m: &Value, prev: Option<&Value>, cur: &str) -> Markup {
+fn waterfall(month: &str, m: &Value, prev: Option<&Value>, cur: &str, preset: Option<&str>) -> Markup {
     let end = m["mrr_cents"].as_f64().unwrap_or(0.0) / 100.0;
     let start = prev.and_then(|p| p["mrr_cents"].as_f64()).unwrap_or(0.0) / 100.0;
     let mut steps: Vec<(String, f64, &str, Option<String>)> = Vec::new();
@@ -268,7 +312,7 @@ fn waterfall(month: &str, m: &Value, prev: Option<&Value>, cur: &str) -> Markup 
     for (k, label, color) in MOVEMENTS {
         let v = m["movements"][k].as_f64().unwrap_or(0.0) / 100.0;
         sum += v;
-        steps.push((label.to_string(), v, color, Some(explain_href(month, Some(k)))));
+        steps.push((label.to_string(), v, color, Some(explain_href(month, Some(k), preset))));
     }
     let other = end - start - sum;
     if other.abs() >= 0.5 {
@@ -281,7 +325,7 @@ fn waterfall(month: &str, m: &Value, prev: Option<&Value>, cur: &str) -> Markup 
         bars.push((label, level, level + v, color, href));
         level += v;
     }
-    bars.push(("End".into(), 0.0, end, NEUTRAL, Some(explain_href(month, None))));
+    bars.push(("End".into(), 0.0, end, NEUTRAL, Some(explain_href(month, None, preset))));
     let hi = bars.iter().map(|b| b.1.max(b.2)).fold(0.0, f64::max).max(1.0);
     // The axis starts just under the lowest running level (not at zero), so
     // that movements of a few percent of MRR are visible steps.
@@ -365,12 +409,22 @@ fn segment_breakdown(ctx: &mut Ctx, doc: &Value, attr: &str) -> Markup {
 pub async fn revenue(_: Guard, State(state): State<AppState>, Query(q): Q) -> Response {
     let p = Params(q);
     let mut ctx = Ctx::new("/revenue", p.clone());
-    let doc = metric(&state, "revenue", p.pick(&["from", "to", "segment", "as_of"])).await;
-    let f = filters("/revenue", &p, &Filters { kind: "month", segments: true, extra: html! {} });
+    let preset = preset_of(&p);
+    let doc = metric(&state, "revenue", p.pick(&["from", "to", "segment", "as_of", "preset"])).await;
+    let f = filters(
+        "/revenue",
+        &p,
+        &Filters {
+            kind: "month",
+            segments: true,
+            extra: rule_set_select("preset", "Rules", preset.unwrap_or("workspace")),
+        },
+    );
     let doc = match doc {
         Ok(d) => d,
         Err(e) => return respond("Revenue", ctx, html! { (f) (notice("No revenue figures", &e)) }),
     };
+    let rules_note = rules_note(&state, preset).await;
     let cur = currency(&doc);
     let ms = months(&doc);
     let x: Vec<String> = ms.iter().map(|m| m.0.clone()).collect();
@@ -396,12 +450,12 @@ pub async fn revenue(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
     );
     for (month, m) in ms.iter().rev() {
         let mut row = vec![
-            Cell::text(month.as_str()).link(explain_href(month, None)),
-            Cell::num(&m["mrr_cents"], money(&m["mrr_cents"], &cur)).link(explain_href(month, None)),
+            Cell::text(month.as_str()).link(explain_href(month, None, preset)),
+            Cell::num(&m["mrr_cents"], money(&m["mrr_cents"], &cur)).link(explain_href(month, None, preset)),
         ];
         for (k, _, _) in MOVEMENTS {
             let v = &m["movements"][k];
-            row.push(Cell::num(v, money(v, &cur)).link(explain_href(month, Some(k))));
+            row.push(Cell::num(v, money(v, &cur)).link(explain_href(month, Some(k), preset)));
         }
         row.extend([
             Cell::num(&m["net_new_mrr_cents"], money_signed(&m["net_new_mrr_cents"], &cur)),
@@ -485,8 +539,10 @@ pub async fn revenue(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
         },
     };
 
+    let reconciliation = reconciliation(&state, &mut ctx, &p, ms.last().map(|m| m.0.as_str()), &cur).await;
     let body = html! {
         (f)
+        (rules_note)
         div.grid2 {
             (movements_chart(&ms, &cur))
             (Chart::new("retention_rates", "Net and gross MRR retention (month)", x.clone(), "%")
@@ -511,8 +567,170 @@ pub async fn revenue(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
         (ctx.table(unit))
         (cohort_heatmap(&mut ctx, &doc, "customer_retention", "cohort_customers", "Cohort retention: customers still subscribed"))
         (cohort_heatmap(&mut ctx, &doc, "net_mrr_retention", "cohort_mrr", "Cohort retention: net MRR"))
+        (reconciliation)
     };
     respond("Revenue", ctx, body)
+}
+
+/// Which rules the figures follow, said above them.
+async fn rules_note(state: &AppState, preset: Option<&str>) -> Markup {
+    let given = cached(state, "revenue-rules-given".into(), |ws| Ok(json!(ws.settings().revenue.given))).await;
+    let given: Vec<String> = given.ok().and_then(|g| serde_json::from_value((*g).clone()).ok()).unwrap_or_default();
+    html! {
+        p.hint.rules {
+            @match preset {
+                Some(x) => {
+                    "Every figure on this page follows " b { (rule_set_label(x)) "'s rules" } " (docs/presets.md), as "
+                    code { "tenure metrics revenue --preset " (x) } " does"
+                    @if !given.is_empty() {
+                        "; the rules tenure.toml writes explicitly still win: " (given.join(", "))
+                    }
+                    ". The customers behind each figure follow them too."
+                }
+                None => {
+                    "Figures follow the workspace's rules (tenure.toml). Choose "
+                    b { "Rules" } " above to see them as ChartMogul, Stripe, ProfitWell or Baremetrics count them."
+                }
+            }
+        }
+    }
+}
+
+/// Money with cents, for differences that can be small: `+USD 12.34`.
+fn money_exact(v: &Value, cur: &str) -> String {
+    match v.as_f64() {
+        Some(c) => {
+            let r = c.abs().round() as i64;
+            let sign = if r == 0 {
+                ""
+            } else if c > 0.0 {
+                "+"
+            } else {
+                "-"
+            };
+            format!("{sign}{cur} {}.{:02}", super::ui::grouped(r / 100), r % 100)
+        }
+        None => "–".into(),
+    }
+}
+
+/// The reconciliation of two rule sets for one month (`tenure reconcile
+/// --month M --a A --b B`): the figures under each, the rules that differ,
+/// and each customer's difference with the rule causing it.
+async fn reconciliation(state: &AppState, ctx: &mut Ctx, p: &Params, last_month: Option<&str>, cur: &str) -> Markup {
+    let Some(month) = p.get("month").or(last_month).map(str::to_string) else { return html! {} };
+    let a = p.get("a").unwrap_or("workspace").to_string();
+    let b = p.get("b").or(preset_of(p)).unwrap_or("stripe").to_string();
+    let keep = p.without(&["month", "a", "b", "csv"]);
+    let form = html! {
+        form.filters method="get" action="/revenue#reconcile" {
+            @for (k, v) in &keep.0 { input type="hidden" name=(k) value=(v); }
+            label { "Month" input type="month" name="month" value=(month) required; }
+            (rule_set_select("a", "Compare", &a))
+            (rule_set_select("b", "with", &b))
+            button type="submit" { "Reconcile" }
+        }
+    };
+    let head = html! {
+        h2 id="reconcile" { "Why the numbers differ: " (rule_set_label(&a)) " → " (rule_set_label(&b)) ", " (month) }
+        (form)
+    };
+    if a == b {
+        return html! { (head) p.hint { "Choose two different rule sets to compare." } };
+    }
+    let key = format!("reconcile/{month}/{a}/{b}");
+    let (m2, a2, b2) = (month.clone(), a.clone(), b.clone());
+    let doc = match cached(state, key, move |ws| tenure_query::reconcile::rules_doc(ws, &m2, &a2, &b2)).await {
+        Ok(d) => d,
+        Err(e) => return html! { (head) (notice("Cannot reconcile", &e)) },
+    };
+    let kinds: Vec<(&str, &str)> = MOVEMENTS.iter().map(|(k, l, _)| (*k, *l)).collect();
+    let (fa, fb, fd) = (&doc["a"]["figures"], &doc["b"]["figures"], &doc["difference"]);
+    let mut totals = Table::new(
+        "reconcile_totals",
+        &format!("{month}: {} and {}", rule_set_label(&a), rule_set_label(&b)),
+        &["figure", rule_set_label(&a), rule_set_label(&b), "difference"],
+    );
+    totals.rows.push(vec![
+        Cell::text("MRR"),
+        Cell::num(&fa["mrr_cents"], money_exact(&fa["mrr_cents"], cur).trim_start_matches('+').to_string()),
+        Cell::num(&fb["mrr_cents"], money_exact(&fb["mrr_cents"], cur).trim_start_matches('+').to_string()),
+        Cell::num(&fd["mrr_cents"], money_exact(&fd["mrr_cents"], cur)),
+    ]);
+    totals.rows.push(vec![
+        Cell::text("subscribers"),
+        Cell::num(&fa["subscribers"], int(&fa["subscribers"])),
+        Cell::num(&fb["subscribers"], int(&fb["subscribers"])),
+        Cell::num(&fd["subscribers"], format!("{:+}", fd["subscribers"].as_i64().unwrap_or(0))),
+    ]);
+    for (k, label) in &kinds {
+        let v = |f: &Value| f["movements"][*k].clone();
+        totals.rows.push(vec![
+            Cell::text(*label),
+            Cell::num(&v(fa), money_exact(&v(fa), cur)),
+            Cell::num(&v(fb), money_exact(&v(fb), cur)),
+            Cell::num(&v(fd), money_exact(&v(fd), cur)),
+        ]);
+    }
+    let mut cols = vec!["customer", "rule", "MRR", "subscribers"];
+    cols.extend(kinds.iter().map(|k| k.1));
+    cols.push("why");
+    let rows = doc["customers"].as_array().cloned().unwrap_or_default();
+    let mut t = Table::new(
+        "reconcile",
+        &format!("By customer and rule, largest first ({} rows; they add up to the differences)", rows.len()),
+        &cols,
+    )
+    .empty("The two rule sets count every customer alike this month.");
+    let mut sums = vec![0.0; 2 + kinds.len()];
+    for r in &rows {
+        let id = r["customer_id"].as_str().unwrap_or("");
+        let mut row = vec![
+            Cell::text(id).link(format!("/accounts/{}", super::session::urlencode(id))),
+            Cell::text(r["rule"].as_str().unwrap_or("")),
+            Cell::num(&r["mrr_cents"], money_exact(&r["mrr_cents"], cur)),
+            Cell::num(&r["subscribers"], format!("{:+}", r["subscribers"].as_i64().unwrap_or(0))),
+        ];
+        sums[0] += r["mrr_cents"].as_f64().unwrap_or(0.0);
+        sums[1] += r["subscribers"].as_f64().unwrap_or(0.0);
+        for (i, (k, _)) in kinds.iter().enumerate() {
+            let v = &r["movements"][*k];
+            sums[2 + i] += v.as_f64().unwrap_or(0.0);
+            row.push(Cell::num(v, if v.as_f64() == Some(0.0) { String::new() } else { money_exact(v, cur) }));
+        }
+        row.push(Cell::text(r["explanation"].as_str().unwrap_or("")).class("why"));
+        t.rows.push(row);
+    }
+    if !rows.is_empty() {
+        let mut foot = vec![
+            Cell::text(format!("total of {} rows", rows.len())),
+            Cell::text(""),
+            Cell::num(&json!(sums[0]), money_exact(&json!(sums[0]), cur)),
+            Cell::num(&json!(sums[1]), format!("{:+}", sums[1])),
+        ];
+        foot.extend(sums[2..].iter().map(|x| Cell::num(&json!(x), money_exact(&json!(x), cur))));
+        foot.push(Cell::text(""));
+        t.foot = Some(foot);
+    }
+    let switched = doc["rules_switched"].as_array().cloned().unwrap_or_default();
+    html! {
+        (head)
+        @if switched.is_empty() {
+            p.hint { "The two rule sets agree on every contested rule: nothing differs." }
+        } @else {
+            p.hint { "Rules that differ, switched one at a time in this order (each customer's change is put on the rule switched):" }
+            ul.rules {
+                @for r in &switched {
+                    li { code { (r["rule"].as_str().unwrap_or("")) } ": " (r["a"].as_str().unwrap_or("")) " → " b { (r["b"].as_str().unwrap_or("")) } " (" (r["b_means"].as_str().unwrap_or("")) ")" }
+                }
+            }
+        }
+        div.grid2.reconcile {
+            (ctx.table(totals))
+            div {}
+        }
+        (ctx.table(t))
+    }
 }
 
 /// Cohorts by month of first New Business, retention by months since.
@@ -550,9 +768,13 @@ pub async fn explain(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
             notice("Which month?", "Open this page from a revenue figure, or add ?month=YYYY-MM."),
         );
     };
+    let preset = preset_of(&p);
     let mut params = vec![("explain".to_string(), month.clone())];
     if let Some(k) = p.get("movement") {
         params.push(("movement".into(), k.into()));
+    }
+    if let Some(x) = preset {
+        params.push(("preset".into(), x.into()));
     }
     let doc = match metric(&state, "revenue", params).await {
         Ok(d) => d,
@@ -581,14 +803,14 @@ pub async fn explain(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
     };
     let kinds = html! {
         nav.chips {
-            a href=(explain_href(&month, None)) class=[p.get("movement").is_none().then_some("active")] { "all" }
+            a href=(explain_href(&month, None, preset)) class=[p.get("movement").is_none().then_some("active")] { "all" }
             @for (k, label, _) in MOVEMENTS {
-                a href=(explain_href(&month, Some(k))) class=[(p.get("movement") == Some(k)).then_some("active")] { (label) }
+                a href=(explain_href(&month, Some(k), preset)) class=[(p.get("movement") == Some(k)).then_some("active")] { (label) }
             }
         }
     };
     let body = html! {
-        p { "The customers behind the revenue figures of " b { (month) } ". Total of these movements: " b { (money_signed(&json!(total), &cur)) } "." }
+        p { "The customers behind the revenue figures of " b { (month) } " under " (rules_phrase(preset)) ". Total of these movements: " b { (money_signed(&json!(total), &cur)) } "." }
         (kinds)
         (ctx.table(mv))
         div.grid2 {
@@ -862,11 +1084,25 @@ pub async fn voice(_: Guard, State(state): State<AppState>, Query(q): Q) -> Resp
                         dec(&json!(o["confidence_level"].as_f64().map(|c| c * 100.0)), 0),
                         int(&o["n"])
                     ))
+                    .link(answers_href(&p, "nps", &[]))
                     .render(""),
             );
             kpis.push(
                 Kpi::new("promoters", "Promoters", pct(&o["promoters_pct"]))
-                    .note(format!("detractors {}", pct(&o["detractors_pct"])))
+                    .note(format!("{} of {} answers (9-10)", int(&o["promoters"]), int(&o["n"])))
+                    .link(answers_href(&p, "nps", &[("group", "promoter")]))
+                    .render(""),
+            );
+            kpis.push(
+                Kpi::new("detractors", "Detractors", pct(&o["detractors_pct"]))
+                    .note(format!(
+                        "{} of {} answers (0-{}) · passives {}",
+                        int(&o["detractors"]),
+                        int(&o["n"]),
+                        o["detractor_max"].as_i64().unwrap_or(6),
+                        pct(&o["passives_pct"])
+                    ))
+                    .link(answers_href(&p, "nps", &[("group", "detractor")]))
                     .render(""),
             );
             let ms = d["months"].as_array().cloned().unwrap_or_default();
@@ -893,18 +1129,24 @@ pub async fn voice(_: Guard, State(state): State<AppState>, Query(q): Q) -> Resp
                 &["month", "n", "NPS", "margin", "promoters", "passives", "detractors", "change", "significant"],
             );
             for m in ms.iter().rev() {
+                let month = m["month"].as_str().unwrap_or("");
+                let href = |group: Option<&str>| {
+                    let mut extra = vec![("month", month)];
+                    extra.extend(group.map(|g| ("group", g)));
+                    answers_href(&p, "nps", &extra)
+                };
                 months.rows.push(vec![
-                    Cell::text(m["month"].as_str().unwrap_or("")),
-                    Cell::num(&m["n"], int(&m["n"])),
+                    Cell::text(month).link(href(None)),
+                    Cell::num(&m["n"], int(&m["n"])).link(href(None)),
                     Cell::num(&m["nps"], dec(&m["nps"], 1)).class(if m["low_sample"] == true {
                         "num low"
                     } else {
                         "num"
                     }),
                     Cell::num(&m["margin_of_error"], format!("± {}", dec(&m["margin_of_error"], 1))),
-                    Cell::num(&m["promoters"], int(&m["promoters"])),
-                    Cell::num(&m["passives"], int(&m["passives"])),
-                    Cell::num(&m["detractors"], int(&m["detractors"])),
+                    Cell::num(&m["promoters"], int(&m["promoters"])).link(href(Some("promoter"))),
+                    Cell::num(&m["passives"], int(&m["passives"])).link(href(Some("passive"))),
+                    Cell::num(&m["detractors"], int(&m["detractors"])).link(href(Some("detractor"))),
                     Cell::num(&m["change"], dec(&m["change"], 1)),
                     Cell::text(match m["change_significant"].as_bool() {
                         Some(true) => "yes",
@@ -946,9 +1188,11 @@ pub async fn voice(_: Guard, State(state): State<AppState>, Query(q): Q) -> Resp
                     &["value", "n", "NPS", "margin", "promoters", "detractors"],
                 );
                 for s in segs {
+                    let v = s["segment"].as_str().unwrap_or("");
+                    let href = answers_href(&p, "nps", &[("value", v)]);
                     t.rows.push(vec![
-                        Cell::text(s["segment"].as_str().unwrap_or("")),
-                        Cell::num(&s["n"], int(&s["n"])),
+                        Cell::text(v).link(href.clone()),
+                        Cell::num(&s["n"], int(&s["n"])).link(href),
                         Cell::num(&s["nps"], dec(&s["nps"], 1)),
                         Cell::num(&s["margin_of_error"], format!("± {}", dec(&s["margin_of_error"], 1))),
                         Cell::num(&s["promoters_pct"], pct(&s["promoters_pct"])),
@@ -966,6 +1210,7 @@ pub async fn voice(_: Guard, State(state): State<AppState>, Query(q): Q) -> Resp
             kpis.push(
                 Kpi::new("csat", "CSAT", pct(&o["csat_pct"]))
                     .note(format!("average {} · response rate {}", dec(&o["average"], 2), pct(&o["response_rate_pct"])))
+                    .link(answers_href(&p, "csat", &[]))
                     .render(""),
             );
             let dist: Vec<(&String, &Value)> =
@@ -994,6 +1239,7 @@ pub async fn voice(_: Guard, State(state): State<AppState>, Query(q): Q) -> Resp
                             pct(&v["agree_pct"]),
                             v["direction"].as_str().unwrap_or("").replace('_', " ")
                         ))
+                        .link(answers_href(&p, "ces", &[]))
                         .render(""),
                 );
             }
@@ -1008,6 +1254,126 @@ pub async fn voice(_: Guard, State(state): State<AppState>, Query(q): Q) -> Resp
     respond("Voice of the customer", ctx, body)
 }
 
+/// The answers behind a survey figure: `/voice/answers` with the page's
+/// range and segment attribute, and `extra` (`month`, `group`, `value`).
+fn answers_href(p: &Params, kind: &str, extra: &[(&str, &str)]) -> String {
+    let mut q = Params(p.pick(&["from", "to", "segment"]));
+    q.0.push(("type".into(), kind.into()));
+    for (k, v) in extra {
+        q = q.with(k, v);
+    }
+    format!("/voice/answers{}", q.query())
+}
+
+/// The `from`/`to` days of a page narrowed to one `month` (YYYY-MM) when given.
+fn range_with_month(p: &Params) -> Vec<(String, String)> {
+    match p.get("month").and_then(month_days) {
+        Some((a, b)) => vec![("from".into(), a.to_string()), ("to".into(), b.to_string())],
+        None => p.pick(&["from", "to"]),
+    }
+}
+
+/// Customer -> value of a segment attribute (`(none)` when missing).
+async fn segment_values(state: &AppState, attr: &str) -> Result<std::sync::Arc<Value>, String> {
+    let a = attr.to_string();
+    cached(state, format!("segment-values/{attr}"), move |ws| Ok(json!(tenure_query::filter::segments_of(ws, &a)?)))
+        .await
+}
+
+/// A human title for what a list is narrowed to.
+fn narrowed(p: &Params) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = p.get("month") {
+        parts.push(m.to_string());
+    } else if p.get("from").is_some() || p.get("to").is_some() {
+        parts.push(format!(
+            "{} to {} (excluded)",
+            p.get("from").unwrap_or("the start"),
+            p.get("to").unwrap_or("the end")
+        ));
+    }
+    if let (Some(a), Some(v)) = (p.get("segment"), p.get("value")) {
+        parts.push(format!("{} = {v}", a.replace('_', " ")));
+    }
+    if parts.is_empty() { "all time".into() } else { parts.join(", ") }
+}
+
+pub async fn answers(_: Guard, State(state): State<AppState>, Query(q): Q) -> Response {
+    let p = Params(q);
+    let mut ctx = Ctx::new("/voice/answers", p.clone());
+    let kind = p.get("type").unwrap_or("nps").to_string();
+    if !["nps", "csat", "ces"].contains(&kind.as_str()) {
+        return respond("Survey answers", ctx, notice("Which survey type?", "type is nps, csat or ces."));
+    }
+    let mut params = range_with_month(&p);
+    params.push(("list".into(), "true".into()));
+    let doc = match metric(&state, &kind, params).await {
+        Ok(d) => d,
+        Err(e) => return respond("Survey answers", ctx, notice("No survey answers", &e)),
+    };
+    let seg = match (p.get("segment"), p.get("value")) {
+        (Some(attr), Some(_)) => match segment_values(&state, attr).await {
+            Ok(m) => Some(m),
+            Err(e) => return respond("Survey answers", ctx, notice("Unknown segment attribute", &e)),
+        },
+        _ => None,
+    };
+    let group = p.get("group");
+    let shown: Vec<&Value> = doc["answers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| group.is_none_or(|g| a["group"] == g))
+        .filter(|a| match (&seg, p.get("value")) {
+            (Some(m), Some(v)) => {
+                let c = a["customer_id"].as_str().unwrap_or("");
+                m[c].as_str().unwrap_or(tenure_query::filter::NONE) == v
+            }
+            _ => true,
+        })
+        .collect();
+    let mut t = Table::new(
+        "answers",
+        &format!("{} answers", shown.len()),
+        &["date", "survey", "respondent", "customer", "score", "counts as", "comment"],
+    )
+    .empty("No answers match.");
+    for a in &shown {
+        let c = a["customer_id"].as_str().unwrap_or("");
+        let g = a["group"].as_str().unwrap_or("");
+        t.rows.push(vec![
+            Cell::text(a["date"].as_str().unwrap_or("")),
+            Cell::text(a["survey_id"].as_str().unwrap_or("")),
+            Cell::text(a["respondent_id"].as_str().unwrap_or("")),
+            if c.is_empty() {
+                Cell::text("")
+            } else {
+                Cell::text(c).link(format!("/accounts/{}", super::session::urlencode(c)))
+            },
+            Cell::num(&a["score"], dec(&a["score"], 0)),
+            Cell::text(g).class(match g {
+                "promoter" => "good",
+                "detractor" => "bad",
+                _ => "flat",
+            }),
+            Cell::text(a["comment"].as_str().unwrap_or("")).class("quote"),
+        ]);
+    }
+    let groups: &[&str] =
+        if kind == "nps" { &["promoter", "passive", "detractor", "skipped"] } else { &["answered", "skipped"] };
+    let body = html! {
+        p { "The answers behind the " (kind.to_uppercase()) " figures of " b { (narrowed(&p)) } "." }
+        nav.chips {
+            a href=(format!("/voice/answers{}", p.without(&["group"]).query())) class=[group.is_none().then_some("active")] { "all" }
+            @for g in groups {
+                a href=(format!("/voice/answers{}", p.with("group", g).query())) class=[(group == Some(*g)).then_some("active")] { (g) }
+            }
+        }
+        (ctx.table(t))
+    };
+    respond(&format!("{} answers", kind.to_uppercase()), ctx, body)
+}
+
 // ---------------------------------------------------------------- support
 
 pub async fn support(_: Guard, State(state): State<AppState>, Query(q): Q) -> Response {
@@ -1019,25 +1385,33 @@ pub async fn support(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
         Ok(d) => d,
         Err(e) => return respond("Support", ctx, html! { (f) (notice("No support figures", &e)) }),
     };
-    let range = p.pick(&["from", "to"]);
+    let range = p.pick(&["from", "to", "segment"]);
     let key = format!("support-monthly{}", Params(range.clone()).query());
     let monthly = cached(&state, key, move |ws| support_by_month(ws, &range)).await;
     let o = &doc["overall"];
+    let tickets = |what: &str| tickets_href(&p, &[("what", what)]);
     let kpis = [
         Kpi::new("frt_median", "Median first response", duration(&o["frt_from_creation_median_seconds"]))
-            .note(format!("p90 {}", duration(&o["frt_from_creation_p90_seconds"]))),
+            .note(format!("p90 {}", duration(&o["frt_from_creation_p90_seconds"])))
+            .link(tickets("replied")),
         Kpi::new("fcr", "First contact resolution", pct(&o["fcr_strict_rate_pct"]))
-            .note(format!("Freshservice definition {}", pct(&o["fcr_freshservice_rate_pct"]))),
+            .note(format!("Freshservice definition {}", pct(&o["fcr_freshservice_rate_pct"])))
+            .link(tickets("fcr")),
         Kpi::new("one_touch", "One-touch", pct(&o["one_touch_rate_pct"]))
-            .note(format!("zero-touch {}", pct(&o["zero_touch_rate_pct"]))),
+            .note(format!("zero-touch {}", pct(&o["zero_touch_rate_pct"])))
+            .link(tickets("one_touch")),
         Kpi::new("reopen", "Reopen rate", pct(&o["reopen_rate_pct"]))
-            .note(format!("{} reopened", int(&json!(o["reopened_tickets"].as_array().map(Vec::len))))),
-        Kpi::new("resolution", "Median time to resolution", duration(&o["time_to_resolution_median_seconds"])),
-        Kpi::new("tickets", "Tickets", int(&o["tickets"])).note(format!(
-            "{} per account · {} unreplied",
-            dec(&o["tickets_per_account"], 2),
-            int(&o["unreplied_count"])
-        )),
+            .note(format!("{} reopened", int(&json!(o["reopened_tickets"].as_array().map(Vec::len)))))
+            .link(tickets("reopened")),
+        Kpi::new("resolution", "Median time to resolution", duration(&o["time_to_resolution_median_seconds"]))
+            .link(tickets("resolved")),
+        Kpi::new("tickets", "Tickets", int(&o["tickets"]))
+            .note(format!(
+                "{} per account · {} unreplied",
+                dec(&o["tickets_per_account"], 2),
+                int(&o["unreplied_count"])
+            ))
+            .link(tickets("all")),
     ];
     let trend = match &monthly {
         Ok(m) => {
@@ -1057,20 +1431,81 @@ pub async fn support(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
                     "median resolution",
                 ],
             );
+            let mut by_segment = Table::new(
+                "support_month_segments",
+                &format!("By month and {}", p.get("segment").unwrap_or("segment").replace('_', " ")),
+                &["month", "value", "tickets", "median first response", "FCR", "reopen rate"],
+            );
+            let mut seg_values: Vec<String> = Vec::new();
             for r in rows.iter().rev() {
+                let month = r["month"].as_str().unwrap_or("");
+                let href = |what: &str| tickets_href(&p, &[("month", month), ("what", what)]);
                 t.rows.push(vec![
-                    Cell::text(r["month"].as_str().unwrap_or("")),
-                    Cell::num(&r["tickets"], int(&r["tickets"])),
-                    Cell::num(&r["frt_from_creation_median_seconds"], duration(&r["frt_from_creation_median_seconds"])),
+                    Cell::text(month).link(href("all")),
+                    Cell::num(&r["tickets"], int(&r["tickets"])).link(href("all")),
+                    Cell::num(&r["frt_from_creation_median_seconds"], duration(&r["frt_from_creation_median_seconds"]))
+                        .link(href("replied")),
                     Cell::num(&r["frt_from_creation_p90_seconds"], duration(&r["frt_from_creation_p90_seconds"])),
-                    Cell::num(&r["fcr_strict_rate_pct"], pct(&r["fcr_strict_rate_pct"])),
-                    Cell::num(&r["reopen_rate_pct"], pct(&r["reopen_rate_pct"])),
+                    Cell::num(&r["fcr_strict_rate_pct"], pct(&r["fcr_strict_rate_pct"])).link(href("fcr")),
+                    Cell::num(&r["reopen_rate_pct"], pct(&r["reopen_rate_pct"])).link(href("reopened")),
                     Cell::num(
                         &r["time_to_resolution_median_seconds"],
                         duration(&r["time_to_resolution_median_seconds"]),
-                    ),
+                    )
+                    .link(href("resolved")),
                 ]);
+                for s in r["segments"].as_array().into_iter().flatten() {
+                    let v = s["segment"].as_str().unwrap_or("");
+                    if !seg_values.iter().any(|x| x == v) {
+                        seg_values.push(v.to_string());
+                    }
+                    let href = |what: &str| tickets_href(&p, &[("month", month), ("value", v), ("what", what)]);
+                    by_segment.rows.push(vec![
+                        Cell::text(month),
+                        Cell::text(v).link(href("all")),
+                        Cell::num(&s["tickets"], int(&s["tickets"])).link(href("all")),
+                        Cell::num(
+                            &s["frt_from_creation_median_seconds"],
+                            duration(&s["frt_from_creation_median_seconds"]),
+                        )
+                        .link(href("replied")),
+                        Cell::num(&s["fcr_strict_rate_pct"], pct(&s["fcr_strict_rate_pct"])).link(href("fcr")),
+                        Cell::num(&s["reopen_rate_pct"], pct(&s["reopen_rate_pct"])).link(href("reopened")),
+                    ]);
+                }
             }
+            seg_values.sort();
+            let palette = [NEUTRAL, GOOD, WARN, BAD, "#8e5bd8", "#2bb3c0", MUTED, "#b5651d"];
+            let seg_col = |v: &str, k: &str, scale: f64| {
+                rows.iter()
+                    .map(|r| {
+                        r["segments"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|s| s["segment"] == v)
+                            .and_then(|s| s[k].as_f64())
+                            .map(|x| x * scale)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let per_segment = if p.get("segment").is_some() {
+                let mut volume =
+                    Chart::new("segment_volume", "Tickets by month and segment", x.clone(), "tickets").stacked();
+                let mut frt = Chart::new("segment_frt", "Median first response by segment", x.clone(), "hours");
+                for (i, v) in seg_values.iter().enumerate() {
+                    let color = palette[i % palette.len()];
+                    volume = volume.series(Series::bar(v, seg_col(v, "tickets", 1.0), color));
+                    frt = frt.series(Series::line(
+                        v,
+                        seg_col(v, "frt_from_creation_median_seconds", 1.0 / 3600.0),
+                        color,
+                    ));
+                }
+                html! { div.grid2 { (volume.render()) (frt.render()) } (ctx.table(by_segment)) }
+            } else {
+                html! {}
+            };
             html! {
                 div.grid2 {
                     (Chart::new("frt", "First response time by month", x.clone(), "hours")
@@ -1086,6 +1521,7 @@ pub async fn support(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
                     .series(Series::bar("tickets", col("tickets", 1.0), NEUTRAL))
                     .render())
                 (ctx.table(t))
+                (per_segment)
             }
         }
         Err(e) => notice("Support by month", e),
@@ -1099,7 +1535,7 @@ pub async fn support(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
     for (id, n) in by_account {
         volume.rows.push(vec![
             Cell::text(id.as_str()).link(format!("/accounts/{}", super::session::urlencode(id))),
-            Cell::num(n, int(n)),
+            Cell::num(n, int(n)).link(tickets_href(&p, &[("account", id), ("what", "all")])),
         ]);
     }
     let segments = match doc["segments"].as_array() {
@@ -1110,12 +1546,15 @@ pub async fn support(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
                 &["value", "tickets", "median first response", "FCR", "reopen rate", "tickets per account"],
             );
             for s in segs {
+                let v = s["segment"].as_str().unwrap_or("");
+                let href = |what: &str| tickets_href(&p, &[("value", v), ("what", what)]);
                 t.rows.push(vec![
-                    Cell::text(s["segment"].as_str().unwrap_or("")),
-                    Cell::num(&s["tickets"], int(&s["tickets"])),
-                    Cell::num(&s["frt_from_creation_median_seconds"], duration(&s["frt_from_creation_median_seconds"])),
-                    Cell::num(&s["fcr_strict_rate_pct"], pct(&s["fcr_strict_rate_pct"])),
-                    Cell::num(&s["reopen_rate_pct"], pct(&s["reopen_rate_pct"])),
+                    Cell::text(v).link(href("all")),
+                    Cell::num(&s["tickets"], int(&s["tickets"])).link(href("all")),
+                    Cell::num(&s["frt_from_creation_median_seconds"], duration(&s["frt_from_creation_median_seconds"]))
+                        .link(href("replied")),
+                    Cell::num(&s["fcr_strict_rate_pct"], pct(&s["fcr_strict_rate_pct"])).link(href("fcr")),
+                    Cell::num(&s["reopen_rate_pct"], pct(&s["reopen_rate_pct"])).link(href("reopened")),
                     Cell::num(&s["tickets_per_account"], dec(&s["tickets_per_account"], 2)),
                 ]);
             }
@@ -1134,7 +1573,8 @@ pub async fn support(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
 }
 
 /// The support document of each month of ticket creation in the range
-/// (summary figures only), computed by the same query as the API's.
+/// (summary figures only, and per segment when `range` has `segment`),
+/// computed by the same query as the API's.
 fn support_by_month(ws: &tenure_store::Workspace, range: &[(String, String)]) -> anyhow::Result<Value> {
     let tickets = tenure_store::load::<Ticket>(ws)?;
     let tz = jiff::tz::TimeZone::get(&ws.settings().workspace.timezone)?;
@@ -1152,21 +1592,165 @@ fn support_by_month(ws: &tenure_store::Workspace, range: &[(String, String)]) ->
         let from = m.max(first);
         let to = if day("to").is_some() { next.min(last) } else { next };
         if from < to {
-            let params = vec![("from".to_string(), from.to_string()), ("to".to_string(), to.to_string())];
+            let mut params = vec![("from".to_string(), from.to_string()), ("to".to_string(), to.to_string())];
+            params.extend(range.iter().filter(|(k, _)| k == "segment").cloned());
             let q = tenure_query::MetricQuery::from_params("support", &params).map_err(anyhow::Error::msg)?;
             let d = tenure_query::compute(ws, &q)?;
-            let o = &d["overall"];
-            out.push(json!({
-                "month": m.strftime("%Y-%m").to_string(),
-                "tickets": o["tickets"],
-                "frt_from_creation_median_seconds": o["frt_from_creation_median_seconds"],
-                "frt_from_creation_p90_seconds": o["frt_from_creation_p90_seconds"],
-                "fcr_strict_rate_pct": o["fcr_strict_rate_pct"],
-                "reopen_rate_pct": o["reopen_rate_pct"],
-                "time_to_resolution_median_seconds": o["time_to_resolution_median_seconds"],
-            }));
+            let summary = |o: &Value| {
+                json!({
+                    "tickets": o["tickets"],
+                    "frt_from_creation_median_seconds": o["frt_from_creation_median_seconds"],
+                    "frt_from_creation_p90_seconds": o["frt_from_creation_p90_seconds"],
+                    "fcr_strict_rate_pct": o["fcr_strict_rate_pct"],
+                    "reopen_rate_pct": o["reopen_rate_pct"],
+                    "time_to_resolution_median_seconds": o["time_to_resolution_median_seconds"],
+                })
+            };
+            let mut row = summary(&d["overall"]);
+            row["month"] = json!(m.strftime("%Y-%m").to_string());
+            if let Some(segs) = d["segments"].as_array() {
+                row["segments"] = segs
+                    .iter()
+                    .map(|s| {
+                        let mut v = summary(s);
+                        v["segment"] = s["segment"].clone();
+                        v
+                    })
+                    .collect();
+            }
+            out.push(row);
         }
         m = next;
     }
     Ok(Value::from(out))
+}
+
+/// The tickets behind a support figure: `/support/tickets` with the page's
+/// range and segment attribute, and `extra` (`what`, `month`, `value`, `account`).
+fn tickets_href(p: &Params, extra: &[(&str, &str)]) -> String {
+    let mut q = Params(p.pick(&["from", "to", "segment"]));
+    for (k, v) in extra {
+        q = q.with(k, v);
+    }
+    format!("/support/tickets{}", q.query())
+}
+
+/// What a support figure counts, as the ticket ids of its document part:
+/// (parameter, label, ids).
+fn ticket_ids(what: &str, part: &Value) -> Option<(&'static str, Vec<String>)> {
+    let list = |k: &str| part[k].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string));
+    let keys = |k: &str| part[k].as_object().into_iter().flat_map(|m| m.keys().cloned());
+    Some(match what {
+        "all" => ("all tickets", keys("frt_from_creation_seconds").chain(list("unreplied_tickets")).collect()),
+        "replied" => ("tickets with a first response", keys("frt_from_creation_seconds").collect()),
+        "unreplied" => ("tickets without a reply", list("unreplied_tickets").collect()),
+        "fcr" => ("resolved at first contact", list("fcr_strict_tickets").collect()),
+        "one_touch" => ("one-touch tickets", list("one_touch_tickets").collect()),
+        "zero_touch" => ("zero-touch tickets", list("zero_touch_tickets").collect()),
+        "reopened" => ("reopened tickets", list("reopened_tickets").collect()),
+        "resolved" => ("resolved tickets", keys("time_to_resolution_seconds").collect()),
+        _ => return None,
+    })
+}
+
+pub async fn support_tickets(_: Guard, State(state): State<AppState>, Query(q): Q) -> Response {
+    let p = Params(q);
+    let mut ctx = Ctx::new("/support/tickets", p.clone());
+    let mut params = range_with_month(&p);
+    if p.get("value").is_some() {
+        params.extend(p.pick(&["segment"]));
+    }
+    let doc = match metric(&state, "support", params).await {
+        Ok(d) => d,
+        Err(e) => return respond("Tickets", ctx, notice("No support figures", &e)),
+    };
+    let part = match p.get("value") {
+        Some(v) => doc["segments"].as_array().into_iter().flatten().find(|s| s["segment"] == v).cloned(),
+        None => Some(doc["overall"].clone()),
+    };
+    let what = p.get("what").unwrap_or("all");
+    let Some((label, ids)) = part.as_ref().and_then(|part| ticket_ids(what, part)) else {
+        return respond(
+            "Tickets",
+            ctx,
+            notice(
+                "Nothing to list",
+                "what is all, replied, unreplied, fcr, one_touch, zero_touch, reopened or resolved; value a segment value of the page.",
+            ),
+        );
+    };
+    let key = format!("tickets/{}", blake3::hash(ids.join("\n").as_bytes()).to_hex());
+    let wanted = ids.clone();
+    let rows = match cached(&state, key, move |ws| {
+        let wanted: std::collections::HashSet<&str> = wanted.iter().map(String::as_str).collect();
+        let mut out: Vec<Value> = tenure_store::load::<Ticket>(ws)?
+            .iter()
+            .filter(|t| wanted.contains(t.id.as_str()))
+            .map(|t| {
+                json!({
+                    "id": t.id, "customer_id": t.customer_id, "created_at": t.created_at.to_string(),
+                    "status": t.status, "channel": t.channel, "reopens": t.reopens,
+                    "first_response_seconds": t.first_reply_at.map(|r| r.as_second() - t.created_at.as_second()),
+                    "resolution_seconds": t.solved_at.map(|r| r.as_second() - t.created_at.as_second()),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b["created_at"].as_str().cmp(&a["created_at"].as_str()));
+        Ok(Value::from(out))
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return respond("Tickets", ctx, notice("Cannot read the tickets", &e)),
+    };
+    let account = p.get("account");
+    let shown: Vec<&Value> =
+        rows.as_array().into_iter().flatten().filter(|t| account.is_none_or(|a| t["customer_id"] == a)).collect();
+    let mut t = Table::new(
+        "tickets",
+        &format!("{} {label}", shown.len()),
+        &["ticket", "customer", "created", "status", "channel", "first response", "resolution", "reopens"],
+    )
+    .empty("No tickets match.");
+    for r in &shown {
+        let c = r["customer_id"].as_str().unwrap_or("");
+        t.rows.push(vec![
+            Cell::text(r["id"].as_str().unwrap_or("")),
+            if c.is_empty() {
+                Cell::text("")
+            } else {
+                Cell::text(c).link(format!("/accounts/{}", super::session::urlencode(c)))
+            },
+            Cell::text(r["created_at"].as_str().unwrap_or("").get(..16).unwrap_or("").replace('T', " ")),
+            Cell::text(r["status"].as_str().unwrap_or("")),
+            Cell::text(r["channel"].as_str().unwrap_or("")),
+            Cell::num(&r["first_response_seconds"], duration(&r["first_response_seconds"])),
+            Cell::num(&r["resolution_seconds"], duration(&r["resolution_seconds"])),
+            Cell::num(&r["reopens"], int(&r["reopens"])),
+        ]);
+    }
+    let kinds = [
+        ("all", "all"),
+        ("replied", "replied"),
+        ("unreplied", "unreplied"),
+        ("fcr", "first contact resolution"),
+        ("one_touch", "one-touch"),
+        ("zero_touch", "zero-touch"),
+        ("reopened", "reopened"),
+        ("resolved", "resolved"),
+    ];
+    let mut scope = narrowed(&p);
+    if let Some(a) = account {
+        scope = format!("{scope}, account {a}");
+    }
+    let body = html! {
+        p { "The tickets behind the support figures of " b { (scope) } " (by day of creation)." }
+        nav.chips {
+            @for (k, l) in kinds {
+                a href=(format!("/support/tickets{}", p.with("what", k).query())) class=[(what == k).then_some("active")] { (l) }
+            }
+        }
+        (ctx.table(t))
+    };
+    respond("Support tickets", ctx, body)
 }

@@ -153,6 +153,15 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+/// Whether a session may change what everyone sees (a health override): one
+/// opened with an admin key, or with the login link (whoever started `tenure
+/// serve` can change the workspace from its command line anyway). A read key
+/// only looks. Checked against the key file on every request, like the session.
+pub fn may_change(state: &AppState, session: &Session) -> bool {
+    session.key_id == LINK_SESSION
+        || state.keys().current().iter().any(|k| k.id == session.key_id && k.is_active() && k.scope == Scope::Admin)
+}
+
 /// The read API's guard: a read (or admin) key as for every API endpoint, or
 /// a dashboard session (so the dashboard's "JSON" links work in the browser).
 pub struct Reader;

@@ -133,6 +133,8 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
     /// What an empty table means and how to fill it.
     pub empty: String,
+    /// A totals row under the rows (shown, not part of the CSV).
+    pub foot: Option<Vec<Cell>>,
 }
 
 impl Table {
@@ -143,6 +145,7 @@ impl Table {
             columns: columns.iter().map(|c| c.to_string()).collect(),
             rows: Vec::new(),
             empty: "No rows for these filters.".into(),
+            foot: None,
         }
     }
 
@@ -174,6 +177,15 @@ impl Table {
                                             td class=[c.class] style=[c.style.as_deref()] data-v=(c.raw) {
                                                 @if let Some(h) = &c.href { a href=(h) { (c.text) } } @else { (c.text) }
                                             }
+                                        }
+                                    }
+                                }
+                            }
+                            @if let Some(foot) = &self.foot {
+                                tfoot {
+                                    tr {
+                                        @for c in foot {
+                                            td class=[c.class] data-v=(c.raw) { (c.text) }
                                         }
                                     }
                                 }
