@@ -422,9 +422,6 @@ pub fn with_segments(o: &mut Value, cut: &Cut, body: impl Fn(&EventTable) -> Val
 }
 
 /// The local-day range `[from, to)`: given, or the days with events.
-}
-
-/// The local-day range `[from, to)`: given, or the days with events.
 pub fn day_range(t: &EventTable, r: &RangeArgs) -> Result<(i32, i32)> {
     if let (Some(a), Some(b)) = (r.from, r.to)
         && b <= a

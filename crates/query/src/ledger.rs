@@ -110,6 +110,7 @@ impl RevenueData {
             invoices,
             cancellations,
             costs: Vec::new(),
+            invoice_dates: self.invoice_dates,
         }
     }
 
