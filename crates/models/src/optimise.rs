@@ -69,6 +69,14 @@ struct Run {
     converged: bool,
 }
 
+impl Run {
+    /// The best run as the result of a search over `starts` starting points.
+    fn into_minimum(self, iterations: usize, evaluations: usize, starts: usize) -> Minimum {
+        let converged = self.converged && self.value.is_finite();
+        Minimum { x: self.x, value: self.value, iterations, evaluations, converged, starts }
+    }
+}
+
 fn eval(f: &impl Fn(&[f64]) -> f64, x: &[f64]) -> f64 {
     let v = f(x);
     if v.is_nan() { f64::INFINITY } else { v }
@@ -207,14 +215,7 @@ pub fn minimise(f: impl Fn(&[f64]) -> f64, starts: &[Vec<f64>], opts: &Options) 
         }
     }
     let best = best.expect("the budget allows the first start");
-    Minimum {
-        x: best.x,
-        value: best.value,
-        iterations,
-        evaluations,
-        converged: best.converged && best.value.is_finite(),
-        starts: starts.len(),
-    }
+    best.into_minimum(iterations, evaluations, starts.len())
 }
 
 /// BFGS on an objective that also writes its gradient: `f(x, grad)`
@@ -314,14 +315,7 @@ pub fn bfgs(f: impl Fn(&[f64], &mut [f64]) -> f64, starts: &[Vec<f64>], g_tol: f
         evaluations: 0,
         converged: false,
     });
-    Minimum {
-        x: best.x,
-        value: best.value,
-        iterations,
-        evaluations,
-        converged: best.converged && best.value.is_finite(),
-        starts: starts.len(),
-    }
+    best.into_minimum(iterations, evaluations, starts.len())
 }
 
 #[cfg(test)]
