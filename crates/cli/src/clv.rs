@@ -148,6 +148,7 @@ fn fit_json<P: Parameters>(fit: &Fit<P>, seconds: f64) -> Value {
         "params": params,
         "log_likelihood": fit.log_likelihood,
         "converged": fit.converged,
+        "boundary": fit.boundary,
         "iterations": fit.iterations,
         "evaluations": fit.evaluations,
         "observations": fit.observations,

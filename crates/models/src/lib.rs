@@ -64,6 +64,9 @@ pub struct Fit<P> {
     pub starts: usize,
     /// Observations the model was fitted on (customers, or cohort members).
     pub observations: usize,
+    /// Set when the optimum lies on a bound of the search rather than inside
+    /// it: what reached the bound and what that means.
+    pub boundary: Option<String>,
 }
 
 /// A model's parameters by name, in the papers' order (for output).
@@ -119,6 +122,93 @@ pub(crate) fn bounded(log_params: &[f64], minus_ll: impl FnOnce() -> f64) -> f64
     minus_ll()
 }
 
+/// The distinct frequencies of a data set and each customer's index into
+/// them: the likelihood terms that depend on x alone (the log-gamma and
+/// digamma terms) are computed once per distinct x, not once per customer.
+pub(crate) struct ByFrequency {
+    pub values: Vec<f64>,
+    pub index: Vec<u32>,
+}
+
+impl ByFrequency {
+    pub fn new(data: &[Rfm]) -> ByFrequency {
+        let mut distinct: Vec<u32> = data.iter().map(|c| c.frequency).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let index = data
+            .iter()
+            .map(|c| distinct.binary_search(&c.frequency).expect("every frequency is listed") as u32)
+            .collect();
+        ByFrequency { values: distinct.into_iter().map(f64::from).collect(), index }
+    }
+}
+
+/// Customers per chunk of a parallel sum. Chunk sums are added in chunk
+/// order, so a likelihood does not depend on how many threads computed it.
+const CHUNK: usize = 16_384;
+
+/// Σ over customers 0..n of `f(range, grad)` (each call returns its range's
+/// value and adds its gradient into `grad`), chunked over the machine's
+/// cores with scoped threads when there is more than one chunk.
+pub(crate) fn chunked_sum<const N: usize>(
+    n: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [f64; N]) -> f64 + Sync,
+) -> (f64, [f64; N]) {
+    let chunks = n.div_ceil(CHUNK);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(chunks);
+    let run = |c: usize| {
+        let mut g = [0.0; N];
+        let v = f(c * CHUNK..((c + 1) * CHUNK).min(n), &mut g);
+        (v, g)
+    };
+    let parts: Vec<(f64, [f64; N])> = if threads <= 1 {
+        (0..chunks).map(run).collect()
+    } else {
+        let mut parts = vec![(0.0, [0.0; N]); chunks];
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let run = &run;
+                    scope.spawn(move || (t..chunks).step_by(threads).map(|c| (c, run(c))).collect::<Vec<_>>())
+                })
+                .collect();
+            for h in handles {
+                for (c, part) in h.join().expect("a likelihood thread panicked") {
+                    parts[c] = part;
+                }
+            }
+        });
+        parts
+    };
+    let mut total = (0.0, [0.0; N]);
+    for (v, g) in parts {
+        total.0 += v;
+        for (t, x) in total.1.iter_mut().zip(g) {
+            *t += x;
+        }
+    }
+    total
+}
+
+/// Like [`chunked_sum`] for per-customer results: `f(i)` for every customer,
+/// in order, over the machine's cores.
+pub fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.div_ceil(CHUNK));
+    if threads <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let per = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                scope.spawn(move || (t * per..((t + 1) * per).min(n)).map(f).collect::<Vec<T>>())
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("a prediction thread panicked")).collect()
+    })
+}
+
 pub(crate) fn fit_from_minimum<P>(
     params: P,
     m: &optimise::Minimum,
@@ -136,5 +226,6 @@ pub(crate) fn fit_from_minimum<P>(
         evaluations: m.evaluations,
         starts: m.starts,
         observations,
+        boundary: None,
     })
 }

@@ -3,6 +3,10 @@
 //! a restart no longer improves (restarts cure Nelder-Mead's known habit of
 //! stalling on a collapsed simplex).
 //!
+//! [`bfgs`] is the quasi-Newton alternative for objectives with an analytic
+//! gradient (BG/NBD and Gamma-Gamma): a few dozen evaluations instead of
+//! thousands, which is what makes a million customers fit in seconds.
+//!
 //! The models optimise over log-parameters, so every point of R^n is a valid
 //! parameter vector and no constraints are needed. An objective value that is
 //! NaN is treated as +infinity (the region is simply avoided).
@@ -63,6 +67,14 @@ struct Run {
     iterations: usize,
     evaluations: usize,
     converged: bool,
+}
+
+impl Run {
+    /// The best run as the result of a search over `starts` starting points.
+    fn into_minimum(self, iterations: usize, evaluations: usize, starts: usize) -> Minimum {
+        let converged = self.converged && self.value.is_finite();
+        Minimum { x: self.x, value: self.value, iterations, evaluations, converged, starts }
+    }
 }
 
 fn eval(f: &impl Fn(&[f64]) -> f64, x: &[f64]) -> f64 {
@@ -203,14 +215,107 @@ pub fn minimise(f: impl Fn(&[f64]) -> f64, starts: &[Vec<f64>], opts: &Options) 
         }
     }
     let best = best.expect("the budget allows the first start");
-    Minimum {
-        x: best.x,
-        value: best.value,
-        iterations,
-        evaluations,
-        converged: best.converged && best.value.is_finite(),
-        starts: starts.len(),
+    best.into_minimum(iterations, evaluations, starts.len())
+}
+
+/// BFGS on an objective that also writes its gradient: `f(x, grad)`
+/// returns the value and fills `grad`. Each start is run to convergence (the
+/// gradient's largest component below `g_tol * (1 + |f|)`, or a step that
+/// changes f by less than 1e-15 relatively twice in a row); the best wins.
+/// A backtracking line search keeps the Armijo condition, and the inverse
+/// Hessian estimate is only updated when the step has positive curvature.
+pub fn bfgs(f: impl Fn(&[f64], &mut [f64]) -> f64, starts: &[Vec<f64>], g_tol: f64, max_iterations: usize) -> Minimum {
+    assert!(!starts.is_empty(), "bfgs needs a starting point");
+    let mut best: Option<Run> = None;
+    let (mut iterations, mut evaluations) = (0, 0);
+    let safe = |x: &[f64], g: &mut [f64]| -> f64 {
+        let v = f(x, g);
+        if v.is_finite() && g.iter().all(|d| d.is_finite()) { v } else { f64::INFINITY }
+    };
+    for x0 in starts {
+        let n = x0.len();
+        let mut x = x0.clone();
+        let mut g = vec![0.0; n];
+        let mut fx = safe(&x, &mut g);
+        evaluations += 1;
+        if !fx.is_finite() {
+            continue;
+        }
+        // Inverse Hessian estimate, row-major; starts as the identity.
+        let mut h: Vec<f64> = (0..n * n).map(|i| if i % (n + 1) == 0 { 1.0 } else { 0.0 }).collect();
+        let mut converged = false;
+        let mut flat_steps = 0;
+        let (mut xn, mut gn) = (vec![0.0; n], vec![0.0; n]);
+        for _ in 0..max_iterations {
+            if g.iter().fold(0.0f64, |m, d| m.max(d.abs())) <= g_tol * (1.0 + fx.abs()) {
+                converged = true;
+                break;
+            }
+            iterations += 1;
+            let mut d: Vec<f64> = (0..n).map(|i| -(0..n).map(|j| h[i * n + j] * g[j]).sum::<f64>()).collect();
+            let mut slope: f64 = d.iter().zip(&g).map(|(a, b)| a * b).sum();
+            if slope >= 0.0 {
+                // Not a descent direction (the estimate went bad): steepest descent.
+                h.iter_mut().enumerate().for_each(|(i, v)| *v = if i % (n + 1) == 0 { 1.0 } else { 0.0 });
+                d = g.iter().map(|v| -v).collect();
+                slope = -g.iter().map(|v| v * v).sum::<f64>();
+            }
+            // Steps in log-parameters longer than 5 are never useful.
+            let longest = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let mut step = if longest > 5.0 { 5.0 / longest } else { 1.0 };
+            let mut fnew = f64::INFINITY;
+            for _ in 0..60 {
+                for i in 0..n {
+                    xn[i] = x[i] + step * d[i];
+                }
+                fnew = safe(&xn, &mut gn);
+                evaluations += 1;
+                if fnew <= fx + 1e-4 * step * slope {
+                    break;
+                }
+                step *= 0.5;
+            }
+            if fnew.is_nan() || fnew > fx {
+                // No decrease along the direction at any step: as far as f64 goes.
+                converged = g.iter().fold(0.0f64, |m, v| m.max(v.abs())) <= g_tol.sqrt() * (1.0 + fx.abs());
+                break;
+            }
+            let s: Vec<f64> = (0..n).map(|i| xn[i] - x[i]).collect();
+            let y: Vec<f64> = (0..n).map(|i| gn[i] - g[i]).collect();
+            let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
+            if sy > 1e-12 * s.iter().map(|v| v * v).sum::<f64>().sqrt() * y.iter().map(|v| v * v).sum::<f64>().sqrt() {
+                // H <- (I - ρ s yᵀ) H (I - ρ y sᵀ) + ρ s sᵀ
+                let rho = 1.0 / sy;
+                let hy: Vec<f64> = (0..n).map(|i| (0..n).map(|j| h[i * n + j] * y[j]).sum()).collect();
+                let yhy: f64 = y.iter().zip(&hy).map(|(a, b)| a * b).sum();
+                for i in 0..n {
+                    for j in 0..n {
+                        h[i * n + j] += -rho * (hy[i] * s[j] + s[i] * hy[j]) + (rho * rho * yhy + rho) * s[i] * s[j];
+                    }
+                }
+            }
+            let change = (fx - fnew).abs() / (1.0 + fx.abs());
+            x.copy_from_slice(&xn);
+            g.copy_from_slice(&gn);
+            fx = fnew;
+            flat_steps = if change < 1e-15 { flat_steps + 1 } else { 0 };
+            if flat_steps >= 2 {
+                converged = g.iter().fold(0.0f64, |m, v| m.max(v.abs())) <= g_tol.sqrt() * (1.0 + fx.abs());
+                break;
+            }
+        }
+        if best.as_ref().is_none_or(|b| fx < b.value) {
+            best = Some(Run { x, value: fx, iterations: 0, evaluations: 0, converged });
+        }
     }
+    let best = best.unwrap_or_else(|| Run {
+        x: starts[0].clone(),
+        value: f64::INFINITY,
+        iterations: 0,
+        evaluations: 0,
+        converged: false,
+    });
+    best.into_minimum(iterations, evaluations, starts.len())
 }
 
 #[cfg(test)]
@@ -223,6 +328,19 @@ mod tests {
         let m = minimise(f, &[vec![-1.2, 1.0], vec![3.0, -2.0]], &Options::default());
         assert!(m.converged, "{m:?}");
         assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+    }
+
+    #[test]
+    fn bfgs_on_rosenbrock() {
+        let f = |x: &[f64], g: &mut [f64]| {
+            g[0] = -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]);
+            g[1] = 200.0 * (x[1] - x[0] * x[0]);
+            (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2)
+        };
+        let m = bfgs(f, &[vec![-1.2, 1.0]], 1e-10, 500);
+        assert!(m.converged, "{m:?}");
+        assert!((m.x[0] - 1.0).abs() < 1e-7 && (m.x[1] - 1.0).abs() < 1e-7, "{m:?}");
+        assert!(m.evaluations < 200, "{m:?}");
     }
 
     #[test]

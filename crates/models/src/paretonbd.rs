@@ -10,7 +10,10 @@ use serde::Serialize;
 use crate::bgnbd::check_summaries;
 use crate::optimise::{Options, minimise};
 use crate::special::{hyp2f1, ln_gamma, log_add_exp, log_sub_exp};
-use crate::{Error, Fit, PurchaseModel, Rfm, bounded, fit_from_minimum};
+use crate::{Error, Fit, LOG_PARAM_BOUND, PurchaseModel, Rfm, bounded, fit_from_minimum};
+
+/// The cap on the dropout rate's shape s (see [`ParetoNbd::fit`]).
+pub const S_MAX: f64 = 1e4;
 
 /// Pareto/NBD parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -57,22 +60,54 @@ impl ParetoNbd {
     }
 
     /// Maximum-likelihood fit on customers' summaries.
+    ///
+    /// The search is over (ln r, ln α, ln s, ln s/β): the dropout rate's shape
+    /// and its mean. When dropout is (nearly) the same for every customer,
+    /// the likelihood keeps rising as s and β grow together towards the
+    /// exponential-lifetime limit at the mean rate s/β, and has no maximum.
+    /// In that coordinate system the drift is along one axis, which is capped
+    /// at s = [`S_MAX`]: the fit converges on that bound and says so in
+    /// [`Fit::boundary`] (a Gamma(10^4) rate has a 1% coefficient of
+    /// variation, so the predictions are the limit's to about four digits).
     pub fn fit(data: &[Rfm]) -> Result<Fit<ParetoNbd>, Error> {
         check_summaries(data)?;
         let mean_t = data.iter().map(|c| c.t).sum::<f64>() / data.len() as f64;
+        let ln_s_max = S_MAX.ln();
+        let from = |p: &[f64]| ParetoNbd { r: p[0].exp(), alpha: p[1].exp(), s: p[2].exp(), beta: (p[2] - p[3]).exp() };
         let objective = |p: &[f64]| {
-            let m = ParetoNbd { r: p[0].exp(), alpha: p[1].exp(), s: p[2].exp(), beta: p[3].exp() };
-            bounded(p, || -m.log_likelihood(data))
+            if p[2] > ln_s_max || (p[2] - p[3]).abs() > LOG_PARAM_BOUND {
+                return f64::INFINITY;
+            }
+            bounded(p, || -from(p).log_likelihood(data))
         };
         let scale = mean_t.max(1e-6).ln();
+        // (ln r, ln α, ln s, ln s/β): β = e^scale and s = 1 means a mean
+        // lifetime of about the mean observed age.
         let starts = vec![
             vec![0.0, 0.0, 0.0, 0.0],
-            vec![(0.5f64).ln(), scale - 1.0, (0.5f64).ln(), scale - 1.0],
-            vec![(0.2f64).ln(), scale, 1f64.ln(), scale + 1.0],
+            vec![(0.5f64).ln(), scale - 1.0, (0.5f64).ln(), (0.5f64).ln() - scale + 1.0],
+            vec![(0.2f64).ln(), scale, 0.0, -scale - 1.0],
         ];
         let m = minimise(objective, &starts, &Options::default());
-        let params = ParetoNbd { r: m.x[0].exp(), alpha: m.x[1].exp(), s: m.x[2].exp(), beta: m.x[3].exp() };
-        fit_from_minimum(params, &m, data.len(), "Pareto/NBD")
+        if m.x[2] < ln_s_max - 1.0 {
+            return fit_from_minimum(from(&m.x), &m, data.len(), "Pareto/NBD");
+        }
+        // The search ran into the cap on s, where Nelder-Mead crawls along
+        // the wall: fit the other three with s on the cap, from there.
+        let on_cap = |p: &[f64]| objective(&[p[0], p[1], ln_s_max, p[2]]);
+        let capped = minimise(on_cap, &[vec![m.x[0], m.x[1], m.x[3]]], &Options::default());
+        let x = [capped.x[0], capped.x[1], ln_s_max, capped.x[2]];
+        let params = from(&x);
+        let best = if capped.value <= m.value { &capped } else { &m };
+        let mut fit = fit_from_minimum(params, best, data.len(), "Pareto/NBD")?;
+        fit.iterations = m.iterations + capped.iterations;
+        fit.evaluations = m.evaluations + capped.evaluations;
+        fit.boundary = Some(format!(
+            "s is at its cap of {S_MAX:e}: dropout looks the same for every customer, so the likelihood keeps rising \
+             towards exponential lifetimes at the mean rate s/beta = {:.6} per period; the predictions are that limit's",
+            params.s / params.beta
+        ));
+        Ok(fit)
     }
 
     /// P(active at T | x, t_x, T) = 1 / (1 + s/(r+s+x) (α+T)^(r+x) (β+T)^s A0).
