@@ -166,7 +166,7 @@ impl Dialect for Spark {
 /// negative; the caller guards `den = 0`).
 pub fn round_div(d: &dyn Dialect, num: &str, den: &str) -> String {
     let q = d.idiv_wide(&format!("2 * abs({num}) + abs({den})"), &format!("2 * abs({den})"));
-    format!("(CASE WHEN ({num} < 0) <> ({den} < 0) THEN -{q} ELSE {q} END)")
+    format!("((CASE WHEN ({num} < 0) <> ({den} < 0) THEN -1 ELSE 1 END) * {q})")
 }
 
 /// `num / den` as an exact decimal with `scale` decimals, rounded half away
@@ -953,90 +953,26 @@ pub fn revenue(d: &dyn Dialect, q: &RevenueQuery) -> Plan {
             .into(),
     );
 
-    let (gm_num, gm_scale) = (q.gross_margin.0.to_string(), 10i128.pow(q.gross_margin.1).to_string());
-    let with_margin = |ticks: &str| round_div(d, &format!("({ticks}) * {gm_num}"), &gm_scale);
-    let net_new = "(v.new_business + v.expansion + v.contraction + v.churn + v.reactivation)";
-    let losses = "-(v.contraction + v.churn)";
-    let arpa = round_div(d, "e.mrr", "e.subscribers");
-    let ltv = round_div(d, "e.mrr * s.subscribers", "e.subscribers * c.churned_for_rate");
-    let has_ltv = "e.subscribers > 0 AND c.churned_for_rate > 0";
-    let cac = round_div(d, "coalesce(sm.sales_marketing, 0)", "c.new_customers");
-    let nb_arpa = round_div(d, "v.new_business", "c.new_customers");
-    let overall_new = "gm.g = '*' AND c.new_customers > 0";
-    let when = |cond: &str, x: String| format!("CASE WHEN {cond} THEN {x} END");
-    let mut cols = vec![
-        "e.g".to_string(),
-        format!("{} AS month", d.month_label("e.month")),
-        format!("{} AS mrr_cents", cents(d, "e.mrr")),
-        format!("{} AS arr_cents", cents(d, "e.mrr * 12")),
-        format!("{} AS arpa_cents", when("e.subscribers > 0", cents(d, &arpa))),
-        format!("{} AS net_new_mrr_cents", cents(d, net_new)),
-        format!("{} AS fx_impact_cents", cents(d, &format!("e.mrr - s.mrr - {net_new}"))),
-        format!("{} AS refunds_cents", cents(d, "f.refunds")),
-        "e.subscribers".into(),
-        "s.subscribers AS subscribers_start".into(),
-        "e.active_subscriptions".into(),
-        "e.past_due AS past_due_subscribers".into(),
-        "c.new_customers AS new_business_customers".into(),
-        "c.reactivated_customers".into(),
-        "c.churned_customers".into(),
-        "t.started AS trials_started".into(),
-    ];
-    cols.extend(kinds.iter().map(|k| format!("{} AS movement_{k}", cents(d, &format!("v.{k}")))));
-    cols.extend([
-        format!("{} AS customer_churn_rate", ratio(d, "c.churned_for_rate", "s.subscribers")),
-        format!("{} AS gross_mrr_churn_rate", ratio(d, "-(v.churn + v.contraction)", "s.mrr")),
-        format!(
-            "{} AS net_mrr_churn_rate",
-            ratio(d, "-(v.churn + v.contraction + v.expansion + v.reactivation)", "s.mrr")
-        ),
-        format!("{} AS nrr", ratio(d, "s.mrr + v.start_expansion + v.start_contraction + v.start_churn", "s.mrr")),
-        format!("{} AS grr", ratio(d, "s.mrr + v.start_contraction + v.start_churn", "s.mrr")),
-        format!(
-            "{} AS nrr_trailing_12m",
-            ratio(d, "t12.start_mrr + t12.expansion + t12.losses", "coalesce(t12.start_mrr, 0)")
-        ),
-        format!("{} AS grr_trailing_12m", ratio(d, "t12.start_mrr + t12.losses", "coalesce(t12.start_mrr, 0)")),
-        format!("{} AS quick_ratio", ratio(d, "v.new_business + v.expansion", losses)),
-        format!(
-            "{} AS quick_ratio_incl_reactivation",
-            ratio(d, "v.new_business + v.expansion + v.reactivation", losses)
-        ),
-        format!("{} AS ltv_simple_cents", when(has_ltv, cents(d, &ltv))),
-        format!("{} AS ltv_gross_margin_cents", when(has_ltv, cents(d, &with_margin(&ltv)))),
-        format!("{} AS cac_cents", when(overall_new, cents(d, &cac))),
-        format!("{} AS new_business_arpa_cents", when("c.new_customers > 0", cents(d, &nb_arpa))),
-        format!("{} AS cac_payback_months", when(overall_new, fixed(d, &cac, &with_margin(&nb_arpa), 2))),
-        format!(
-            "{} AS retention_cost_cents",
-            when(
-                "gm.g = '*' AND rt.retained > 0",
-                cents(d, &round_div(d, "coalesce(cs.customer_success, 0)", "rt.retained"))
-            )
-        ),
-        format!(
-            "{} AS customer_retention_rate",
-            ratio(d, "e.subscribers - (c.new_customers + c.reactivated_customers)", "s.subscribers")
-        ),
-        "r.due AS renewals_due".into(),
-        "r.renewed AS renewals_renewed".into(),
-        "r.lapsed AS renewals_lapsed".into(),
-        "r.cancelled AS renewals_cancelled".into(),
-        format!("{} AS renewal_rate", ratio(d, "r.renewed", "r.due")),
-        format!("{} AS gross_mrr_renewal_rate", ratio(d, "r.kept", "r.before")),
-        format!("{} AS net_mrr_renewal_rate", ratio(d, "r.after", "r.before")),
-        format!("{} AS trial_to_paid_conversion_rate", ratio(d, "t.converted", "t.started")),
-    ]);
+    // The month figures in three layers, so that every amount is computed
+    // once and each exact division reads columns (not nested expressions).
+    // 1. The inputs of each month, side by side.
     let on = |alias: &str| format!("{alias}.g = gm.g AND {alias}.month = gm.month");
-    p.result(
-        "months",
+    p.view(
+        "month_inputs",
         format!(
-            "SELECT {}\nFROM gm JOIN ends e ON {} JOIN ends s ON s.g = gm.g AND s.month = {}\n\
+            "SELECT gm.g, gm.month, e.mrr, e.subscribers, e.active_subscriptions, e.past_due, s.mrr AS start_mrr, \
+             s.subscribers AS start_subscribers,\n  v.new_business, v.expansion, v.contraction, v.churn, v.reactivation, \
+             v.start_expansion, v.start_contraction, v.start_churn,\n  c.new_customers, c.reactivated_customers, \
+             c.churned_customers, c.churned_for_rate, coalesce(rt.retained, 0) AS retained,\n  \
+             coalesce(t12.start_mrr, 0) AS t12_start_mrr, coalesce(t12.expansion, 0) AS t12_expansion, \
+             coalesce(t12.losses, 0) AS t12_losses,\n  r.due, r.renewed, r.lapsed, r.cancelled, r.before, r.after, r.kept, \
+             t.started, t.converted, f.refunds,\n  coalesce(sm.sales_marketing, 0) AS sales_marketing, \
+             coalesce(cs.customer_success, 0) AS customer_success\n\
+             FROM gm JOIN ends e ON {} JOIN ends s ON s.g = gm.g AND s.month = {}\n\
              JOIN moves v ON {} JOIN customers_moved c ON {} JOIN renewals r ON {} JOIN trials t ON {} JOIN refunds f ON {}\n\
              LEFT JOIN t12 ON {} LEFT JOIN retained rt ON {}\n\
              LEFT JOIN spend sm ON sm.month = {} LEFT JOIN spend cs ON cs.month = gm.month\n\
-             WHERE gm.month >= {from}\nORDER BY e.g, e.month",
-            cols.join(",\n  "),
+             WHERE gm.month >= {from}",
             on("e"),
             d.add_months("gm.month", "-1"),
             on("v"),
@@ -1049,6 +985,87 @@ pub fn revenue(d: &dyn Dialect, q: &RevenueQuery) -> Plan {
             d.add_months("gm.month", &format!("-{}", q.cac_spend_lag_months)),
         ),
     );
+    // 2. Amounts divided per customer, in ticks: ARPA, LTV (ARPA / customer
+    // churn rate = MRR x start subscribers / (subscribers x churned)), CAC,
+    // New Business ARPA, retention cost. CAC and retention cost are overall
+    // only (spend is not split by segment).
+    let when = |cond: &str, x: String| format!("CASE WHEN {cond} THEN {x} END");
+    p.view(
+        "month_ticks",
+        format!(
+            "SELECT *, {} AS arpa, {} AS ltv, {} AS cac, {} AS nb_arpa, {} AS retention_cost FROM month_inputs",
+            when("subscribers > 0", round_div(d, "mrr", "subscribers")),
+            when(
+                "subscribers > 0 AND churned_for_rate > 0",
+                round_div(d, "mrr * start_subscribers", "subscribers * churned_for_rate")
+            ),
+            when("g = '*' AND new_customers > 0", round_div(d, "sales_marketing", "new_customers")),
+            when("new_customers > 0", round_div(d, "new_business", "new_customers")),
+            when("g = '*' AND retained > 0", round_div(d, "customer_success", "retained")),
+        ),
+    );
+    // 3. Times the gross margin (an exact decimal), rounded at the tick.
+    let (gm_num, gm_scale) = (q.gross_margin.0.to_string(), 10i128.pow(q.gross_margin.1).to_string());
+    p.view(
+        "month_margins",
+        format!(
+            "SELECT *, {} AS ltv_margin, {} AS nb_arpa_margin FROM month_ticks",
+            round_div(d, &format!("ltv * {gm_num}"), &gm_scale),
+            round_div(d, &format!("nb_arpa * {gm_num}"), &gm_scale)
+        ),
+    );
+    p.cached.extend(["month_ticks", "month_margins"]);
+    let net_new = "(new_business + expansion + contraction + churn + reactivation)";
+    let losses = "-(contraction + churn)";
+    let mut cols = vec![
+        "g".to_string(),
+        format!("{} AS month", d.month_label("month")),
+        format!("{} AS mrr_cents", cents(d, "mrr")),
+        format!("{} AS arr_cents", cents(d, "mrr * 12")),
+        format!("{} AS arpa_cents", cents(d, "arpa")),
+        format!("{} AS net_new_mrr_cents", cents(d, net_new)),
+        format!("{} AS fx_impact_cents", cents(d, &format!("mrr - start_mrr - {net_new}"))),
+        format!("{} AS refunds_cents", cents(d, "refunds")),
+        "subscribers".into(),
+        "start_subscribers AS subscribers_start".into(),
+        "active_subscriptions".into(),
+        "past_due AS past_due_subscribers".into(),
+        "new_customers AS new_business_customers".into(),
+        "reactivated_customers".into(),
+        "churned_customers".into(),
+        "started AS trials_started".into(),
+    ];
+    cols.extend(kinds.iter().map(|k| format!("{} AS movement_{k}", cents(d, k))));
+    cols.extend([
+        format!("{} AS customer_churn_rate", ratio(d, "churned_for_rate", "start_subscribers")),
+        format!("{} AS gross_mrr_churn_rate", ratio(d, "-(churn + contraction)", "start_mrr")),
+        format!("{} AS net_mrr_churn_rate", ratio(d, "-(churn + contraction + expansion + reactivation)", "start_mrr")),
+        format!("{} AS nrr", ratio(d, "start_mrr + start_expansion + start_contraction + start_churn", "start_mrr")),
+        format!("{} AS grr", ratio(d, "start_mrr + start_contraction + start_churn", "start_mrr")),
+        format!("{} AS nrr_trailing_12m", ratio(d, "t12_start_mrr + t12_expansion + t12_losses", "t12_start_mrr")),
+        format!("{} AS grr_trailing_12m", ratio(d, "t12_start_mrr + t12_losses", "t12_start_mrr")),
+        format!("{} AS quick_ratio", ratio(d, "new_business + expansion", losses)),
+        format!("{} AS quick_ratio_incl_reactivation", ratio(d, "new_business + expansion + reactivation", losses)),
+        format!("{} AS ltv_simple_cents", cents(d, "ltv")),
+        format!("{} AS ltv_gross_margin_cents", cents(d, "ltv_margin")),
+        format!("{} AS cac_cents", cents(d, "cac")),
+        format!("{} AS new_business_arpa_cents", cents(d, "nb_arpa")),
+        format!("{} AS cac_payback_months", fixed(d, "cac", "nb_arpa_margin", 2)),
+        format!("{} AS retention_cost_cents", cents(d, "retention_cost")),
+        format!(
+            "{} AS customer_retention_rate",
+            ratio(d, "subscribers - (new_customers + reactivated_customers)", "start_subscribers")
+        ),
+        "due AS renewals_due".into(),
+        "renewed AS renewals_renewed".into(),
+        "lapsed AS renewals_lapsed".into(),
+        "cancelled AS renewals_cancelled".into(),
+        format!("{} AS renewal_rate", ratio(d, "renewed", "due")),
+        format!("{} AS gross_mrr_renewal_rate", ratio(d, "kept", "before")),
+        format!("{} AS net_mrr_renewal_rate", ratio(d, "after", "before")),
+        format!("{} AS trial_to_paid_conversion_rate", ratio(d, "converted", "started")),
+    ]);
+    p.result("months", format!("SELECT {}\nFROM month_margins ORDER BY g, month", cols.join(",\n  ")));
     // Cohorts: customers by the month of their first New Business in
     // `from..=to`, followed at every month-end from then to `to`.
     p.view(
