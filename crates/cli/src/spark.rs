@@ -720,7 +720,7 @@ fn revenue_job(ws: &Workspace, a: &tenure_query::revenue::RevenueArgs, d: &dyn D
     let attr = a.segment.clone();
     let shape = move |r: &Results| -> Result<Value> {
         // Per group (`*` or `s:` + segment): its months and cohorts.
-        let mut groups: BTreeMap<String, (Map<String, Value>, Map<String, Value>)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, MonthsAndCohorts> = BTreeMap::new();
         for m in rows(r, "months")? {
             let label = text(&m["month"])?.to_string();
             groups.entry(text(&m["g"])?.to_string()).or_default().0.insert(label, month_figures(m)?);
@@ -759,6 +759,9 @@ fn revenue_job(ws: &Workspace, a: &tenure_query::revenue::RevenueArgs, d: &dyn D
     };
     Ok(Job { plan, derived, shape: Box::new(shape) })
 }
+
+/// A revenue report's `months` and `cohorts`, by label.
+type MonthsAndCohorts = (Map<String, Value>, Map<String, Value>);
 
 /// One month's figures from Spark's row, in the embedded report's order.
 fn month_figures(m: &Value) -> Result<Value> {

@@ -1095,7 +1095,7 @@ pub fn revenue(d: &dyn Dialect, q: &RevenueQuery) -> Plan {
             d.month_label("x.cohort"),
             ratio(d, "x.retained", "x.size"),
             ratio(d, "x.mrr", "x.value"),
-            format!("(year(m.month) * 12 + month(m.month)) - (year(c.cohort) * 12 + month(c.cohort))"),
+            "(year(m.month) * 12 + month(m.month)) - (year(c.cohort) * 12 + month(c.cohort))",
         ),
     );
     p
