@@ -12,6 +12,7 @@ views to register and results to collect. Numbers are written as strings
 import datetime
 import decimal
 import json
+import os
 import sys
 import time
 
@@ -28,6 +29,14 @@ def value(v):
     if isinstance(v, (list, tuple)):
         return [value(x) for x in v]
     return v
+
+
+def timing(group, name, begun):
+    """Seconds per statement, appended to the file TENURE_SPARK_TIMING names (benchmarks)."""
+    path = os.environ.get("TENURE_SPARK_TIMING")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{group}\t{name}\t{time.time() - begun:.2f}\n")
 
 
 def main():
@@ -54,6 +63,7 @@ def main():
         # Statements run in order, so a plan's views replace any earlier
         # plan's views of the same name before its results are computed.
         for st in job["statements"]:
+            begun = time.time()
             try:
                 df = spark.sql(st["sql"])
                 if st["kind"] == "view":
@@ -66,6 +76,8 @@ def main():
                 first = "\n".join(str(e).splitlines()[:6])
                 print(f"tenure: {job['group']} statement `{st['name']}` failed: {first}", file=sys.stderr)
                 sys.exit(1)
+            timing(job["group"], st["name"], begun)
+        timing(job["group"], "(all)", started)
         jobs.append({"group": job["group"], "results": results, "seconds": time.time() - started})
     with open(plan["output"], "w") as f:
         json.dump({"jobs": jobs}, f)

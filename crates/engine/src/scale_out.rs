@@ -166,7 +166,7 @@ impl Dialect for Spark {
 /// negative; the caller guards `den = 0`).
 pub fn round_div(d: &dyn Dialect, num: &str, den: &str) -> String {
     let q = d.idiv_wide(&format!("2 * abs({num}) + abs({den})"), &format!("2 * abs({den})"));
-    format!("(CASE WHEN ({num} < 0) <> ({den} < 0) THEN -{q} ELSE {q} END)")
+    format!("((CASE WHEN ({num} < 0) <> ({den} < 0) THEN -1 ELSE 1 END) * {q})")
 }
 
 /// `num / den` as an exact decimal with `scale` decimals, rounded half away
@@ -761,91 +761,341 @@ pub fn csat(d: &dyn Dialect, q: &SurveyQuery) -> Plan {
 
 // ------------------------------------------------------------------ revenue
 
-/// Month figures from the exported ledger (`ledger_month_ends`: one row per
-/// customer and month-end at which it is a subscriber, MRR in reporting
-/// currency ticks at that month's rate; `ledger_movements`: the netted daily
-/// movements, converted at the rate of their month). Months `from..=to` as
-/// first days `YYYY-MM-01`.
-pub fn revenue_months(d: &dyn Dialect, from: &str, to: &str) -> Plan {
-    let mut p = Plan::new(d, "revenue", &["ledger_month_ends", "ledger_movements"]);
-    let span =
-        format!("(year({t}) * 12 + month({t})) - (year({f}) * 12 + month({f}))", t = d.date(to), f = d.date(from));
-    // From the month before `from`: the start of `from`.
-    p.view(
-        "months",
-        format!("SELECT {} AS month FROM (SELECT {} AS k) x", d.add_months(&d.date(from), "k"), d.series("-1", &span)),
+/// The month figures of revenue (SPEC 2.1) over the ledger tables Tenure
+/// builds per customer (docs/architecture.md, "Scale-out"); every money
+/// column is `DECIMAL(38, 0)` ticks in the reporting currency, and `segment`
+/// is the customer's value of the `--segment` attribute (NULL without one):
+/// - `ledger_customers(customer_id, segment)`: every customer of the ledger;
+/// - `ledger_month_ends(customer_id, segment, month, subscriber, past_due,
+///   live_subscriptions, mrr_ticks)`: the state at each month-end from twelve
+///   months before `from` (trailing windows) to `to`, MRR at that month's rate;
+/// - `ledger_movements(customer_id, segment, month, kind, amount_ticks,
+///   first_new_business)`: the netted daily movements at their month's rate;
+/// - `ledger_renewals(segment, month, outcome, before_ticks, after_ticks)`,
+///   `ledger_trials(segment, month, converted)`, `ledger_refunds(segment,
+///   month, amount_ticks)`: terms due, trial starts (once per customer and
+///   month) and successful refunds of the months `from..=to`;
+/// - `ledger_spend(category, month, amount_ticks)`: costs at their month's rate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevenueQuery {
+    /// First and last month, as first days `YYYY-MM-01`.
+    pub from: String,
+    pub to: String,
+    /// `gross_margin` as an exact decimal `mantissa / 10^scale` (unset: 1).
+    pub gross_margin: (i128, u32),
+    /// CAC of M uses the sales & marketing spend of M - lag.
+    pub cac_spend_lag_months: u32,
+    /// Also cut every figure by the tables' `segment` (CAC, its payback and
+    /// the retention cost stay overall: spend is not split by segment).
+    pub segmented: bool,
+}
+
+/// Rows of a ledger table under each group `g` they count in: `*` (all
+/// customers) and, when cut by an attribute, `s:` + the customer's value.
+fn fan_out(table: &str, segmented: bool) -> String {
+    let all = format!("SELECT '*' AS g, t.* FROM {table} t");
+    if segmented {
+        format!("{all} UNION ALL SELECT concat('s:', t.segment) AS g, t.* FROM {table} t WHERE t.segment IS NOT NULL")
+    } else {
+        all
+    }
+}
+
+/// Revenue's month figures and cohorts, overall and per segment.
+pub fn revenue(d: &dyn Dialect, q: &RevenueQuery) -> Plan {
+    let mut p = Plan::new(
+        d,
+        "revenue",
+        &[
+            "ledger_customers",
+            "ledger_month_ends",
+            "ledger_movements",
+            "ledger_renewals",
+            "ledger_trials",
+            "ledger_refunds",
+            "ledger_spend",
+        ],
     );
+    let (from, to) = (d.date(&q.from), d.date(&q.to));
+    let span = format!("(year({to}) * 12 + month({to})) - (year({from}) * 12 + month({from}))");
+    p.view(
+        "groups",
+        if q.segmented {
+            "SELECT '*' AS g UNION SELECT DISTINCT concat('s:', segment) AS g FROM ledger_customers WHERE segment IS NOT NULL"
+                .into()
+        } else {
+            "SELECT '*' AS g".into()
+        },
+    );
+    // Twelve months before `from` (the start of trailing windows) to `to`.
+    p.view(
+        "all_months",
+        format!("SELECT {} AS month FROM (SELECT {} AS k) x", d.add_months(&from, "k"), d.series("-12", &span)),
+    );
+    p.view("gm", "SELECT groups.g, all_months.month FROM groups CROSS JOIN all_months".into());
+    p.view("ends_g", fan_out("ledger_month_ends", q.segmented));
+    p.view(
+        "mv_g",
+        format!(
+            "SELECT * FROM ({}) v WHERE v.month > {} AND v.month <= {to}",
+            fan_out("ledger_movements", q.segmented),
+            d.add_months(&from, "-12")
+        ),
+    );
+    p.cached.extend(["ends_g", "mv_g"]);
+    // Month-end totals: every customer state counts its MRR, past-due and
+    // live subscriptions; subscribers are the states that are subscribers.
     p.view(
         "ends",
-        "SELECT m.month, coalesce(sum(e.mrr_ticks), 0) AS mrr, count(e.customer_id) AS subscribers, \
+        "SELECT gm.g, gm.month, coalesce(sum(e.mrr_ticks), 0) AS mrr, coalesce(sum(CASE WHEN e.subscriber THEN 1 ELSE 0 END), 0) AS subscribers, \
          coalesce(sum(CASE WHEN e.past_due THEN 1 ELSE 0 END), 0) AS past_due, coalesce(sum(e.live_subscriptions), 0) AS active_subscriptions\n\
-         FROM months m LEFT JOIN ledger_month_ends e ON e.month = m.month GROUP BY m.month"
+         FROM gm LEFT JOIN ends_g e ON e.g = gm.g AND e.month = gm.month GROUP BY gm.g, gm.month"
             .into(),
     );
+    // A movement is "of a starting subscriber" when its customer was a
+    // subscriber at the end of the month before (NRR/GRR).
+    p.view(
+        "mv_start",
+        format!(
+            "SELECT v.*, s.customer_id IS NOT NULL AS of_start FROM mv_g v LEFT JOIN ends_g s ON s.g = v.g AND s.customer_id = v.customer_id \
+             AND s.subscriber AND s.month = {}",
+            d.add_months("v.month", "-1")
+        ),
+    );
     let kinds = ["new_business", "expansion", "contraction", "churn", "reactivation"];
-    let sums: Vec<String> = kinds
+    let mut sums: Vec<String> = kinds
         .iter()
         .map(|k| format!("coalesce(sum(CASE WHEN v.kind = '{k}' THEN v.amount_ticks END), 0) AS {k}"))
         .collect();
-    // Per customer and month: which movement kinds it had (customers are
-    // counted once per month and kind).
-    p.view(
-        "customer_months",
-        "SELECT month, customer_id, max(CASE WHEN kind = 'new_business' THEN 1 ELSE 0 END) AS is_new, \
-         max(CASE WHEN kind = 'reactivation' THEN 1 ELSE 0 END) AS is_reactivated, max(CASE WHEN kind = 'churn' THEN 1 ELSE 0 END) AS is_churned\n\
-         FROM ledger_movements GROUP BY month, customer_id"
-            .into(),
-    );
+    sums.extend(["expansion", "contraction", "churn"].iter().map(|k| {
+        format!("coalesce(sum(CASE WHEN v.kind = '{k}' AND v.of_start THEN v.amount_ticks END), 0) AS start_{k}")
+    }));
     p.view(
         "moves",
         format!(
-            "SELECT m.month, {}\nFROM months m LEFT JOIN ledger_movements v ON v.month = m.month GROUP BY m.month",
+            "SELECT gm.g, gm.month, {}\nFROM gm LEFT JOIN mv_start v ON v.g = gm.g AND v.month = gm.month GROUP BY gm.g, gm.month",
             sums.join(",\n  ")
         ),
     );
+    // Customers are counted once per month and movement kind.
     p.view(
-        "customers_moved",
-        "SELECT m.month, coalesce(sum(c.is_new), 0) AS new_customers, coalesce(sum(c.is_reactivated), 0) AS reactivated_customers, \
-         coalesce(sum(c.is_churned), 0) AS churned_customers, coalesce(sum(CASE WHEN c.is_churned = 1 AND c.is_new = 0 THEN 1 ELSE 0 END), 0) AS churned_for_rate\n\
-         FROM months m LEFT JOIN customer_months c ON c.month = m.month GROUP BY m.month"
+        "customer_months",
+        "SELECT g, month, customer_id, max(CASE WHEN kind = 'new_business' THEN 1 ELSE 0 END) AS is_new, \
+         max(CASE WHEN kind = 'reactivation' THEN 1 ELSE 0 END) AS is_reactivated, max(CASE WHEN kind = 'churn' THEN 1 ELSE 0 END) AS is_churned\n\
+         FROM mv_g GROUP BY g, month, customer_id"
             .into(),
     );
-    let net_new = "(v.new_business + v.expansion + v.contraction + v.churn + v.reactivation)";
-    let arpa = format!("CASE WHEN e.subscribers = 0 THEN NULL ELSE {} END", round_div(d, "e.mrr", "e.subscribers"));
-    let mut cols = vec![
-        format!("{} AS month", d.month_label("e.month")),
-        format!("{} AS mrr_cents", cents(d, "e.mrr")),
-        format!("{} AS arr_cents", cents(d, "e.mrr * 12")),
-        format!("CASE WHEN e.subscribers = 0 THEN NULL ELSE {} END AS arpa_cents", cents(d, &arpa)),
-        format!("{} AS net_new_mrr_cents", cents(d, net_new)),
-        format!("{} AS fx_impact_cents", cents(d, &format!("e.mrr - s.mrr - {net_new}"))),
-        "e.subscribers".into(),
-        "s.subscribers AS subscribers_start".into(),
-        "e.active_subscriptions".into(),
-        "e.past_due AS past_due_subscribers".into(),
-        "c.new_customers AS new_business_customers".into(),
-        "c.reactivated_customers".into(),
-        "c.churned_customers".into(),
-    ];
-    cols.extend(kinds.iter().map(|k| format!("{} AS movement_{k}", cents(d, &format!("v.{k}")))));
-    cols.push(format!("{} AS customer_churn_rate", ratio(d, "c.churned_for_rate", "s.subscribers")));
-    cols.push(format!("{} AS gross_mrr_churn_rate", ratio(d, "-(v.churn + v.contraction)", "s.mrr")));
-    cols.push(format!(
-        "{} AS net_mrr_churn_rate",
-        ratio(d, "-(v.churn + v.contraction + v.expansion + v.reactivation)", "s.mrr")
-    ));
-    cols.push(format!("{} AS quick_ratio", ratio(d, "v.new_business + v.expansion", "-(v.contraction + v.churn)")));
-    cols.push(format!(
-        "{} AS quick_ratio_incl_reactivation",
-        ratio(d, "v.new_business + v.expansion + v.reactivation", "-(v.contraction + v.churn)")
-    ));
-    p.result(
-        "months",
+    p.view(
+        "customers_moved",
+        "SELECT gm.g, gm.month, coalesce(sum(c.is_new), 0) AS new_customers, coalesce(sum(c.is_reactivated), 0) AS reactivated_customers, \
+         coalesce(sum(c.is_churned), 0) AS churned_customers, coalesce(sum(CASE WHEN c.is_churned = 1 AND c.is_new = 0 THEN 1 ELSE 0 END), 0) AS churned_for_rate\n\
+         FROM gm LEFT JOIN customer_months c ON c.g = gm.g AND c.month = gm.month GROUP BY gm.g, gm.month"
+            .into(),
+    );
+    // Subscribers at the start and at the end of the month (retention cost).
+    p.view(
+        "retained",
         format!(
-            "SELECT {}\nFROM ends e JOIN ends s ON s.month = {}\nJOIN moves v ON v.month = e.month JOIN customers_moved c ON c.month = e.month\n\
-             ORDER BY e.month",
-            cols.join(",\n  "),
+            "SELECT e.g, e.month, count(*) AS retained FROM ends_g e JOIN ends_g s ON s.g = e.g AND s.customer_id = e.customer_id \
+             AND s.month = {} WHERE e.subscriber AND s.subscriber GROUP BY e.g, e.month",
             d.add_months("e.month", "-1")
+        ),
+    );
+    // Trailing twelve months: the subscribers at the end of M - 12, their MRR
+    // then, and their own expansion, contraction and churn over M - 11..=M.
+    p.view(
+        "t12_base",
+        format!(
+            "SELECT g, customer_id, month AS base_month, {} AS month, mrr_ticks FROM ends_g WHERE subscriber AND month <= {}",
+            d.add_months("month", "12"),
+            d.add_months(&to, "-12")
+        ),
+    );
+    p.view(
+        "t12",
+        "SELECT b.g, b.month, sum(b.mrr_ticks) AS start_mrr, coalesce(sum(f.expansion), 0) AS expansion, coalesce(sum(f.losses), 0) AS losses FROM t12_base b \
+         LEFT JOIN (SELECT b.g, b.customer_id, b.month, coalesce(sum(CASE WHEN v.kind = 'expansion' THEN v.amount_ticks END), 0) AS expansion, \
+         coalesce(sum(CASE WHEN v.kind IN ('contraction', 'churn') THEN v.amount_ticks END), 0) AS losses \
+         FROM t12_base b JOIN mv_g v ON v.g = b.g AND v.customer_id = b.customer_id AND v.month > b.base_month AND v.month <= b.month \
+         GROUP BY b.g, b.customer_id, b.month) f ON f.g = b.g AND f.customer_id = b.customer_id AND f.month = b.month GROUP BY b.g, b.month"
+            .into(),
+    );
+    let per_month = |name: &str, table: &str, cols: &str| {
+        format!(
+            "SELECT gm.g, gm.month, {cols}\nFROM gm LEFT JOIN ({}) {name} ON {name}.g = gm.g AND {name}.month = gm.month GROUP BY gm.g, gm.month",
+            fan_out(table, q.segmented)
+        )
+    };
+    p.view(
+        "renewals",
+        per_month(
+            "r",
+            "ledger_renewals",
+            "count(r.month) AS due, coalesce(sum(CASE WHEN r.outcome = 'renewed' THEN 1 ELSE 0 END), 0) AS renewed, \
+             coalesce(sum(CASE WHEN r.outcome = 'lapsed' THEN 1 ELSE 0 END), 0) AS lapsed, \
+             coalesce(sum(CASE WHEN r.outcome = 'cancelled' THEN 1 ELSE 0 END), 0) AS cancelled, coalesce(sum(r.before_ticks), 0) AS before, \
+             coalesce(sum(r.after_ticks), 0) AS after, coalesce(sum(least(r.after_ticks, r.before_ticks)), 0) AS kept",
+        ),
+    );
+    p.view(
+        "trials",
+        per_month(
+            "t",
+            "ledger_trials",
+            "count(t.month) AS started, coalesce(sum(CASE WHEN t.converted THEN 1 ELSE 0 END), 0) AS converted",
+        ),
+    );
+    p.view("refunds", per_month("f", "ledger_refunds", "coalesce(sum(f.amount_ticks), 0) AS refunds"));
+    p.view(
+        "spend",
+        "SELECT month, coalesce(sum(CASE WHEN category = 'sales_marketing' THEN amount_ticks END), 0) AS sales_marketing, \
+         coalesce(sum(CASE WHEN category = 'customer_success' THEN amount_ticks END), 0) AS customer_success FROM ledger_spend GROUP BY month"
+            .into(),
+    );
+
+    // The month figures in three layers, so that every amount is computed
+    // once and each exact division reads columns (not nested expressions).
+    // 1. The inputs of each month, side by side.
+    let on = |alias: &str| format!("{alias}.g = gm.g AND {alias}.month = gm.month");
+    p.view(
+        "month_inputs",
+        format!(
+            "SELECT gm.g, gm.month, e.mrr, e.subscribers, e.active_subscriptions, e.past_due, s.mrr AS start_mrr, \
+             s.subscribers AS start_subscribers,\n  v.new_business, v.expansion, v.contraction, v.churn, v.reactivation, \
+             v.start_expansion, v.start_contraction, v.start_churn,\n  c.new_customers, c.reactivated_customers, \
+             c.churned_customers, c.churned_for_rate, coalesce(rt.retained, 0) AS retained,\n  \
+             coalesce(t12.start_mrr, 0) AS t12_start_mrr, coalesce(t12.expansion, 0) AS t12_expansion, \
+             coalesce(t12.losses, 0) AS t12_losses,\n  r.due, r.renewed, r.lapsed, r.cancelled, r.before, r.after, r.kept, \
+             t.started, t.converted, f.refunds,\n  coalesce(sm.sales_marketing, 0) AS sales_marketing, \
+             coalesce(cs.customer_success, 0) AS customer_success\n\
+             FROM gm JOIN ends e ON {} JOIN ends s ON s.g = gm.g AND s.month = {}\n\
+             JOIN moves v ON {} JOIN customers_moved c ON {} JOIN renewals r ON {} JOIN trials t ON {} JOIN refunds f ON {}\n\
+             LEFT JOIN t12 ON {} LEFT JOIN retained rt ON {}\n\
+             LEFT JOIN spend sm ON sm.month = {} LEFT JOIN spend cs ON cs.month = gm.month\n\
+             WHERE gm.month >= {from}",
+            on("e"),
+            d.add_months("gm.month", "-1"),
+            on("v"),
+            on("c"),
+            on("r"),
+            on("t"),
+            on("f"),
+            on("t12"),
+            on("rt"),
+            d.add_months("gm.month", &format!("-{}", q.cac_spend_lag_months)),
+        ),
+    );
+    // 2. Amounts divided per customer, in ticks: ARPA, LTV (ARPA / customer
+    // churn rate = MRR x start subscribers / (subscribers x churned)), CAC,
+    // New Business ARPA, retention cost. CAC and retention cost are overall
+    // only (spend is not split by segment).
+    let when = |cond: &str, x: String| format!("CASE WHEN {cond} THEN {x} END");
+    p.view(
+        "month_ticks",
+        format!(
+            "SELECT *, {} AS arpa, {} AS ltv, {} AS cac, {} AS nb_arpa, {} AS retention_cost FROM month_inputs",
+            when("subscribers > 0", round_div(d, "mrr", "subscribers")),
+            when(
+                "subscribers > 0 AND churned_for_rate > 0",
+                round_div(d, "mrr * start_subscribers", "subscribers * churned_for_rate")
+            ),
+            when("g = '*' AND new_customers > 0", round_div(d, "sales_marketing", "new_customers")),
+            when("new_customers > 0", round_div(d, "new_business", "new_customers")),
+            when("g = '*' AND retained > 0", round_div(d, "customer_success", "retained")),
+        ),
+    );
+    // 3. Times the gross margin (an exact decimal), rounded at the tick.
+    let (gm_num, gm_scale) = (q.gross_margin.0.to_string(), 10i128.pow(q.gross_margin.1).to_string());
+    p.view(
+        "month_margins",
+        format!(
+            "SELECT *, {} AS ltv_margin, {} AS nb_arpa_margin FROM month_ticks",
+            round_div(d, &format!("ltv * {gm_num}"), &gm_scale),
+            round_div(d, &format!("nb_arpa * {gm_num}"), &gm_scale)
+        ),
+    );
+    p.cached.extend(["month_ticks", "month_margins"]);
+    let net_new = "(new_business + expansion + contraction + churn + reactivation)";
+    let losses = "-(contraction + churn)";
+    let mut cols = vec![
+        "g".to_string(),
+        format!("{} AS month", d.month_label("month")),
+        format!("{} AS mrr_cents", cents(d, "mrr")),
+        format!("{} AS arr_cents", cents(d, "mrr * 12")),
+        format!("{} AS arpa_cents", cents(d, "arpa")),
+        format!("{} AS net_new_mrr_cents", cents(d, net_new)),
+        format!("{} AS fx_impact_cents", cents(d, &format!("mrr - start_mrr - {net_new}"))),
+        format!("{} AS refunds_cents", cents(d, "refunds")),
+        "subscribers".into(),
+        "start_subscribers AS subscribers_start".into(),
+        "active_subscriptions".into(),
+        "past_due AS past_due_subscribers".into(),
+        "new_customers AS new_business_customers".into(),
+        "reactivated_customers".into(),
+        "churned_customers".into(),
+        "started AS trials_started".into(),
+    ];
+    cols.extend(kinds.iter().map(|k| format!("{} AS movement_{k}", cents(d, k))));
+    cols.extend([
+        format!("{} AS customer_churn_rate", ratio(d, "churned_for_rate", "start_subscribers")),
+        format!("{} AS gross_mrr_churn_rate", ratio(d, "-(churn + contraction)", "start_mrr")),
+        format!("{} AS net_mrr_churn_rate", ratio(d, "-(churn + contraction + expansion + reactivation)", "start_mrr")),
+        format!("{} AS nrr", ratio(d, "start_mrr + start_expansion + start_contraction + start_churn", "start_mrr")),
+        format!("{} AS grr", ratio(d, "start_mrr + start_contraction + start_churn", "start_mrr")),
+        format!("{} AS nrr_trailing_12m", ratio(d, "t12_start_mrr + t12_expansion + t12_losses", "t12_start_mrr")),
+        format!("{} AS grr_trailing_12m", ratio(d, "t12_start_mrr + t12_losses", "t12_start_mrr")),
+        format!("{} AS quick_ratio", ratio(d, "new_business + expansion", losses)),
+        format!("{} AS quick_ratio_incl_reactivation", ratio(d, "new_business + expansion + reactivation", losses)),
+        format!("{} AS ltv_simple_cents", cents(d, "ltv")),
+        format!("{} AS ltv_gross_margin_cents", cents(d, "ltv_margin")),
+        format!("{} AS cac_cents", cents(d, "cac")),
+        format!("{} AS new_business_arpa_cents", cents(d, "nb_arpa")),
+        format!("{} AS cac_payback_months", fixed(d, "cac", "nb_arpa_margin", 2)),
+        format!("{} AS retention_cost_cents", cents(d, "retention_cost")),
+        format!(
+            "{} AS customer_retention_rate",
+            ratio(d, "subscribers - (new_customers + reactivated_customers)", "start_subscribers")
+        ),
+        "due AS renewals_due".into(),
+        "renewed AS renewals_renewed".into(),
+        "lapsed AS renewals_lapsed".into(),
+        "cancelled AS renewals_cancelled".into(),
+        format!("{} AS renewal_rate", ratio(d, "renewed", "due")),
+        format!("{} AS gross_mrr_renewal_rate", ratio(d, "kept", "before")),
+        format!("{} AS net_mrr_renewal_rate", ratio(d, "after", "before")),
+        format!("{} AS trial_to_paid_conversion_rate", ratio(d, "converted", "started")),
+    ]);
+    p.result("months", format!("SELECT {}\nFROM month_margins ORDER BY g, month", cols.join(",\n  ")));
+    // Cohorts: customers by the month of their first New Business in
+    // `from..=to`, followed at every month-end from then to `to`.
+    p.view(
+        "cohort_members",
+        format!(
+            "SELECT g, customer_id, month AS cohort, amount_ticks FROM ({}) v WHERE first_new_business AND month >= {from} AND month <= {to}",
+            fan_out("ledger_movements", q.segmented)
+        ),
+    );
+    p.result(
+        "cohorts",
+        format!(
+            "SELECT g, {} AS cohort, count(*) AS size, {} AS cohort_value_cents FROM cohort_members GROUP BY g, cohort ORDER BY g, cohort",
+            d.month_label("cohort"),
+            cents(d, "sum(amount_ticks)")
+        ),
+    );
+    p.result(
+        "cohort_cells",
+        format!(
+            "SELECT x.g, {} AS cohort, x.k, {} AS customer_retention, {} AS net_mrr_retention FROM (\n  \
+             SELECT c.g, c.cohort, {} AS k, count(*) AS size, sum(c.amount_ticks) AS value, \
+             sum(CASE WHEN e.subscriber THEN 1 ELSE 0 END) AS retained, coalesce(sum(e.mrr_ticks), 0) AS mrr\n  \
+             FROM cohort_members c JOIN all_months m ON m.month >= c.cohort AND m.month <= {to}\n  \
+             LEFT JOIN ends_g e ON e.g = c.g AND e.customer_id = c.customer_id AND e.month = m.month GROUP BY c.g, c.cohort, m.month) x\n\
+             ORDER BY x.g, x.cohort, x.k",
+            d.month_label("x.cohort"),
+            ratio(d, "x.retained", "x.size"),
+            ratio(d, "x.mrr", "x.value"),
+            "(year(m.month) * 12 + month(m.month)) - (year(c.cohort) * 12 + month(c.cohort))",
         ),
     );
     p

@@ -90,12 +90,6 @@ impl MetricQuery {
     /// `true`, is a switch (`list`, `list=true`); `false` leaves a switch off;
     /// a repeated name repeats the flag (`set=a=b&set=c=d`).
     pub fn from_params(group: &str, params: &[(String, String)]) -> Result<MetricQuery, String> {
-        #[derive(Parser)]
-        #[command(name = "metrics", no_binary_name = true, disable_help_subcommand = true)]
-        struct Wrapper {
-            #[command(subcommand)]
-            query: MetricQuery,
-        }
         let mut argv: Vec<String> = vec![group.to_string()];
         for (k, v) in params {
             let flag = format!("--{}", k.replace('_', "-"));
@@ -104,6 +98,18 @@ impl MetricQuery {
                 "false" => {}
                 _ => argv.extend([flag, v.clone()]),
             }
+        }
+        MetricQuery::from_args(argv)
+    }
+
+    /// The group and its flags from the words typed after `tenure metrics`
+    /// (`["retention", "--period", "month"]`), with the CLI's messages.
+    pub fn from_args<I: IntoIterator<Item = String>>(argv: I) -> Result<MetricQuery, String> {
+        #[derive(Parser)]
+        #[command(name = "metrics", no_binary_name = true, disable_help_subcommand = true)]
+        struct Wrapper {
+            #[command(subcommand)]
+            query: MetricQuery,
         }
         let cmd = <Wrapper as clap::CommandFactory>::command();
         let matches = cmd.try_get_matches_from(argv).map_err(|e| e.render().to_string())?;

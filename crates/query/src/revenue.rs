@@ -86,10 +86,39 @@ fn parse_month(s: &str, flag: &str) -> Result<MonthIdx> {
     Ok(revenue::month_idx(d))
 }
 
-/// The document of `tenure metrics revenue --json`: `{"months", "cohorts", ...}`
-/// with `segments` when cut by an attribute, or the movements behind one month
-/// with `--explain`.
-pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
+/// What every revenue computation starts from, with the query's rules
+/// (preset, `--set`) applied: also what the scale-out engine builds its
+/// ledger tables from, so both engines read the same inputs.
+pub struct Prepared {
+    pub settings: tenure_model::settings::Settings,
+    pub data: std::sync::Arc<RevenueData>,
+    pub fx: revenue::FxTable,
+    pub ledger: revenue::Ledger,
+    pub from: MonthIdx,
+    pub to: MonthIdx,
+    /// The evaluation date of trial-to-paid conversion.
+    pub as_of: Date,
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl Prepared {
+    /// The inputs of [`revenue::month_report`] for all customers.
+    pub fn inputs(&self) -> ReportInputs<'_> {
+        ReportInputs {
+            ledger: &self.ledger,
+            fx: &self.fx,
+            invoices: &self.data.invoices,
+            costs: &self.data.costs,
+            gross_margin: self.settings.revenue.gross_margin,
+            cac_spend_lag_months: self.settings.revenue.cac_spend_lag_months,
+            as_of: self.as_of,
+            tz: self.tz.clone(),
+        }
+    }
+}
+
+/// Load the data and build the ledger under the query's rules; resolve the months.
+pub fn prepare(ws: &Workspace, args: &RevenueArgs) -> Result<Prepared> {
     let mut settings = ws.settings().clone();
     if let Some(p) = &args.preset {
         settings.revenue.apply_preset(p).map_err(|e| anyhow!("--preset: {e}"))?;
@@ -123,6 +152,24 @@ pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
         Some(s) => parse_month(s, "--to")?,
         None => revenue::month_idx(range.ok_or_else(no_data)?.1),
     };
+    let as_of = args.as_of.unwrap_or_else(|| jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date());
+    let tz = jiff::tz::TimeZone::get(&settings.workspace.timezone)
+        .with_context(|| format!("time zone {}", settings.workspace.timezone))?;
+    Ok(Prepared { settings, data, fx, ledger, from, to, as_of, tz })
+}
+
+/// The value of a customer attribute for each customer id that has it.
+pub fn segment_of(ws: &Workspace, attr: &str) -> Result<HashMap<String, String>> {
+    let customers = tenure_store::load::<Customer>(ws)?;
+    Ok(customers.iter().filter_map(|c| attribute(c, attr).map(|v| (c.id.clone(), v))).collect())
+}
+
+/// The document of `tenure metrics revenue --json`: `{"months", "cohorts", ...}`
+/// with `segments` when cut by an attribute, or the movements behind one month
+/// with `--explain`.
+pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
+    let p = prepare(ws, args)?;
+    let (ledger, from, to) = (&p.ledger, p.from, p.to);
     if let Some(month) = &args.explain {
         let m = parse_month(month, "--explain")?;
         let kind = match &args.movement {
@@ -131,36 +178,23 @@ pub fn compute(ws: &Workspace, args: &RevenueArgs) -> Result<Value> {
             })?),
             None => None,
         };
-        return Ok(revenue::explain(&ledger, m, kind));
+        return Ok(revenue::explain(ledger, m, kind));
     }
-    let as_of = args.as_of.unwrap_or_else(|| jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date());
-    let inputs = ReportInputs {
-        ledger: &ledger,
-        fx: &fx,
-        invoices: &data.invoices,
-        costs: &data.costs,
-        gross_margin: settings.revenue.gross_margin,
-        cac_spend_lag_months: settings.revenue.cac_spend_lag_months,
-        as_of,
-        tz: jiff::tz::TimeZone::get(&settings.workspace.timezone)
-            .with_context(|| format!("time zone {}", settings.workspace.timezone))?,
-    };
+    let inputs = p.inputs();
     let mut report = revenue::month_report(&inputs, from, to).map_err(|e| anyhow!("{e}"))?;
-    report["reporting_currency"] = Value::from(settings.workspace.reporting_currency.as_str());
+    report["reporting_currency"] = Value::from(p.settings.workspace.reporting_currency.as_str());
     if let Some(attr) = &args.segment {
         // Segments: the same figures over each attribute value's customers
         // ("(none)" for customers without it). Spend is not split by segment, so
         // CAC, CAC payback and retention cost are null there.
-        let customers = tenure_store::load::<Customer>(ws)?;
-        let value_of: HashMap<&str, String> =
-            customers.iter().filter_map(|c| attribute(c, attr).map(|v| (c.id.as_str(), v))).collect();
+        let value_of = segment_of(ws, attr)?;
         let none = crate::filter::NONE.to_string();
         let seg_of = |id: &str| value_of.get(id).unwrap_or(&none).clone();
         let values: BTreeSet<String> = ledger.customers.iter().map(|c| seg_of(&c.customer_id)).collect();
         let mut segments = serde_json::Map::new();
         for v in values {
             let sub = ledger.subset(|id| seg_of(id) == v);
-            let invs: Vec<Invoice> = data.invoices.iter().filter(|i| seg_of(&i.customer_id) == v).cloned().collect();
+            let invs: Vec<Invoice> = p.data.invoices.iter().filter(|i| seg_of(&i.customer_id) == v).cloned().collect();
             let inp = ReportInputs { ledger: &sub, invoices: &invs, costs: &[], tz: inputs.tz.clone(), ..inputs };
             let mut r = revenue::month_report(&inp, from, to).map_err(|e| anyhow!("{e}"))?;
             if let Some(months) = r["months"].as_object_mut() {

@@ -18,8 +18,9 @@ pub mod revenue;
 pub mod support;
 pub mod voice;
 
-/// How `tenure metrics <group>` prints its document (the flags may follow the group).
-#[derive(Args, Clone, Copy, Debug)]
+/// How `tenure metrics <group>` prints its document, and where it computes it
+/// (the flags may follow the group).
+#[derive(Args, Clone, Debug)]
 pub struct MetricsFormat {
     /// Print the JSON document (the same as GET /api/v1/metrics/<group>).
     #[arg(long, global = true, conflicts_with = "csv")]
@@ -27,6 +28,12 @@ pub struct MetricsFormat {
     /// Print CSV: one row per month, day, interval, cohort, step or feature (per segment with --segment).
     #[arg(long, global = true)]
     pub csv: bool,
+    /// Where to compute: embedded (here), or spark (the same metric definitions as Spark SQL, run through
+    /// pyspark; engagement, sessions, retention, nps, csat, revenue; docs/scale-out.md).
+    #[arg(long, global = true, value_enum, default_value_t = crate::spark::Engine::Embedded)]
+    pub engine: crate::spark::Engine,
+    #[command(flatten)]
+    pub spark: crate::spark::SparkTarget,
 }
 
 /// Print a document with `overall` and `segments[]` (each with `segment`) as
@@ -52,7 +59,13 @@ pub(crate) fn metric_by_segment_table<'a>(
 
 pub fn run(data: &Path, query: MetricQuery, format: MetricsFormat) -> Result<ExitCode> {
     let ws = Workspace::open(data)?;
-    let doc = tenure_query::compute(&ws, &query)?;
+    let doc = match format.engine {
+        crate::spark::Engine::Spark => crate::spark::compute(&ws, &query, &format.spark)?,
+        crate::spark::Engine::Embedded if format.spark.is_set() => {
+            anyhow::bail!("--spark-master and --spark-data need --engine spark")
+        }
+        crate::spark::Engine::Embedded => tenure_query::compute(&ws, &query)?,
+    };
     if format.json {
         crate::output::json(&doc);
         return Ok(ExitCode::SUCCESS);

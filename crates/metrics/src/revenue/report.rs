@@ -493,19 +493,21 @@ fn customers_part(
     Ok((acc, cohorts))
 }
 
+/// What became of a term due for renewal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
+pub enum Outcome {
     Renewed,
     Lapsed,
     Cancelled,
 }
 
-struct TermEnd {
-    outcome: Outcome,
+/// One term due for renewal (also exported for the scale-out engine).
+pub struct TermEnd {
+    pub outcome: Outcome,
     /// MRR before the term end and after it (changes dated that day included;
     /// 0 if not renewed), both at the rate of the month the term ends in.
-    before: Money,
-    after: Money,
+    pub before: Money,
+    pub after: Money,
 }
 
 /// SPEC 2.1 "Renewals": terms run from the start date in steps of the
@@ -513,7 +515,7 @@ struct TermEnd {
 /// month that contains a term's exclusive end date, for every term the
 /// subscription was live at the start of. Calls `f(month, term)` for terms
 /// ending in `from..=to`.
-fn renewals(
+pub fn renewals(
     c: &CustomerLedger,
     fx: &FxTable,
     from: MonthIdx,
