@@ -16,12 +16,13 @@ use tenure_metrics::engagement::events::{date_to_day, day_to_date};
 use tenure_metrics::engagement::sessions::{session_json, summary_by, summary_by_day};
 use tenure_metrics::engagement::{
     ActiveEvent, ActorKind, DailyActors, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder,
-    Period, RetentionQuery, RetentionType, SessionRules, SessionSummary, active_days, lifecycle, retention, sessions,
-    stickiness,
+    Period, RetentionQuery, RetentionType, SessionRules, SessionSummary, active_days, lifecycle, retention,
+    retention_daily, sessions, stickiness,
 };
 use tenure_store::Workspace;
 
 use crate::filter::merge;
+use crate::rollup;
 
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum By {
@@ -196,23 +197,22 @@ pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<
 
 pub fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<EventTable> {
     let mut b = EventTableBuilder::new(tz, active);
-    for path in ws.table_paths("events") {
-        let batches = tenure_store::read_parquet(&path, Some(columns))?;
+    rollup::each_file(&ws.table_paths("events"), columns, |path, batches| {
         for batch in &batches {
             b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
         }
-    }
+        Ok(())
+    })?;
     Ok(b.finish())
 }
 
 /// The local-day range `[from, to)`: given, or the days with events.
-pub fn day_range(t: &EventTable, r: &RangeArgs) -> Result<(i32, i32)> {
+pub fn day_range(span: Option<(i32, i32)>, r: &RangeArgs) -> Result<(i32, i32)> {
     if let (Some(a), Some(b)) = (r.from, r.to)
         && b <= a
     {
         bail!("--to {b} must be after --from {a} (the end is exclusive)");
     }
-    let span = t.day_span();
     let from = r.from.map(date_to_day).or(span.map(|s| s.0));
     let to = r.to.map(date_to_day).or(span.map(|s| s.1 + 1));
     Ok(match (from, to) {
@@ -241,33 +241,30 @@ pub fn compute(ws: &Workspace, command: Engagement) -> Result<Value> {
 fn active(ws: &Workspace, a: &EngagementArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load_events(ws, tz, active.clone())?;
     let mut r = a.range.clone();
     if let Some(d) = a.as_of {
         r.from = Some(d);
         r.to = Some(d.tomorrow()?);
     }
-    let range = day_range(&t, &r)?;
-    let kind = r.by.kind();
-    let daily = DailyActors::build(&t, kind);
-    let days = active_days(&daily, range.0, range.1, a.list);
+    let sets = rollup::active_sets(ws, &tz, &tzname, &active, r.by.kind(), a.list)?;
+    let range = day_range(sets.span, &r)?;
+    let days = active_days(&sets.daily, range.0, range.1, a.list);
     let mut o = header("engagement", range, &tzname, &r);
     o["active_event"] = Value::from(active.to_string());
-    o["days"] = days.iter().map(|d| d.to_json(&t, kind)).collect();
+    o["days"] = days.iter().map(|d| d.to_json(&sets.names)).collect();
     Ok(o)
 }
 
 fn stickiness_doc(ws: &Workspace, a: &StickinessArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
-    let t = load_events(ws, tz, active.clone())?;
-    let range = day_range(&t, &a.range)?;
-    let kind = a.range.by.kind();
-    let s = stickiness(&DailyActors::build(&t, kind), a.interval.into(), range.0, range.1);
+    let sets = rollup::active_sets(ws, &tz, &tzname, &active, a.range.by.kind(), a.list)?;
+    let range = day_range(sets.span, &a.range)?;
+    let s = stickiness(&sets.daily, a.interval.into(), range.0, range.1);
     let mut o = header("stickiness", range, &tzname, &a.range);
     o["interval"] = Value::from(Period::from(a.interval).name());
     o["active_event"] = Value::from(active.to_string());
-    merge(&mut o, s.to_json(&t, kind, a.list));
+    merge(&mut o, s.to_json(&sets.names, a.list));
     Ok(o)
 }
 
@@ -277,7 +274,7 @@ fn sessions_doc(ws: &Workspace, a: &SessionsArgs) -> Result<Value> {
     }
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let t = load_events(ws, tz, ActiveEvent::AnyEvent)?;
-    let range = day_range(&t, &a.range)?;
+    let range = day_range(t.day_span(), &a.range)?;
     let rules = SessionRules { timeout_seconds: a.timeout, max_length_seconds: a.max_length };
     let all = sessions(&t, rules, Some(range));
     let summary = SessionSummary::of(&all);
@@ -314,20 +311,29 @@ fn retention_doc(ws: &Workspace, a: &RetentionArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let start_event = ActiveEvent::from_option(a.start_event.as_deref());
     let return_event = ActiveEvent::from_option(a.return_event.as_deref());
-    let t = load_events(ws, tz, start_event.clone())?;
-    let range = day_range(&t, &a.range)?;
     let kind = a.range.by.kind();
-    let q = RetentionQuery {
-        kind,
-        period: a.period.into(),
-        retention_type: match a.retention_type {
-            RetentionTypeArg::FirstTime => RetentionType::FirstTime,
-            RetentionTypeArg::Recurring => RetentionType::Recurring,
-        },
-        start_event: start_event.clone(),
-        return_event: return_event.clone(),
-        from: range.0,
-        to: range.1,
+    let retention_type = match a.retention_type {
+        RetentionTypeArg::FirstTime => RetentionType::FirstTime,
+        RetentionTypeArg::Recurring => RetentionType::Recurring,
+    };
+    // One event for both: the per-day active sets answer (rollups where warm).
+    let (table, names, range) = if start_event == return_event {
+        let sets = rollup::active_sets(ws, &tz, &tzname, &start_event, kind, true)?;
+        let range = day_range(sets.span, &a.range)?;
+        (retention_daily(&sets.daily, a.period.into(), retention_type, range.0, range.1), sets.names, range)
+    } else {
+        let t = load_events(ws, tz, start_event.clone())?;
+        let range = day_range(t.day_span(), &a.range)?;
+        let q = RetentionQuery {
+            kind,
+            period: a.period.into(),
+            retention_type,
+            start_event: start_event.clone(),
+            return_event: return_event.clone(),
+            from: range.0,
+            to: range.1,
+        };
+        (retention(&t, &q), t.names(kind).to_vec(), range)
     };
     let mut o = header("retention", range, &tzname, &a.range);
     o["retention_type"] = Value::from(match a.retention_type {
@@ -336,7 +342,7 @@ fn retention_doc(ws: &Workspace, a: &RetentionArgs) -> Result<Value> {
     });
     o["start_event"] = Value::from(start_event.to_string());
     o["return_event"] = Value::from(return_event.to_string());
-    merge(&mut o, retention(&t, &q).to_json(&t, kind));
+    merge(&mut o, table.to_json(&names));
     Ok(o)
 }
 
@@ -344,7 +350,7 @@ fn lifecycle_doc(ws: &Workspace, a: &LifecycleArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
     let t = load(ws, tz, active.clone(), EVENT_COLUMNS_WITH_TRAITS)?;
-    let range = day_range(&t, &a.range)?;
+    let range = day_range(t.day_span(), &a.range)?;
     let kind = a.range.by.kind();
     let period = Period::from(a.period);
     let intervals = lifecycle(&t, &DailyActors::build(&t, kind), period, range.0, range.1);

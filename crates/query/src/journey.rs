@@ -103,7 +103,7 @@ pub fn adoption_doc(ws: &Workspace, a: &AdoptionArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &r)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
     let t = load(ws, tz, active.clone(), EVENT_COLUMNS)?;
-    let range = day_range(&t, &r)?;
+    let range = day_range(t.day_span(), &r)?;
     let body = adoption(&t, range.0, range.1).to_json(a.list);
     let mut o = header("adoption", range, &tzname, &r);
     o["by"] = Value::from("account");
@@ -128,7 +128,7 @@ pub fn funnel_doc(ws: &Workspace, a: &FunnelArgs) -> Result<Value> {
     }
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let t = load(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME)?;
-    let range = day_range(&t, &a.range)?;
+    let range = day_range(t.day_span(), &a.range)?;
     let q = FunnelQuery { steps, window_us, kind: a.range.by.kind(), from: range.0, to: range.1 };
     let mut body = funnel(&t, &q).to_json(a.list);
     for (i, l) in labels.iter().enumerate() {

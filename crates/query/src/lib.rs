@@ -18,6 +18,7 @@ pub mod journey;
 pub mod ledger;
 pub mod orders;
 pub mod revenue;
+pub mod rollup;
 pub mod support;
 pub mod voice;
 

@@ -368,6 +368,10 @@ impl Compactor {
         writer.commit()?;
         append_idempotency(&self.log_dir, &remembered)?;
         segment.remove()?;
+        // The rollups are a cache: a failure only makes engagement queries scan.
+        if let Err(e) = tenure_query::rollup::refresh(&self.ws) {
+            tracing::error!("refreshing the engagement rollups failed: {e:#}");
+        }
         self.stats.rows_compacted.fetch_add(rows_total, Ordering::Relaxed);
         Ok(remembered)
     }
