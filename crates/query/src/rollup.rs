@@ -60,7 +60,11 @@ pub struct ActiveSets {
 
 /// Events files of the committed state: (relative path, rows).
 fn event_files(ws: &Workspace) -> Vec<(String, u64)> {
-    ws.manifest().tables.get("events").map(|t| t.files.iter().map(|f| (f.path.clone(), f.rows)).collect()).unwrap_or_default()
+    ws.manifest()
+        .tables
+        .get("events")
+        .map(|t| t.files.iter().map(|f| (f.path.clone(), f.rows)).collect())
+        .unwrap_or_default()
 }
 
 /// The active actors of every local day in `tz`.
