@@ -92,6 +92,7 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
         }
         w.commit()?;
     }
+    tenure_query::rollup::refresh(&ws)?;
     let marker = format!("seed = {}\ncustomers = {}\nevents = {}\n", cfg.seed, cfg.customers, cfg.events);
     fs_err::write(data.join(DEMO_MARKER), marker)?;
 

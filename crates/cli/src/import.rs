@@ -86,6 +86,9 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    if args.entity == "events" {
+        tenure_query::rollup::refresh(&ws)?;
+    }
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

@@ -31,12 +31,13 @@ use tenure_metrics::engagement::funnel;
 use tenure_metrics::engagement::sessions::{session_json, summary_by, summary_by_day};
 use tenure_metrics::engagement::{
     ActiveEvent, ActorKind, DailyActors, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder,
-    Period, RetentionQuery, RetentionType, SessionRules, SessionSummary, active_days, lifecycle, retention, sessions,
-    stickiness,
+    Period, RetentionQuery, RetentionType, SessionRules, SessionSummary, active_days, lifecycle, retention,
+    retention_daily, sessions, stickiness,
 };
 use tenure_store::Workspace;
 
 use crate::filter::{NONE, merge, segments_of};
+use crate::rollup;
 
 pub const SEGMENT_AFTER_HELP: &str = "\
 Examples:
@@ -238,12 +239,12 @@ pub fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str])
     let key = format!("events/{zone}/{}", columns.join(","));
     let base = crate::cache::shared(ws, &key, || {
         let mut b = EventTableBuilder::new(tz, ActiveEvent::AnyTrack);
-        for path in ws.table_paths("events") {
-            let batches = tenure_store::read_parquet(&path, Some(columns))?;
+        rollup::each_file(&ws.table_paths("events"), columns, |path, batches| {
             for batch in &batches {
                 b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
             }
-        }
+            Ok(())
+        })?;
         Ok(b.finish())
     })?;
     if active == ActiveEvent::AnyTrack {
@@ -405,6 +406,12 @@ fn inherit_creation_times(t: &mut EventTable, all: &EventTable) {
     }
 }
 
+/// With `--segment`, the events cut by segment (the whole is answered from
+/// the per-day rollups, [`rollup::active_sets`]); `None` without one.
+fn segment_cut(ws: &Workspace, tz: TimeZone, active: &ActiveEvent, segment: Option<&str>) -> Result<Option<Cut>> {
+    segment.map(|s| load_cut(ws, tz, active.clone(), EVENT_COLUMNS, Some(s), None)).transpose()
+}
+
 /// Add `segment_attribute` and `segments[]` to a document: the same body
 /// computed on each segment's events.
 pub fn with_segments(o: &mut Value, cut: &Cut, body: impl Fn(&EventTable) -> Value) {
@@ -422,13 +429,12 @@ pub fn with_segments(o: &mut Value, cut: &Cut, body: impl Fn(&EventTable) -> Val
 }
 
 /// The local-day range `[from, to)`: given, or the days with events.
-pub fn day_range(t: &EventTable, r: &RangeArgs) -> Result<(i32, i32)> {
+pub fn day_range(span: Option<(i32, i32)>, r: &RangeArgs) -> Result<(i32, i32)> {
     if let (Some(a), Some(b)) = (r.from, r.to)
         && b <= a
     {
         bail!("--to {b} must be after --from {a} (the end is exclusive)");
     }
-    let span = t.day_span();
     let from = r.from.map(date_to_day).or(span.map(|s| s.0));
     let to = r.to.map(date_to_day).or(span.map(|s| s.1 + 1));
     Ok(match (from, to) {
@@ -457,39 +463,43 @@ pub fn compute(ws: &Workspace, command: Engagement) -> Result<Value> {
 fn active(ws: &Workspace, a: &EngagementArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
-    let cut = load_cut(ws, tz, active.clone(), EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
     let mut r = a.range.clone();
     if let Some(d) = a.as_of {
         r.from = Some(d);
         r.to = Some(d.tomorrow()?);
     }
-    let range = day_range(&cut.all, &r)?;
     let kind = r.by.kind();
-    let body = |t: &EventTable| {
-        let days = active_days(&DailyActors::build(t, kind), range.0, range.1, a.list);
-        json!({ "days": days.iter().map(|d| d.to_json(t, kind)).collect::<Vec<_>>() })
+    let sets = rollup::active_sets(ws, &tz, &tzname, &active, kind, a.list)?;
+    let range = day_range(sets.span, &r)?;
+    let body = |daily: &DailyActors, names: &[String]| {
+        let days = active_days(daily, range.0, range.1, a.list);
+        json!({ "days": days.iter().map(|d| d.to_json(names)).collect::<Vec<_>>() })
     };
     let mut o = header("engagement", range, &tzname, &r);
     o["active_event"] = Value::from(active.to_string());
-    merge(&mut o, body(&cut.all));
-    with_segments(&mut o, &cut, body);
+    merge(&mut o, body(&sets.daily, &sets.names));
+    if let Some(cut) = segment_cut(ws, tz, &active, r.segment.as_deref())? {
+        with_segments(&mut o, &cut, |t| body(&DailyActors::build(t, kind), t.names(kind)));
+    }
     Ok(o)
 }
 
 fn stickiness_doc(ws: &Workspace, a: &StickinessArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
-    let cut = load_cut(ws, tz, active.clone(), EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
-    let range = day_range(&cut.all, &a.range)?;
     let kind = a.range.by.kind();
-    let body = |t: &EventTable| {
-        stickiness(&DailyActors::build(t, kind), a.interval.into(), range.0, range.1).to_json(t, kind, a.list)
+    let sets = rollup::active_sets(ws, &tz, &tzname, &active, kind, a.list)?;
+    let range = day_range(sets.span, &a.range)?;
+    let body = |daily: &DailyActors, names: &[String]| {
+        stickiness(daily, a.interval.into(), range.0, range.1).to_json(names, a.list)
     };
     let mut o = header("stickiness", range, &tzname, &a.range);
     o["interval"] = Value::from(Period::from(a.interval).name());
     o["active_event"] = Value::from(active.to_string());
-    merge(&mut o, body(&cut.all));
-    with_segments(&mut o, &cut, body);
+    merge(&mut o, body(&sets.daily, &sets.names));
+    if let Some(cut) = segment_cut(ws, tz, &active, a.range.segment.as_deref())? {
+        with_segments(&mut o, &cut, |t| body(&DailyActors::build(t, kind), t.names(kind)));
+    }
     Ok(o)
 }
 
@@ -499,7 +509,7 @@ fn sessions_doc(ws: &Workspace, a: &SessionsArgs) -> Result<Value> {
     }
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let cut = load_cut(ws, tz, ActiveEvent::AnyEvent, EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
-    let range = day_range(&cut.all, &a.range)?;
+    let range = day_range(cut.all.day_span(), &a.range)?;
     let rules = SessionRules { timeout_seconds: a.timeout, max_length_seconds: a.max_length };
     let kind = a.range.by.kind();
     let body = |t: &EventTable| {
@@ -541,22 +551,34 @@ fn retention_doc(ws: &Workspace, a: &RetentionArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let start_event = ActiveEvent::from_option(a.start_event.as_deref());
     let return_event = ActiveEvent::from_option(a.return_event.as_deref());
-    let cut = load_cut(ws, tz, start_event.clone(), EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
-    let range = day_range(&cut.all, &a.range)?;
     let kind = a.range.by.kind();
+    let retention_type = match a.retention_type {
+        RetentionTypeArg::FirstTime => RetentionType::FirstTime,
+        RetentionTypeArg::Recurring => RetentionType::Recurring,
+    };
+    // One event for both and no segments: the per-day active sets answer
+    // (rollups where warm); otherwise the events themselves.
+    let segment = a.range.segment.as_deref();
+    let (source, range) = if start_event == return_event && segment.is_none() {
+        let sets = rollup::active_sets(ws, &tz, &tzname, &start_event, kind, true)?;
+        let range = day_range(sets.span, &a.range)?;
+        let table = retention_daily(&sets.daily, a.period.into(), retention_type, range.0, range.1);
+        (Ok(table.to_json(&sets.names)), range)
+    } else {
+        let cut = load_cut(ws, tz, start_event.clone(), EVENT_COLUMNS, segment, None)?;
+        let range = day_range(cut.all.day_span(), &a.range)?;
+        (Err(cut), range)
+    };
     let q = RetentionQuery {
         kind,
         period: a.period.into(),
-        retention_type: match a.retention_type {
-            RetentionTypeArg::FirstTime => RetentionType::FirstTime,
-            RetentionTypeArg::Recurring => RetentionType::Recurring,
-        },
+        retention_type,
         start_event: start_event.clone(),
         return_event: return_event.clone(),
         from: range.0,
         to: range.1,
     };
-    let body = |t: &EventTable| retention(t, &q).to_json(t, kind);
+    let body = |t: &EventTable| retention(t, &q).to_json(t.names(kind));
     let mut o = header("retention", range, &tzname, &a.range);
     o["retention_type"] = Value::from(match a.retention_type {
         RetentionTypeArg::FirstTime => "first_time",
@@ -564,8 +586,14 @@ fn retention_doc(ws: &Workspace, a: &RetentionArgs) -> Result<Value> {
     });
     o["start_event"] = Value::from(start_event.to_string());
     o["return_event"] = Value::from(return_event.to_string());
-    merge(&mut o, body(&cut.all));
-    with_segments(&mut o, &cut, body);
+    // Ok: the table from the rollups; Err: the events to compute it on.
+    match source {
+        Ok(whole) => merge(&mut o, whole),
+        Err(cut) => {
+            merge(&mut o, body(&cut.all));
+            with_segments(&mut o, &cut, body);
+        }
+    }
     Ok(o)
 }
 
@@ -573,7 +601,7 @@ fn lifecycle_doc(ws: &Workspace, a: &LifecycleArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
     let cut = load_cut(ws, tz, active.clone(), EVENT_COLUMNS_WITH_TRAITS, a.range.segment.as_deref(), None)?;
-    let range = day_range(&cut.all, &a.range)?;
+    let range = day_range(cut.all.day_span(), &a.range)?;
     let kind = a.range.by.kind();
     let period = Period::from(a.period);
     let body = |t: &EventTable| {

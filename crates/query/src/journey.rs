@@ -110,7 +110,7 @@ pub fn adoption_doc(ws: &Workspace, a: &AdoptionArgs) -> Result<Value> {
     let (tzname, tz) = time_zone(ws, &r)?;
     let active = ActiveEvent::from_option(a.event.as_deref());
     let cut = load_cut(ws, tz, active.clone(), EVENT_COLUMNS, r.segment.as_deref(), None)?;
-    let range = day_range(&cut.all, &r)?;
+    let range = day_range(cut.all.day_span(), &r)?;
     let body = |t: &EventTable| adoption(t, range.0, range.1).to_json(a.list);
     let mut o = header("adoption", range, &tzname, &r);
     o["by"] = Value::from("account");
@@ -138,7 +138,7 @@ pub fn funnel_doc(ws: &Workspace, a: &FunnelArgs) -> Result<Value> {
     let ids = if a.no_identity_merge { None } else { Some(identities(ws)?) };
     let cut =
         load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, a.range.segment.as_deref(), ids.as_ref())?;
-    let range = day_range(&cut.all, &a.range)?;
+    let range = day_range(cut.all.day_span(), &a.range)?;
     let q = FunnelQuery { steps, window_us, kind: a.range.by.kind(), from: range.0, to: range.1 };
     let body = |t: &EventTable| {
         let mut body = funnel(t, &q).to_json(a.list);

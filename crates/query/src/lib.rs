@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod orders;
 pub mod reconcile;
 pub mod revenue;
+pub mod rollup;
 pub mod support;
 pub mod voice;
 

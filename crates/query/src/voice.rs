@@ -53,6 +53,50 @@ pub struct SurveyArgs {
     pub list: bool,
 }
 
+/// The responses of one survey type (and survey), and whether the survey is
+/// in the table at all. Rows are filtered in Arrow before they become
+/// entities, and comments are read only when they are used: a survey table is
+/// mostly other types' rows and comment text.
+fn load_responses(
+    ws: &Workspace,
+    kind: SurveyType,
+    survey: Option<&str>,
+    comments: bool,
+) -> Result<(Vec<SurveyResponse>, bool)> {
+    use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, new_null_array};
+    use arrow::compute::filter_record_batch;
+    use arrow::datatypes::{Field, Schema};
+    use tenure_store::Loaded;
+    let def = tenure_store::schema::table("survey_responses").expect("a stored table");
+    let columns: Vec<&str> =
+        def.schema.fields().iter().map(|f| f.name().as_str()).filter(|&c| comments || c != "comment").collect();
+    let (mut kept, mut known) = (Vec::new(), false);
+    for path in ws.table_paths("survey_responses") {
+        for b in tenure_store::read_parquet(&path, Some(&columns))? {
+            let types = b.column_by_name("survey_type").expect("survey_type").as_string::<i32>();
+            let ids = b.column_by_name("survey_id").expect("survey_id").as_string::<i32>();
+            let keep: BooleanArray = (0..b.num_rows())
+                .map(|i| {
+                    let same = survey.is_none_or(|s| ids.is_valid(i) && ids.value(i) == s);
+                    known |= same && survey.is_some();
+                    Some(same && SurveyType::parse(types.value(i)) == Some(kind))
+                })
+                .collect();
+            let mut b = filter_record_batch(&b, &keep)?;
+            if !comments {
+                // The entity wants the column: absent comments, without reading them.
+                let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+                let mut cols = b.columns().to_vec();
+                fields.push(Field::new("comment", arrow::datatypes::DataType::Utf8, true));
+                cols.push(new_null_array(&arrow::datatypes::DataType::Utf8, b.num_rows()));
+                b = RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), cols)?;
+            }
+            kept.push(b);
+        }
+    }
+    Ok((SurveyResponse::from_tables(&[kept]), known))
+}
+
 /// Which survey metric to compute.
 pub enum Voice<'a> {
     Nps(&'a NpsArgs),
@@ -68,16 +112,11 @@ pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
         Voice::Ces(a) => (SurveyType::Ces, &a.survey, &a.filter, a.themes, a.list),
     };
     let (period, tz) = Period::new(ws, filter)?;
-    let all = tenure_store::load::<SurveyResponse>(ws)?;
-    let rows: Vec<&SurveyResponse> = all
-        .iter()
-        .filter(|r| r.survey_type == kind)
-        .filter(|r| survey.as_ref().is_none_or(|s| &r.survey_id == s))
-        .filter(|r| period.contains(r.submitted_at.or(r.sent_at)))
-        .collect();
+    let (all, survey_known) = load_responses(ws, kind, survey.as_deref(), themes)?;
+    let rows: Vec<&SurveyResponse> = all.iter().filter(|r| period.contains(r.submitted_at.or(r.sent_at))).collect();
     if let Some(s) = survey
         && rows.is_empty()
-        && !all.iter().any(|r| &r.survey_id == s)
+        && !survey_known
     {
         bail!("no survey {s:?} in the workspace");
     }

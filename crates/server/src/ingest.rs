@@ -450,6 +450,10 @@ impl Compactor {
         let size = fs_err::metadata(&segment.path).map(|m| m.len()).unwrap_or(0);
         segment.remove()?;
         release(&self.stats.backlog_bytes, size);
+        // The rollups are a cache: a failure only makes engagement queries scan.
+        if let Err(e) = tenure_query::rollup::refresh(&self.ws) {
+            tracing::error!("refreshing the engagement rollups failed: {e:#}");
+        }
         self.stats.rows_compacted.fetch_add(rows_total, Ordering::Relaxed);
         Ok(remembered)
     }

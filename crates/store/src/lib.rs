@@ -121,6 +121,40 @@ impl Workspace {
     }
 }
 
+/// Read some columns of a Parquet file, the `Utf8` ones among `as_dictionary`
+/// as `Dictionary(Int32, Utf8)`: a dictionary-encoded column then decodes to
+/// keys into its dictionary instead of one string per row (ids repeat a lot).
+pub fn read_parquet_dictionary(path: &Path, columns: &[&str], as_dictionary: &[&str]) -> Result<Vec<RecordBatch>> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    let pq = |source| StoreError::Parquet { path: path.to_path_buf(), source };
+    let file = fs_err::File::open(path)?.into_parts().0;
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(pq)?;
+    let fields: Vec<Field> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if as_dictionary.contains(&f.name().as_str()) => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = std::sync::Arc::new(Schema::new_with_metadata(fields, meta.schema().metadata().clone()));
+    let meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))
+        .map_err(pq)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(pq)?;
+    let mut out = Vec::new();
+    for b in reader {
+        out.push(b?);
+    }
+    Ok(out)
+}
+
 /// Read a Parquet file, optionally only some columns.
 pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
     let pq = |source| StoreError::Parquet { path: path.to_path_buf(), source };

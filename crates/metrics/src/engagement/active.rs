@@ -92,8 +92,8 @@ impl ActiveDay {
         round::ratio(self.wau, self.mau)
     }
 
-    /// The SPEC 2.4b keys; drill-down lists name actors.
-    pub fn to_json(&self, t: &EventTable, kind: ActorKind) -> Value {
+    /// The SPEC 2.4b keys; drill-down lists name actors (`names`: by actor id).
+    pub fn to_json(&self, names: &[String]) -> Value {
         let mut o = json!({
             "date": day_to_date(self.day).to_string(),
             "dau": self.dau,
@@ -103,7 +103,7 @@ impl ActiveDay {
             "wau_mau_ratio": round::json(self.wau_mau_ratio()),
         });
         let names = |ids: &Vec<u32>| {
-            let mut v: Vec<&str> = ids.iter().map(|&a| t.actor_name(kind, a)).collect();
+            let mut v: Vec<&str> = ids.iter().map(|&a| names[a as usize].as_str()).collect();
             v.sort_unstable();
             Value::from(v)
         };
@@ -231,7 +231,8 @@ pub fn stickiness(daily: &DailyActors, period: Period, from: i32, to: i32) -> St
 }
 
 impl Stickiness {
-    pub fn to_json(&self, t: &EventTable, kind: ActorKind, list: bool) -> Value {
+    /// `names`: actor names by id (read only with `list`).
+    pub fn to_json(&self, names: &[String], list: bool) -> Value {
         let mut o = json!({
             "intervals": (1..=self.intervals).collect::<Vec<_>>(),
             "actors": self.actors,
@@ -240,7 +241,7 @@ impl Stickiness {
         });
         if list {
             let mut by: Vec<(&str, u32)> =
-                self.intervals_active.iter().map(|&(a, k)| (t.actor_name(kind, a), k)).collect();
+                self.intervals_active.iter().map(|&(a, k)| (names[a as usize].as_str(), k)).collect();
             by.sort_unstable();
             o["days_active_by_user"] =
                 Value::Object(by.into_iter().map(|(n, k)| (n.to_string(), Value::from(k))).collect());
@@ -292,7 +293,7 @@ mod tests {
         assert_eq!(r[0].wau_mau_ratio().unwrap().to_string(), "0.50"); // 2/4 (Decimal keeps the scale of 2/4)
         // 31 March: DAU {f1}; WAU (25..31) {d1, f1}; MAU (2..31) drops a1: {b1, c1, d1, f1}.
         assert_eq!((r[1].dau, r[1].wau, r[1].mau), (1, 2, 4));
-        let j = r[1].to_json(&t, ActorKind::User);
+        let j = r[1].to_json(t.names(ActorKind::User));
         assert_eq!(j["mau_users"], json!(["b1", "c1", "d1", "f1"]));
         assert_eq!(j["date"], "2024-03-31");
         // Per account (acct-<first letter>): the same shape, one account per user here.
@@ -301,7 +302,7 @@ mod tests {
         // A day with no one active in the last 30 days: every count 0, ratios null.
         let empty = active_days(&daily, day(2024, 6, 1), day(2024, 6, 2), false);
         assert_eq!((empty[0].dau, empty[0].mau, empty[0].dau_mau_ratio()), (0, 0, None));
-        assert_eq!(empty[0].to_json(&t, ActorKind::User)["wau_mau_ratio"], Value::Null);
+        assert_eq!(empty[0].to_json(t.names(ActorKind::User))["wau_mau_ratio"], Value::Null);
     }
 
     #[test]
@@ -321,7 +322,7 @@ mod tests {
         let daily = DailyActors::build(&t, ActorKind::User);
         let r = active_days(&daily, day(2024, 3, 9), day(2024, 3, 12), true);
         assert_eq!(r.iter().map(|d| d.dau).collect::<Vec<_>>(), vec![1, 2, 1]);
-        assert_eq!(r[1].to_json(&t, ActorKind::User)["dau_users"], json!(["b1", "c1"]));
+        assert_eq!(r[1].to_json(t.names(ActorKind::User))["dau_users"], json!(["b1", "c1"]));
         // WAU on the 11th: all four actors (9th..11th are within 5th..11th).
         assert_eq!(r[2].wau, 4);
     }
@@ -347,7 +348,7 @@ mod tests {
         assert_eq!(s.actors, vec![1, 0, 1, 0, 0, 0, 1]); // b1 -> 1, a1 -> 3, c1 -> 7
         assert_eq!(s.cumulative_actors, vec![3, 2, 2, 1, 1, 1, 1]);
         assert_eq!(s.total_actors, 3);
-        let j = s.to_json(&t, ActorKind::User, true);
+        let j = s.to_json(t.names(ActorKind::User), true);
         assert_eq!(j["days_active_by_user"], json!({"a1": 3, "b1": 1, "c1": 7}));
         assert_eq!(j["intervals"], json!([1, 2, 3, 4, 5, 6, 7]));
         // By week over two weeks: z1 active in week 2 only; everyone else in week 1 only.

@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
+
+use super::daily::{BatchIds, map_strings, timestamps};
 
 /// The columns [`EventTable::from_batches`] reads; project the Parquet read to these.
 pub const EVENT_COLUMNS: &[&str] = &["type", "user_id", "anonymous_id", "event", "timestamp", "group_id"];
@@ -27,6 +29,8 @@ pub const EVENT_COLUMNS_WITH_NAME: &[&str] =
 /// Marks "no account" in [`EventTable::account`] and "no event name" in [`EventTable::event`].
 pub const NO_ACCOUNT: u32 = u32::MAX;
 pub const NO_EVENT: u32 = u32::MAX;
+/// A null string in the id vectors [`map_strings`] fills.
+const NO_ID: u32 = u32::MAX;
 
 /// Segment call types as stored in [`EventTable::kind`].
 pub const TRACK: u8 = 0;
@@ -35,7 +39,7 @@ pub const IDENTIFY: u8 = 2;
 pub const GROUP: u8 = 3;
 pub const OTHER: u8 = 4;
 
-fn kind_code(kind: &str) -> u8 {
+pub(crate) fn kind_code(kind: &str) -> u8 {
     match kind {
         "track" => TRACK,
         "page" => PAGE,
@@ -154,6 +158,15 @@ impl Interner {
     }
     pub fn name(&self, id: u32) -> &str {
         &self.names[id as usize]
+    }
+    /// Every name, by id.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+    /// An interner holding `names` with ids in their order (names are distinct).
+    pub fn from_names(names: Vec<String>) -> Interner {
+        let ids = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
+        Interner { names, ids }
     }
     pub fn get(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
@@ -293,6 +306,10 @@ impl EventTableBuilder {
     fn push_ids(&mut self, user: u32, account: u32, us: i64, kind: u8, event: Option<&str>) {
         let active = self.active_event.matches_kind(kind, event);
         let event = event.map_or(NO_EVENT, |e| self.t.event_names.intern(e));
+        self.push_row(user, account, us, kind, event, active);
+    }
+
+    fn push_row(&mut self, user: u32, account: u32, us: i64, kind: u8, event: u32, active: bool) {
         self.t.kind.push(kind);
         self.t.event.push(event);
         self.t.user.push(user);
@@ -302,49 +319,46 @@ impl EventTableBuilder {
         self.t.active.push(active);
     }
 
-    /// Add the rows of one batch of the `events` table (at least [`EVENT_COLUMNS`]).
+    /// Add the rows of one batch of the `events` table (at least [`EVENT_COLUMNS`]);
+    /// string columns may be dictionary-encoded (interned once per value).
     pub fn push_batch(&mut self, batch: &RecordBatch) -> Result<(), EventsError> {
-        let col = |name: &str| {
-            batch.column_by_name(name).ok_or_else(|| EventsError(format!("the events data has no `{name}` column")))
+        let (mut kind, mut uid, mut aid, mut gid, mut ev, mut page) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut users, mut anonymous, mut groups) = (BatchIds::default(), BatchIds::default(), BatchIds::default());
+        let (mut events, mut pages) = (BatchIds::default(), BatchIds::default());
+        map_strings(batch, "type", |s| kind_code(s) as u32, &mut kind)?;
+        users.map(batch, "user_id", &mut uid)?;
+        anonymous.map(batch, "anonymous_id", &mut aid)?;
+        events.map(batch, "event", &mut ev)?;
+        groups.map(batch, "group_id", &mut gid)?;
+        let has_name = batch.column_by_name("name").is_some();
+        if has_name {
+            pages.map(batch, "name", &mut page)?;
+        }
+        let traits = match batch.column_by_name("traits") {
+            Some(c) if c.data_type() == &DataType::Utf8 => Some(c.as_string::<i32>().clone()),
+            Some(c) => return Err(EventsError(format!("events column `traits` is {}, expected Utf8", c.data_type()))),
+            None => None,
         };
-        let string = |name: &str| -> Result<StringArray, EventsError> {
-            let c = col(name)?;
-            match c.data_type() {
-                DataType::Utf8 => Ok(c.as_string::<i32>().clone()),
-                other => Err(EventsError(format!("events column `{name}` is {other}, expected Utf8"))),
-            }
-        };
-        let kind = string("type")?;
-        let user_id = string("user_id")?;
-        let anonymous_id = string("anonymous_id")?;
-        let event = string("event")?;
-        let group_id = string("group_id")?;
-        let traits = batch.column_by_name("traits").map(|_| string("traits")).transpose()?;
-        let page_name = batch.column_by_name("name").map(|_| string("name")).transpose()?;
-        let ts = col("timestamp")?;
-        let ts: &TimestampMicrosecondArray = match ts.data_type() {
-            DataType::Timestamp(TimeUnit::Microsecond, _) => ts.as_primitive(),
-            other => return Err(EventsError(format!("events column `timestamp` is {other}, expected µs timestamps"))),
-        };
+        let ts = timestamps(batch)?;
         for i in 0..batch.num_rows() {
-            let user = if user_id.is_valid(i) {
-                user_id.value(i)
-            } else if anonymous_id.is_valid(i) {
-                anonymous_id.value(i)
-            } else {
-                continue;
-            };
-            if ts.is_null(i) {
+            if (uid[i] == NO_ID && aid[i] == NO_ID) || ts.is_null(i) {
                 continue;
             }
-            let k = kind_code(kind.value(i));
-            let ev = match &page_name {
-                Some(n) if k == PAGE && n.is_valid(i) => Some(n.value(i)),
-                _ => event.is_valid(i).then(|| event.value(i)),
+            let u = if uid[i] != NO_ID {
+                users.global(uid[i], &mut self.t.users)
+            } else {
+                anonymous.global(aid[i], &mut self.t.users)
             };
-            let u = self.t.users.intern(user);
-            let a = if group_id.is_valid(i) { self.t.accounts.intern(group_id.value(i)) } else { NO_ACCOUNT };
-            self.push_ids(u, a, ts.value(i), k, ev);
+            let k = kind[i] as u8;
+            let e = if has_name && k == PAGE && page[i] != NO_ID {
+                pages.global(page[i], &mut self.t.event_names)
+            } else {
+                events.global(ev[i], &mut self.t.event_names)
+            };
+            let a = groups.global(gid[i], &mut self.t.accounts);
+            let active = self.active_event.matches_kind(k, (e != NO_EVENT).then(|| self.t.event_names.name(e)));
+            self.push_row(u, a, ts.value(i), k, e, active);
             if let Some(traits) = &traits
                 && (k == IDENTIFY || (k == GROUP && a != NO_ACCOUNT))
                 && traits.is_valid(i)
@@ -445,6 +459,14 @@ impl EventTable {
         }
     }
 
+    /// The names of all actors of a kind, by id.
+    pub fn names(&self, kind: ActorKind) -> &[String] {
+        match kind {
+            ActorKind::User => self.users.names(),
+            ActorKind::Account => self.accounts.names(),
+        }
+    }
+
     pub fn actor_count(&self, kind: ActorKind) -> usize {
         match kind {
             ActorKind::User => self.users.len(),
@@ -503,6 +525,7 @@ impl EventTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{StringArray, TimestampMicrosecondArray};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()

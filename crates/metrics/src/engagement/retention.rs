@@ -20,6 +20,7 @@
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+use super::active::DailyActors;
 use super::events::{ActiveEvent, ActorKind, EventTable};
 use super::period::{Intervals, Period};
 use crate::round;
@@ -103,6 +104,52 @@ pub fn retention(t: &EventTable, q: &RetentionQuery) -> RetentionTable {
             members.push((a as u64) << 32 | k as u64);
         }
     }
+    table(q.period, iv, members, returns)
+}
+
+/// The same table from per-day sets of active actors, when the start and the
+/// return event are both the active event the sets were built with (the
+/// default): O(days x set size) instead of O(events).
+pub fn retention_daily(
+    daily: &DailyActors,
+    period: Period,
+    retention_type: RetentionType,
+    from: i32,
+    to: i32,
+) -> RetentionTable {
+    let iv = Intervals::new(period, from, to);
+    let mut members: Vec<u64> = Vec::new();
+    let mut returns: Vec<u64> = Vec::new();
+    for d in from..to {
+        let Some(k) = iv.index(d) else { continue };
+        for &a in daily.on(d) {
+            returns.push((a as u64) << 32 | k as u64);
+        }
+    }
+    match retention_type {
+        RetentionType::Recurring => members = returns.clone(),
+        RetentionType::FirstTime => {
+            // Days ascend, so the first day an actor appears is its first start event.
+            let mut seen = vec![false; daily.actor_count];
+            for (i, set) in daily.sets.iter().enumerate() {
+                let d = daily.first_day + i as i32;
+                for &a in set {
+                    if !seen[a as usize] {
+                        seen[a as usize] = true;
+                        if let Some(k) = iv.index(d) {
+                            members.push((a as u64) << 32 | k as u64);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    table(period, iv, members, returns)
+}
+
+/// Cohorts, cells and mean rows from (actor << 32 | interval) keys of
+/// cohort memberships and of returns.
+fn table(period: Period, iv: Intervals, mut members: Vec<u64>, mut returns: Vec<u64>) -> RetentionTable {
     members.sort_unstable();
     members.dedup();
     returns.sort_unstable();
@@ -139,7 +186,7 @@ pub fn retention(t: &EventTable, q: &RetentionQuery) -> RetentionTable {
         weighted.push(round::pct(sum_r, sum_n));
         simple.push(mean_pct(reach.iter().map(|c| (c.retained[k], c.size()))));
     }
-    RetentionTable { period: q.period, cohorts, mean_retained_pct_weighted: weighted, mean_retained_pct_simple: simple }
+    RetentionTable { period, cohorts, mean_retained_pct_weighted: weighted, mean_retained_pct_simple: simple }
 }
 
 /// The unweighted mean of the percentages `r / n`, exactly as a fraction,
@@ -186,13 +233,14 @@ fn mean_pct(ratios: impl Iterator<Item = (u64, u64)>) -> Option<Decimal> {
 
 impl RetentionTable {
     /// The SPEC 2.4b keys; `cohort_users` name the actors.
-    pub fn to_json(&self, t: &EventTable, kind: ActorKind) -> Value {
+    /// The SPEC 2.4b keys; `names`: actor names by id.
+    pub fn to_json(&self, names: &[String]) -> Value {
         let pcts = |v: &[Option<Decimal>]| v.iter().map(|&p| round::json(p)).collect::<Vec<_>>();
         let cohorts: Vec<Value> = self
             .cohorts
             .iter()
             .map(|c| {
-                let mut users: Vec<&str> = c.actors.iter().map(|&a| t.actor_name(kind, a)).collect();
+                let mut users: Vec<&str> = c.actors.iter().map(|&a| names[a as usize].as_str()).collect();
                 users.sort_unstable();
                 json!({
                     "cohort_date": c.start.to_string(),
@@ -280,7 +328,7 @@ mod tests {
         // k=2: (1 + 0) / 3 = 33.33 % vs (50 + 0) / 2 = 25 %. k=3: only cohort 1 reaches it: 50 %.
         assert_eq!(r.mean_retained_pct_weighted, dec(&[Some("100"), Some("66.67"), Some("33.33"), Some("50")]));
         assert_eq!(r.mean_retained_pct_simple, dec(&[Some("100"), Some("75"), Some("25"), Some("50")]));
-        let j = r.to_json(&t, ActorKind::User);
+        let j = r.to_json(t.names(ActorKind::User));
         assert_eq!(j["cohorts"][0]["cohort_users"], json!(["a", "b"]));
         assert_eq!(j["cohorts"][0]["cohort_date"], "2024-01-01");
         assert_eq!(
