@@ -26,7 +26,19 @@ const QUERIES: &[&[&str]] = &[
     &["metrics", "engagement", "--timezone", "UTC", "--from", "2025-02-01", "--to", "2025-03-01", "--list", "--json"],
     &["metrics", "stickiness", "--timezone", "UTC", "--interval", "week", "--list", "--json"],
     &["metrics", "retention", "--timezone", "UTC", "--period", "week", "--json"],
-    &["metrics", "retention", "--timezone", "UTC", "--period", "month", "--type", "recurring", "--by", "account", "--json"],
+    &[
+        "metrics",
+        "retention",
+        "--timezone",
+        "UTC",
+        "--period",
+        "month",
+        "--type",
+        "recurring",
+        "--by",
+        "account",
+        "--json",
+    ],
 ];
 
 #[test]

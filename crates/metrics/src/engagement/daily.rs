@@ -102,8 +102,9 @@ impl BatchIds {
 
 /// The µs timestamp column of an events batch.
 pub fn timestamps(batch: &RecordBatch) -> Result<&TimestampMicrosecondArray, EventsError> {
-    let ts =
-        batch.column_by_name("timestamp").ok_or_else(|| EventsError("the events data has no `timestamp` column".into()))?;
+    let ts = batch
+        .column_by_name("timestamp")
+        .ok_or_else(|| EventsError("the events data has no `timestamp` column".into()))?;
     match ts.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, _) => Ok(ts.as_primitive()),
         other => Err(EventsError(format!("events column `timestamp` is {other}, expected µs timestamps"))),
@@ -162,7 +163,8 @@ impl FileDays {
     /// (events with neither are skipped, as in the event table); account = `groupId`.
     pub fn scan(batches: &[RecordBatch], days: &mut LocalDays, active: &ActiveEvent) -> Result<FileDays, EventsError> {
         let mut f = FileDays::default();
-        let (mut kind, mut uid, mut aid, mut gid, mut ev) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut kind, mut uid, mut aid, mut gid, mut ev) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut users, mut anonymous, mut groups) = (BatchIds::default(), BatchIds::default(), BatchIds::default());
         let mut user_keys: Vec<u64> = Vec::new();
         let mut account_keys: Vec<u64> = Vec::new();
@@ -281,7 +283,14 @@ mod tests {
     use jiff::tz::TimeZone;
     use std::sync::Arc;
 
-    type Row = (&'static str, Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<&'static str>, &'static str);
+    type Row = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+    );
 
     fn batch(rows: &[Row], dict: bool) -> RecordBatch {
         let col = |f: fn(&Row) -> Option<&'static str>| {
@@ -310,9 +319,9 @@ mod tests {
         let rows: [Row; 6] = [
             ("track", Some("u1"), None, Some("login"), Some("acme"), "2024-03-30T10:00:00Z"),
             ("track", Some("u1"), None, Some("report"), Some("acme"), "2024-03-30T11:00:00Z"), // same day twice
-            ("track", None, Some("anon"), Some("login"), None, "2024-03-30T23:30:00Z"), // anonymous, no account
-            ("page", Some("u2"), None, None, Some("beta"), "2024-03-29T09:00:00Z"), // not a track: span only
-            ("track", None, None, Some("login"), Some("acme"), "2024-03-31T09:00:00Z"), // no actor: skipped
+            ("track", None, Some("anon"), Some("login"), None, "2024-03-30T23:30:00Z"),        // anonymous, no account
+            ("page", Some("u2"), None, None, Some("beta"), "2024-03-29T09:00:00Z"),            // not a track: span only
+            ("track", None, None, Some("login"), Some("acme"), "2024-03-31T09:00:00Z"),        // no actor: skipped
             ("track", Some("u2"), None, Some("report"), Some("beta"), "2024-03-31T09:00:00Z"),
         ];
         let tz = TimeZone::get("Europe/Paris").unwrap();
@@ -333,7 +342,11 @@ mod tests {
                     let mut b = DailyBuilder::default();
                     b.add_owned(f.sets.span, f.sets.remap_kind(kind, &map(f.names(kind), kind)));
                     let got = b.finish(kind, want.actor_count);
-                    assert_eq!((got.first_day, &got.sets), (want.first_day, &want.sets), "{active} {kind:?} dict={dict}");
+                    assert_eq!(
+                        (got.first_day, &got.sets),
+                        (want.first_day, &want.sets),
+                        "{active} {kind:?} dict={dict}"
+                    );
                 }
             }
         }

@@ -110,7 +110,13 @@ pub fn retention(t: &EventTable, q: &RetentionQuery) -> RetentionTable {
 /// The same table from per-day sets of active actors, when the start and the
 /// return event are both the active event the sets were built with (the
 /// default): O(days x set size) instead of O(events).
-pub fn retention_daily(daily: &DailyActors, period: Period, retention_type: RetentionType, from: i32, to: i32) -> RetentionTable {
+pub fn retention_daily(
+    daily: &DailyActors,
+    period: Period,
+    retention_type: RetentionType,
+    from: i32,
+    to: i32,
+) -> RetentionTable {
     let iv = Intervals::new(period, from, to);
     let mut members: Vec<u64> = Vec::new();
     let mut returns: Vec<u64> = Vec::new();
