@@ -142,8 +142,8 @@ pub fn scan_files(
         paths,
         |path| {
             let batches = tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?;
-            Ok(FileDays::scan(&batches, &mut LocalDays::new(tz.clone()), active)
-                .with_context(|| format!("reading {}", path.display()))?)
+            FileDays::scan(&batches, &mut LocalDays::new(tz.clone()), active)
+                .with_context(|| format!("reading {}", path.display()))
         },
         f,
     )
