@@ -27,12 +27,12 @@ pub mod retention;
 pub mod sessions;
 
 pub use active::{ActiveDay, DailyActors, Stickiness, active_days, stickiness};
+pub use adoption::{AccountAdoption, Adoption, FeatureAdoption, adoption};
 pub use arrow::array::RecordBatch;
 pub use daily::{DailyBuilder, DaySets, FileDays, daily_columns};
-pub use adoption::{AccountAdoption, Adoption, FeatureAdoption, adoption};
 pub use events::{
-    ActiveEvent, ActorKind, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder, EventsError, Interner,
-    LocalDays,
+    ActiveEvent, ActorKind, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder, EventsError,
+    Interner, LocalDays,
 };
 pub use funnel::{Funnel, FunnelQuery, FunnelStep, Step, funnel};
 pub use lifecycle::{LifecycleInterval, lifecycle};
