@@ -21,7 +21,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
@@ -80,7 +79,7 @@ pub fn active_sets(
     let zone = zone_key(tz, tzname);
     let mut rollup = if *active == ActiveEvent::AnyTrack && enabled() {
         // An unreadable rollup is only a missed shortcut: scan instead.
-        Rollup::read(ws.root(), Some(&zone), false).ok().flatten()
+        Rollup::read(ws.root(), Some(&zone)).ok().flatten()
     } else {
         None
     };
@@ -106,10 +105,11 @@ pub fn active_sets(
         Some(r) => (Interner::default(), r.count(kind)),
         None => (Interner::default(), 0),
     };
-    for f in scan_files(&missing, tz, active)? {
+    scan_files(&missing, tz, active, |_, f| {
         let map: Vec<u32> = f.names(kind).iter().map(|n| names.intern(n)).collect();
         b.add_owned(f.sets.span, f.sets.remap_kind(kind, &map));
-    }
+        Ok(())
+    })?;
     let span = b.span();
     let actor_count = names.len().max(count);
     Ok(ActiveSets {
@@ -128,34 +128,25 @@ fn take_kind(sets: DaySets, kind: ActorKind) -> Vec<(i32, Vec<u32>)> {
     }
 }
 
-/// Scan files for their per-day sets, on every core (files in parallel).
-pub fn scan_files(paths: &[PathBuf], tz: &TimeZone, active: &ActiveEvent) -> Result<Vec<FileDays>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<FileDays>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
+/// Scan files for their per-day sets, on every core (files in parallel),
+/// handing each to `f` with its index as it is done (in any order), so that
+/// only a few scanned files wait in memory.
+pub fn scan_files(
+    paths: &[PathBuf],
+    tz: &TimeZone,
+    active: &ActiveEvent,
+    f: impl FnMut(usize, FileDays) -> Result<()>,
+) -> Result<()> {
     let columns = daily_columns(active);
-    std::thread::scope(|s| -> Result<()> {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    let mut days = LocalDays::new(tz.clone());
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = paths.get(i) else { return Ok(()) };
-                        let batches = tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?;
-                        let f = FileDays::scan(&batches, &mut days, active)
-                            .with_context(|| format!("reading {}", path.display()))?;
-                        out.lock().expect("no panics while holding the lock")[i] = Some(f);
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().expect("scan thread panicked")?;
-        }
-        Ok(())
-    })?;
-    Ok(out.into_inner().expect("no panics").into_iter().map(|f| f.expect("every file scanned")).collect())
+    parallel_files(
+        paths,
+        |path| {
+            let batches = tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?;
+            FileDays::scan(&batches, &mut LocalDays::new(tz.clone()), active)
+                .with_context(|| format!("reading {}", path.display()))
+        },
+        f,
+    )
 }
 
 /// Decode `paths` (their `columns`, ids as dictionaries) on worker threads
@@ -166,18 +157,40 @@ pub fn each_file(
     columns: &[&str],
     mut f: impl FnMut(&Path, Vec<tenure_metrics::engagement::RecordBatch>) -> Result<()>,
 ) -> Result<()> {
+    let mut waiting = std::collections::BTreeMap::new();
+    let mut want = 0;
+    parallel_files(
+        paths,
+        |path| Ok(tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?),
+        |i, batches| {
+            waiting.insert(i, batches);
+            while let Some(b) = waiting.remove(&want) {
+                f(&paths[want], b)?;
+                want += 1;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// `work` on every path, on as many threads as cores, results to `consume`
+/// on this thread as they come (a bounded queue between them).
+fn parallel_files<T: Send>(
+    paths: &[PathBuf],
+    work: impl Fn(&Path) -> Result<T> + Sync,
+    mut consume: impl FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::sync_channel(2 * threads);
     std::thread::scope(|s| -> Result<()> {
         for _ in 0..threads {
-            let tx = tx.clone();
-            let next = &next;
+            let (tx, next, work) = (tx.clone(), &next, &work);
             s.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { return };
-                    let r = tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS);
+                    let r = work(path);
                     let failed = r.is_err();
                     // The receiver is gone only when the caller failed: stop.
                     if tx.send((i, r)).is_err() || failed {
@@ -187,16 +200,12 @@ pub fn each_file(
             });
         }
         drop(tx);
-        let mut waiting = std::collections::BTreeMap::new();
-        let mut want = 0;
+        let mut done = 0;
         for (i, r) in rx {
-            waiting.insert(i, r);
-            while let Some(r) = waiting.remove(&want) {
-                f(&paths[want], r?)?;
-                want += 1;
-            }
+            consume(i, r?)?;
+            done += 1;
         }
-        anyhow::ensure!(want == paths.len(), "a file of the events table could not be read");
+        anyhow::ensure!(done == paths.len(), "a file of the events table could not be read");
         Ok(())
     })
 }
@@ -212,7 +221,7 @@ pub fn refresh(ws: &Workspace) -> Result<usize> {
     if zone_key(&tz, tzname) != "UTC" {
         zones.push((zone_key(&tz, tzname), tz.clone()));
     }
-    let old = Rollup::read(ws.root(), None, true).ok().flatten();
+    let old = Rollup::read(ws.root(), None).ok().flatten();
     let mut changed = old.is_none();
     let (mut users, mut accounts, mut old_zones) = match old {
         Some(mut r) => {
@@ -243,7 +252,8 @@ pub fn refresh(ws: &Workspace) -> Result<usize> {
         }
         changed |= !old.is_empty() || !missing.is_empty();
         let paths: Vec<PathBuf> = missing.iter().map(|&i| ws.root().join(&files[i].0)).collect();
-        for (&i, f) in missing.iter().zip(scan_files(&paths, &tz, &ActiveEvent::AnyTrack)?) {
+        scan_files(&paths, &tz, &ActiveEvent::AnyTrack, |j, f| {
+            let i = missing[j];
             let umap: Vec<u32> = f.users.names().iter().map(|n| users.intern(n)).collect();
             let amap: Vec<u32> = f.accounts.names().iter().map(|n| accounts.intern(n)).collect();
             let sets = DaySets {
@@ -254,7 +264,8 @@ pub fn refresh(ws: &Workspace) -> Result<usize> {
             let (path, rows) = &files[i];
             let bytes = fs_err::metadata(ws.root().join(path))?.len();
             entries[i] = Some(FileEntry { path: path.clone(), rows: *rows, bytes, sets });
-        }
+            Ok(())
+        })?;
         scanned += missing.len();
         zones_out.push(Zone { name, files: entries.into_iter().map(|e| e.expect("entry kept or scanned")).collect() });
     }
@@ -287,7 +298,7 @@ struct Zone {
     files: Vec<FileEntry>,
 }
 
-/// The decoded file; dictionaries stay raw until asked for.
+/// The decoded file; dictionaries stay raw bytes until names are asked for.
 struct Rollup {
     dicts: [(u32, Vec<u8>); 2],
     zones: Vec<Zone>,
@@ -295,13 +306,13 @@ struct Rollup {
 
 impl Rollup {
     /// Read the rollups (`Ok(None)` when there are none), all zones or one.
-    fn read(root: &Path, zone: Option<&str>, keep_names: bool) -> Result<Option<Rollup>> {
+    fn read(root: &Path, zone: Option<&str>) -> Result<Option<Rollup>> {
         let bytes = match std::fs::read(root.join(FILE)) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).context(FILE),
         };
-        decode(&bytes, zone, keep_names).map(Some).with_context(|| format!("{FILE} is damaged"))
+        decode(&bytes, zone).map(Some).with_context(|| format!("{FILE} is damaged"))
     }
 
     fn count(&self, kind: ActorKind) -> usize {
@@ -357,13 +368,13 @@ fn encode(users: &[String], accounts: &[String], zones: &[Zone]) -> Vec<u8> {
     w
 }
 
-fn decode(bytes: &[u8], zone: Option<&str>, keep_names: bool) -> Result<Rollup> {
+fn decode(bytes: &[u8], zone: Option<&str>) -> Result<Rollup> {
     let rest = bytes.strip_prefix(MAGIC).context("not a rollup file of this version")?;
     let mut r = Reader(rest);
     let mut dict = || -> Result<(u32, Vec<u8>)> {
         let n = r.u32()?;
         let raw = r.bytes()?;
-        Ok((n, if keep_names { raw.to_vec() } else { Vec::new() }))
+        Ok((n, raw.to_vec()))
     };
     let dicts = [dict()?, dict()?];
     let mut zones = Vec::new();
