@@ -19,9 +19,13 @@ Rules live in the scorecard ([[health.alerts]] in tenure.toml, or --scorecard FI
 default scorecard has: entered red, dropped 20 points in 30 days, renewal within 60 days
 while red). Each firing creates one task per rule and account; while it is open or
 acknowledged, and for the rule's cooldown_days (default 30) after it, the same rule does not
-fire again for that account. With [health.webhook] url = \"http://...\" every new
-task is POSTed as JSON, retried with backoff; a failed delivery is kept on the task.
-Alerts are also evaluated after every `tenure import` when tenure.toml has [[health.alerts]].
+fire again for that account. With alert_tasks = \"per_account\" an account has one task that
+lists every rule that fired for it. With [health.webhook] url = \"https://...\" (ca_file =
+\"ca.pem\" for a private CA) every new or updated task is POSTed as JSON, retried with
+backoff; a failed delivery is kept on the task.
+When tenure.toml has [[health.alerts]], alerts are also evaluated after every `tenure import`
+and, while `tenure serve` runs, after API ingest commits (at most once per
+alerts_every_seconds, default 60).
 
 Examples:
   tenure alerts                          open and acknowledged tasks
@@ -87,7 +91,7 @@ pub fn run(data: &Path, args: AlertsArgs) -> Result<ExitCode> {
         Some(AlertsCommand::List(l)) => list(&ws, l),
         Some(AlertsCommand::Evaluate { as_of, scorecard, json }) => {
             let e = health::evaluate_alerts(&ws, scorecard.as_deref(), as_of)?;
-            warn_failed(&e.created);
+            warn_failed(e.failed_deliveries());
             if json {
                 output::json(&serde_json::json!({
                     "as_of": e.as_of.to_string(),
@@ -95,18 +99,20 @@ pub fn run(data: &Path, args: AlertsArgs) -> Result<ExitCode> {
                     "already_open": e.already_open,
                     "cooling_down": e.cooling_down,
                     "created": e.created.iter().map(Task::to_json).collect::<Vec<_>>(),
+                    "updated": e.updated.iter().map(Task::to_json).collect::<Vec<_>>(),
                 }));
             } else {
                 output::line(format!(
-                    "Alerts as of {}: {} account(s) evaluated, {} new task(s), {} still open from before, {} within \
-                     their cooldown",
+                    "Alerts as of {}: {} account(s) evaluated, {} new task(s), {} updated, {} still open from before, \
+                     {} within their cooldown",
                     e.as_of,
                     e.accounts,
                     e.created.len(),
+                    e.updated.len(),
                     e.already_open,
                     e.cooling_down
                 ));
-                print_tasks(&e.created);
+                print_tasks(&[e.created, e.updated].concat());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -122,7 +128,7 @@ pub fn run(data: &Path, args: AlertsArgs) -> Result<ExitCode> {
         }
         Some(AlertsCommand::Deliver { scorecard }) => {
             let tried = health::redeliver(&ws, scorecard.as_deref())?;
-            warn_failed(&tried);
+            warn_failed(tried.iter());
             let ok = tried.iter().filter(|t| delivery(t) == "delivered").count();
             output::line(format!(
                 "{} webhook call(s) retried: {ok} delivered, {} failed",
@@ -135,20 +141,21 @@ pub fn run(data: &Path, args: AlertsArgs) -> Result<ExitCode> {
 }
 
 /// Evaluate the alert rules after an import, when the workspace configures
-/// some (`[[health.alerts]]` in tenure.toml): without them nothing is loaded,
-/// so imports into a workspace that does not use alerts cost nothing more.
-/// The import itself has succeeded: a failure here is a warning.
+/// some ([`health::evaluate_alerts_if_configured`]). The import itself has
+/// succeeded: a failure here is a warning.
 pub fn after_import(data: &Path) {
     let run = || -> Result<()> {
-        let ws = Workspace::open(data)?;
-        let rules = ws.settings().health.as_ref().and_then(|h| h.get("alerts")).and_then(|a| a.as_array());
-        if rules.is_none_or(|r| r.is_empty()) {
+        let Some(e) = health::evaluate_alerts_if_configured(&Workspace::open(data)?)? else {
             return Ok(());
-        }
-        let e = health::evaluate_alerts(&ws, None, None)?;
-        warn_failed(&e.created);
-        if !e.created.is_empty() {
-            eprintln!("{} new health alert task(s) as of {}: see `tenure alerts`", e.created.len(), e.as_of);
+        };
+        warn_failed(e.failed_deliveries());
+        if !e.created.is_empty() || !e.updated.is_empty() {
+            eprintln!(
+                "{} new and {} updated health alert task(s) as of {}: see `tenure alerts`",
+                e.created.len(),
+                e.updated.len(),
+                e.as_of
+            );
         }
         Ok(())
     };
@@ -157,7 +164,7 @@ pub fn after_import(data: &Path) {
     }
 }
 
-fn warn_failed(tasks: &[Task]) {
+fn warn_failed<'a>(tasks: impl Iterator<Item = &'a Task>) {
     for t in tasks {
         if let Some(d) = t.webhook.as_ref().filter(|d| d.status != "delivered") {
             eprintln!(

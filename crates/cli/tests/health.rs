@@ -3,13 +3,17 @@
 //! the default scorecard on a small demo company.
 
 mod common;
+mod serve_support;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use common::Ws;
 use serde_json::{Value, json};
+use serve_support::{Served, key};
 
 /// No billing data, so every customer is scored. Pulse group (weight 3):
 /// the `csm_pulse` attribute as it is; plan group (weight 1): tiers.
@@ -404,7 +408,7 @@ fn alerts_are_evaluated_after_an_import_when_configured() {
     let f = ws.file("update.csv", "id,name,plan_tier,segment,csm_pulse\nd,Dyno,,ent,10\n");
     let out = ws.run(&["import", "customers", &f]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.contains("2 new health alert task(s)"), "{stderr}");
+    assert!(out.status.success() && stderr.contains("2 new and 0 updated health alert task(s)"), "{stderr}");
     let accounts: Vec<String> = ws
         .json(&["alerts", "list", "--json"])
         .as_array()
@@ -413,4 +417,353 @@ fn alerts_are_evaluated_after_an_import_when_configured() {
         .map(|t| t["account"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(accounts, vec!["b", "d"]);
+}
+
+/// The `[health]` of tenure.toml: [`CARD`] and `extra` keys and tables
+/// (written with `health.` prefixes).
+fn health_settings(extra: &str) -> String {
+    let groups =
+        CARD.replace("[[groups]]", "[[health.groups]]").replace("[[groups.measures]]", "[[health.groups.measures]]");
+    format!("[health]\n{extra}\n{groups}")
+}
+
+fn task_accounts(ws: &Ws) -> Vec<String> {
+    let tasks = ws.json(&["alerts", "list", "--json"]);
+    tasks.as_array().unwrap().iter().map(|t| t["account"].as_str().unwrap().to_string()).collect()
+}
+
+/// Poll `until` every 100 ms for at most 30 s.
+#[track_caller]
+fn wait_for(what: &str, mut until: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !until() {
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A workspace whose tenure.toml has an "entered red" rule, the webhook at
+/// `url` and `alerts_every_seconds = every`, with [`CUSTOMERS`] imported (the
+/// import evaluated: b, 20, is red), and a write key for the API.
+fn ingest_alerts(every: u64, url: &str) -> (Ws, String) {
+    let ws = Ws::new();
+    std::fs::write(
+        ws.data().join("tenure.toml"),
+        format!(
+            "{}\n[[health.alerts]]\nname = \"entered red\"\nwhen = \"enters_band\"\nband = \"red\"\n\
+             [health.webhook]\nurl = \"{url}\"\nretries = 0\n",
+            health_settings(&format!("alerts_every_seconds = {every}"))
+        ),
+    )
+    .unwrap();
+    let f = ws.file("customers.csv", CUSTOMERS);
+    ws.ok(&["import", "customers", &f]);
+    assert_eq!(task_accounts(&ws), vec!["b"]);
+    let write = key(&ws, "crm", "write");
+    (ws, write)
+}
+
+fn created_at(ws: &Ws, account: &str) -> jiff::Timestamp {
+    let tasks = ws.json(&["alerts", "list", "--json"]);
+    let t = tasks.as_array().unwrap().iter().find(|t| t["account"] == account).unwrap();
+    t["created_at"].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn alerts_are_evaluated_after_api_ingest_at_most_once_per_interval() {
+    let (url, rx) = receiver(0);
+    // An hour between evaluations: the first commit after the start is evaluated at once, the next one waits.
+    let (ws, write) = ingest_alerts(3600, &url);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap().1["account"], "b");
+    let server = Served::start(&ws, &[]);
+    // d's pulse drops from 50.5 to 10 through the API: d = 10, red.
+    let (status, answer) =
+        server.post_key("/api/v1/customers", &write, json!([{"id": "d", "name": "Dyno", "csm_pulse": 10}]).to_string());
+    assert_eq!(status, 200, "{answer}");
+    wait_for("the task of d", || task_accounts(&ws).contains(&"d".to_string()));
+    assert_eq!(task_accounts(&ws), vec!["b", "d"], "b is still red, not a new task");
+    let (_, body) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((body["account"].as_str(), body["details"]["score"].as_f64()), (Some("d"), Some(10.0)));
+    wait_for("the evaluation to be logged", || server.log_text().contains("health alerts after ingest: 1 new"));
+
+    // A new red account e within the hour: committed, but not evaluated yet.
+    let (status, _) =
+        server.post_key("/api/v1/customers", &write, json!([{"id": "e", "name": "Echo", "csm_pulse": 5}]).to_string());
+    assert_eq!(status, 200);
+    wait_for("e in the table", || ws.count("customers") == 5);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(task_accounts(&ws), vec!["b", "d"], "debounced");
+    server.stop();
+    // The next start evaluates what the last run committed and did not evaluate.
+    let server = Served::start(&ws, &[]);
+    wait_for("the task of e", || task_accounts(&ws).contains(&"e".to_string()));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap().1["account"], "e");
+    server.stop();
+    assert!(rx.try_recv().is_err(), "one call per new task");
+}
+
+#[test]
+fn commits_held_back_by_the_interval_are_evaluated_when_it_has_passed() {
+    let (url, rx) = receiver(0);
+    let (ws, write) = ingest_alerts(2, &url);
+    let server = Served::start(&ws, &[]);
+    for (id, n) in [("d", 1), ("e", 2)] {
+        let row = json!([{"id": id, "csm_pulse": 10}]).to_string();
+        assert_eq!(server.post_key("/api/v1/customers", &write, row).0, 200);
+        if n == 1 {
+            wait_for("the task of d", || task_accounts(&ws).contains(&"d".to_string()));
+        }
+    }
+    wait_for("the task of e", || task_accounts(&ws).contains(&"e".to_string()));
+    let gap = created_at(&ws, "e").duration_since(created_at(&ws, "d"));
+    assert!(gap.as_secs_f64() > 1.5, "evaluations 2 s apart at least (less a load time): {gap:?}");
+    let posted: Vec<Value> =
+        (0..3).map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap().1["account"].clone()).collect();
+    assert_eq!(posted, vec![json!("b"), json!("d"), json!("e")]);
+    server.stop();
+}
+
+#[test]
+fn a_broken_alert_setup_is_logged_and_never_fails_ingest() {
+    let ws = Ws::new();
+    std::fs::write(
+        ws.data().join("tenure.toml"),
+        format!("{}\n[[health.alerts]]\nwhen = \"sometimes\"\n", health_settings("")),
+    )
+    .unwrap();
+    let write = key(&ws, "crm", "write");
+    let server = Served::start(&ws, &[]);
+    let (status, answer) = server.post_key("/api/v1/customers", &write, json!([{"id": "z"}]).to_string());
+    assert_eq!(status, 200, "{answer}");
+    wait_for("the row", || ws.count("customers") == 1);
+    wait_for("the log line", || server.log_text().contains("health alerts were not evaluated after ingest"));
+    let log = server.log_text();
+    assert!(log.contains("alerts[0].when") && log.contains("\"sometimes\""), "{log}");
+    server.stop();
+}
+
+/// A certificate authority and a certificate for 127.0.0.1 signed by it, made with the openssl CLI.
+fn private_ca(ws: &Ws) -> (String, String, String) {
+    let dir = ws.path("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: Vec<Vec<String>> = vec![
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &p("ca.key"), "-out", &p("ca.pem"), "-days", "2", "-subj", "/CN=Tenure Test CA"],
+        ]
+        .concat()
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        [&["req"][..], &ec, &["-keyout", &p("leaf.key"), "-out", &p("leaf.csr"), "-subj", "/CN=127.0.0.1"]]
+            .concat()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        ["x509", "-req", "-in", &p("leaf.csr"), "-CA", &p("ca.pem"), "-CAkey", &p("ca.key"), "-CAcreateserial"]
+            .into_iter()
+            .chain(["-out", &p("leaf.pem"), "-days", "2", "-extfile", &p("ext.cnf")])
+            .map(String::from)
+            .collect(),
+    ];
+    for args in steps {
+        let out = Command::new("openssl").args(&args).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    (p("ca.pem"), p("leaf.pem"), p("leaf.key"))
+}
+
+/// An HTTPS webhook receiver (Python's http.server behind ssl) that answers
+/// 200 and prints each body on a line; returns its URL.
+struct TlsReceiver {
+    child: Child,
+    url: String,
+    bodies: mpsc::Receiver<Value>,
+}
+
+impl TlsReceiver {
+    fn start(cert: &str, key: &str) -> TlsReceiver {
+        const SERVER: &str = r#"
+import http.server, ssl, sys
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        print(body.decode(), flush=True)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = tls.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", SERVER, cert, key])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines.next().expect("the port").unwrap();
+        let (tx, bodies) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(serde_json::from_str(&line).unwrap());
+            }
+        });
+        TlsReceiver { child, url: format!("https://127.0.0.1:{}/hooks/tenure", port.trim()), bodies }
+    }
+}
+
+impl Drop for TlsReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_https_webhook_behind_a_private_ca_needs_its_ca_file() {
+    let ws = setup();
+    let (ca, cert, key) = private_ca(&ws);
+    let hook = TlsReceiver::start(&cert, &key);
+    let rule = "[[alerts]]\nname = \"entered red\"\nwhen = \"enters_band\"\nband = \"red\"\n";
+    let webhook = format!("[webhook]\nurl = \"{}\"\nretries = 1\nbackoff_ms = 10\n", hook.url);
+    // Without the CA the receiver's certificate is not trusted: refused, logged, kept.
+    let public = ws.file("public.toml", format!("{CARD}\n{rule}{webhook}"));
+    let out = ws.run(&["alerts", "evaluate", "--scorecard", &public, "--as-of", "2025-03-10"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("webhook for task 1 failed after 2 attempt(s)"), "{stderr}");
+    let task = &ws.json(&["alerts", "list", "--json"])[0];
+    assert_eq!(task["webhook"]["status"], "failed");
+    let error = task["webhook"]["last_error"].as_str().unwrap();
+    assert!(error.contains("certificate") || error.contains("UnknownIssuer"), "{error}");
+    assert!(hook.bodies.try_recv().is_err(), "nothing reached the receiver");
+
+    // With ca_file (relative to the workspace directory) it is delivered.
+    std::fs::copy(&ca, ws.data().join("private-ca.pem")).unwrap();
+    let private = ws.file("private.toml", format!("{CARD}\n{rule}{webhook}ca_file = \"private-ca.pem\"\n"));
+    let out = ws.ok(&["alerts", "deliver", "--scorecard", &private]);
+    assert!(out.contains("1 webhook call(s) retried: 1 delivered"), "{out}");
+    let body = hook.bodies.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((body["task_id"].as_u64(), body["account"].as_str()), (Some(1), Some("b")));
+    let task = &ws.json(&["alerts", "list", "--json"])[0];
+    assert_eq!(
+        (task["webhook"]["status"].as_str(), task["webhook"]["attempts"].as_u64()),
+        (Some("delivered"), Some(3))
+    );
+}
+
+/// d's pulse is 10 (d = 10, red) and d was overridden to 90 from 2025-02-01
+/// to 2025-02-20: as of 2025-03-10 d entered red and dropped 80 points in 30
+/// days (from 90 on 02-08); b (20) entered red and did not drop.
+fn two_rules_for_d(alert_tasks: &str) -> (Ws, String) {
+    let ws = setup();
+    let f = ws.file("update.csv", "id,name,plan_tier,segment,csm_pulse\nd,Dyno,,ent,10\n");
+    ws.ok(&["import", "customers", &f]);
+    let o = ["health", "override", "set", "d", "--score", "90", "--reason", "pilot"];
+    ws.ok(&[&o[..], &["--from", "2025-02-01", "--expires", "2025-02-20"]].concat());
+    let card = ws.file(
+        "two.toml",
+        format!(
+            "alert_tasks = \"{alert_tasks}\"\n{CARD}\n[[alerts]]\nname = \"entered red\"\nwhen = \"enters_band\"\n\
+             band = \"red\"\n[[alerts]]\nname = \"drop\"\nwhen = \"drops\"\npoints = 30\nwithin_days = 30\n"
+        ),
+    );
+    (ws, card)
+}
+
+#[test]
+fn one_task_per_account_lists_every_rule_that_fired() {
+    let eval =
+        |ws: &Ws, card: &str| ws.json(&["alerts", "evaluate", "--scorecard", card, "--as-of", "2025-03-10", "--json"]);
+    // Per rule: b entered red; d entered red; d dropped: 3 tasks.
+    let (ws, card) = two_rules_for_d("per_rule");
+    let out = eval(&ws, &card);
+    let made: Vec<(&str, &str)> = out["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["account"].as_str().unwrap(), t["rule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(made, vec![("b", "entered red"), ("d", "entered red"), ("d", "drop")]);
+
+    // Per account: one task for d with both reasons.
+    let (ws, card) = two_rules_for_d("per_account");
+    let out = eval(&ws, &card);
+    let created = out["created"].as_array().unwrap();
+    assert_eq!(created.len(), 2, "{out}");
+    let d = &created[1];
+    assert_eq!((d["account"].as_str(), d["rule"].as_str()), (Some("d"), Some("entered red, drop")));
+    assert_eq!(d["reasons"].as_array().unwrap().len(), 2);
+    assert_eq!(d["details"]["reasons"][1]["score_before"], json!(90.0));
+    assert_eq!(d["message"], "d entered red (score 10); d dropped 80 points in 30 days (90 -> 10)");
+    assert_eq!(created[0]["reasons"].as_array().unwrap().len(), 1);
+
+    // The second rule fires later, while d's task is open: its reason is added to that task.
+    let (ws, two) = two_rules_for_d("per_account");
+    let one = ws
+        .file("one.toml", std::fs::read_to_string(&two).unwrap().split("[[alerts]]\nname = \"drop\"").next().unwrap());
+    let first = eval(&ws, &one);
+    assert_eq!(first["created"].as_array().unwrap().len(), 2);
+    ws.ok(&["alerts", "ack", "2"]);
+    // The update is POSTed too, with every reason.
+    let (url, rx) = receiver(0);
+    let two =
+        ws.file("hooked.toml", format!("{}\n[webhook]\nurl = \"{url}\"\n", std::fs::read_to_string(&two).unwrap()));
+    let second = eval(&ws, &two);
+    // b and d were red at the last evaluation: "entered red" does not fire again; "drop" fires for d.
+    assert_eq!((second["created"].as_array().unwrap().len(), second["already_open"].as_u64()), (0, Some(0)));
+    let updated = second["updated"].as_array().unwrap();
+    assert_eq!(updated.len(), 1);
+    assert_eq!((updated[0]["id"].as_u64(), updated[0]["rule"].as_str()), (Some(2), Some("entered red, drop")));
+    assert_eq!(updated[0]["status"], "acknowledged", "someone is on it already");
+    assert!(updated[0]["updated_at"].is_string());
+    let (_, body) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((body["event"].as_str(), body["task_id"].as_u64()), (Some("updated"), Some(2)));
+    assert_eq!(body["reasons"].as_array().unwrap().len(), 2);
+    assert!(rx.try_recv().is_err(), "only the updated task is POSTed");
+    ws.ok(&["alerts", "close", "2", "--note", "pilot ended"]);
+    assert_eq!(task_accounts(&ws), vec!["b"]);
+}
+
+#[test]
+fn slow_tickets_count_business_hours_when_the_scorecard_says_so() {
+    let ws = setup();
+    // Mon-Fri 09:00-17:00 UTC; a first reply later than 8 hours is slow.
+    std::fs::write(
+        ws.data().join("tenure.toml"),
+        "[workspace]\ntimezone = \"UTC\"\n[support]\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n\
+         hours = \"09:00-17:00\"\nfirst_response_target = \"8h\"\n",
+    )
+    .unwrap();
+    // As of the end of Monday 2025-03-10:
+    // t1 Fri 16:00 -> Mon 10:00: 66 h calendar (slow); 1 h Fri + 1 h Mon = 2 business hours.
+    // t2 Mon 03-03 09:00 -> Tue 10:00: 25 h (slow); 8 h + 1 h = 9 business hours (slow).
+    // t3 Wed 09:00 -> Wed 17:00: 8 h on both clocks, exactly the target: not slow.
+    // t4 Mon 03-10 12:00, no reply at the end of the day: 12 h (slow); 5 business hours, not yet.
+    let tickets = ws.file(
+        "tickets.csv",
+        "id,customer_id,created_at,first_reply_at,status\n\
+         t1,a,2025-03-07T16:00:00Z,2025-03-10T10:00:00Z,open\n\
+         t2,a,2025-03-03T09:00:00Z,2025-03-04T10:00:00Z,open\n\
+         t3,a,2025-03-05T09:00:00Z,2025-03-05T17:00:00Z,open\n\
+         t4,a,2025-03-10T12:00:00Z,,open\n",
+    );
+    ws.ok(&["import", "tickets", &tickets]);
+    let slow = |clock: &str| {
+        let card = ws.file(&format!("{clock}.toml"), format!("slow_tickets_clock = \"{clock}\"\n{CARD}"));
+        let doc = ws.json(&["health", "--account", "a", "--scorecard", &card, "--as-of", "2025-03-10", "--json"]);
+        doc["accounts"][0]["inputs"]["slow_tickets_90d"].as_f64().unwrap()
+    };
+    assert_eq!(slow("calendar"), 3.0);
+    assert_eq!(slow("business"), 1.0);
 }

@@ -14,7 +14,7 @@
 //! | `feature_adoption_pct` | features the account used in D-29..D / features any account used x 100 (adoption, SPEC 2.2) |
 //! | `nps`, `csat_pct` | the account's answers submitted in the 365 days ending with D (SPEC 2.3) |
 //! | `open_tickets` | tickets created by D and not solved by D |
-//! | `tickets_90d`, `slow_tickets_90d` | tickets created in 90d; slow = first reply more than 24 h after creation, or none yet after 24 h |
+//! | `tickets_90d`, `slow_tickets_90d` | tickets created in 90d; slow = first reply later than `[support] first_response_target` (24 h) after creation, or none yet by then; on the clock of the scorecard's `slow_tickets_clock`: `calendar` (default) or `business` (only `[support]` business hours count) |
 //! | `failed_payments_90d` | failed `payment` transactions of its invoices dated in 90d |
 //! | `past_due` | 1 when a subscription is past due at the end of D, else 0 |
 //! | `mrr_cents`, `mrr_change_pct_90d` | the MRR ledger (SPEC 2.1): MRR at the end of D, and its % change from 90 days before |
@@ -28,11 +28,12 @@
 //! Scored accounts are the subscribers at the end of D (every customer when
 //! the workspace has no billing data).
 
+mod alerts;
+mod webhook;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::civil::Date;
@@ -46,20 +47,24 @@ use tenure_metrics::engagement::events::date_to_day;
 use tenure_metrics::engagement::{ActiveEvent, Adoption, EventTable, adoption};
 /// An account's manual override, as [`set_override`] takes it.
 pub use tenure_metrics::health::Override;
-use tenure_metrics::health::{self, AccountActivity, AccountScore, InputValue, Inputs, Scorecard, Snapshot, Webhook};
+use tenure_metrics::health::{self, AccountActivity, AccountScore, InputValue, Inputs, Scorecard, SlowTicketClock};
 use tenure_metrics::revenue::{self, FxTable, Ledger, Rules, month_idx};
 use tenure_metrics::round::round_dp;
 use tenure_metrics::{support, voice};
+use tenure_model::business_hours::BusinessHours;
 use tenure_model::{Customer, SurveyResponse, SurveyType, Ticket, TransactionType};
 use tenure_store::Workspace;
 
+pub use self::alerts::{
+    Evaluation, Reason, Task, evaluate_alerts, evaluate_alerts_after_ingest, evaluate_alerts_if_configured, redeliver,
+    tasks, update_task,
+};
+pub use self::webhook::Delivery;
 use crate::filter::{NONE, attribute};
 
 /// The directory of the workspace that holds overrides and alert tasks.
 pub const HEALTH_DIR: &str = "health";
 const OVERRIDES_FILE: &str = "overrides.json";
-const ALERTS_FILE: &str = "alerts.json";
-const SLOW_REPLY_SECONDS: i64 = 24 * 3600;
 
 /// Where the scorecard came from, for the output header.
 pub fn load_scorecard(ws: &Workspace, file: Option<&Path>) -> Result<(Scorecard, String)> {
@@ -90,6 +95,9 @@ pub struct HealthData {
     customers: Vec<Customer>,
     tickets: HashMap<String, Vec<Ticket>>,
     has_tickets: bool,
+    /// `[support]`'s schedule and first-reply target, checked when slow tickets are counted.
+    business_hours: Result<BusinessHours, String>,
+    first_response_target: Result<i64, String>,
     surveys: HashMap<String, Vec<SurveyResponse>>,
     failed_payments: HashMap<String, Vec<Timestamp>>,
     has_invoices: bool,
@@ -160,6 +168,8 @@ impl HealthData {
             customers,
             tickets,
             has_tickets,
+            business_hours: BusinessHours::from_settings(&settings.support, tzname),
+            first_response_target: settings.support.first_response_target_seconds(),
             surveys,
             failed_payments,
             has_invoices: !invoices.is_empty(),
@@ -235,8 +245,9 @@ impl HealthData {
         Ok(())
     }
 
-    /// Each account's inputs as of the end of `as_of`.
-    pub fn inputs(&self, accounts: &[String], as_of: Date) -> Result<BTreeMap<String, Inputs>> {
+    /// Each account's inputs as of the end of `as_of` (the scorecard says
+    /// which clock counts slow tickets).
+    pub fn inputs(&self, card: &Scorecard, accounts: &[String], as_of: Date) -> Result<BTreeMap<String, Inputs>> {
         let end = as_of.tomorrow()?.to_zoned(self.tz.clone())?.timestamp();
         let ago = |days: i64| -> Result<Timestamp> {
             Ok(as_of.checked_sub(days.days())?.tomorrow()?.to_zoned(self.tz.clone())?.timestamp())
@@ -244,6 +255,7 @@ impl HealthData {
         let (start_90, start_365) = (ago(90)?, ago(365)?);
         let day = date_to_day(as_of);
         let adopted = (!self.events.is_empty()).then(|| self.adoption_up_to(day));
+        let slow_reply = if self.has_tickets { Some(self.slow_reply(card)?) } else { None };
         let ledgers: HashMap<&str, &revenue::CustomerLedger> =
             self.ledger.customers.iter().map(|c| (c.customer_id.as_str(), c)).collect();
         let mut out = BTreeMap::new();
@@ -309,13 +321,8 @@ impl HealthData {
                     })
                     .count();
                 let recent: Vec<&&Ticket> = tickets.iter().filter(|t| t.created_at >= start_90).collect();
-                let slow = recent
-                    .iter()
-                    .filter(|t| {
-                        let replied = t.first_reply_at.filter(|r| *r < end).unwrap_or(end);
-                        support::seconds_between(t.created_at, replied) > SLOW_REPLY_SECONDS
-                    })
-                    .count();
+                let (target, clock) = slow_reply.expect("known with tickets");
+                let slow = recent.iter().filter(|t| support::slow_first_response(t, target, clock, end)).count();
                 num("open_tickets", Some(open as f64));
                 num("tickets_90d", Some(recent.len() as f64));
                 num("slow_tickets_90d", Some(slow as f64));
@@ -381,11 +388,27 @@ impl HealthData {
         as_of: Date,
         overrides: &[Override],
     ) -> Result<Vec<(AccountScore, Inputs)>> {
-        let inputs = self.inputs(accounts, as_of)?;
+        let inputs = self.inputs(card, accounts, as_of)?;
         let mut scores: Vec<AccountScore> =
             inputs.iter().map(|(a, i)| health::score_account(card, a, as_of, i, overrides)).collect();
         health::rank(&mut scores);
         Ok(scores.into_iter().zip(inputs.into_values()).collect())
+    }
+}
+
+impl HealthData {
+    /// The first-reply target and the clock slow tickets are counted on.
+    fn slow_reply(&self, card: &Scorecard) -> Result<(i64, support::Clock<'_>)> {
+        let target = self.first_response_target.clone().map_err(|e| anyhow!("tenure.toml: {e}"))?;
+        let clock = match card.slow_tickets_clock {
+            SlowTicketClock::Calendar => support::Clock::Calendar,
+            SlowTicketClock::Business => support::Clock::Business(
+                self.business_hours
+                    .as_ref()
+                    .map_err(|e| anyhow!("tenure.toml: {e} (the scorecard's slow_tickets_clock is \"business\")"))?,
+            ),
+        };
+        Ok((target, clock))
     }
 }
 
@@ -582,295 +605,4 @@ pub fn clear_override(root: &Path, account: &str) -> Result<bool> {
         write_json_atomic(&path, &all)?;
         Ok(all.len() < n)
     })
-}
-
-// ---------------------------------------------------------------- alerts
-
-/// A task an alert created, and what happened to its webhook call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Task {
-    pub id: u64,
-    /// Same key = same alert: not repeated while a task with it is not closed.
-    pub key: String,
-    pub rule: String,
-    pub account: String,
-    pub measure: Option<String>,
-    pub message: String,
-    pub details: Value,
-    /// The evaluation day that fired it.
-    pub as_of: Date,
-    pub created_at: Timestamp,
-    /// `open`, `acknowledged` or `closed`.
-    pub status: String,
-    pub acknowledged_at: Option<Timestamp>,
-    pub closed_at: Option<Timestamp>,
-    pub note: Option<String>,
-    pub webhook: Option<Delivery>,
-}
-
-/// A webhook call: `delivered`, or `failed` after every retry (kept, and
-/// tried again by `tenure alerts deliver`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Delivery {
-    pub url: String,
-    pub status: String,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<Timestamp>,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct AlertState {
-    next_id: u64,
-    last_evaluated: Option<Date>,
-    /// What the last evaluation saw of each account.
-    snapshots: BTreeMap<String, Snapshot>,
-    tasks: Vec<Task>,
-}
-
-impl Task {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).expect("tasks serialise")
-    }
-
-    /// The webhook's JSON body.
-    pub fn payload(&self) -> Value {
-        json!({
-            "type": "tenure.health_alert",
-            "task_id": self.id,
-            "rule": self.rule,
-            "account": self.account,
-            "measure": self.measure,
-            "message": self.message,
-            "details": self.details,
-            "as_of": self.as_of.to_string(),
-            "created_at": self.created_at.to_string(),
-        })
-    }
-}
-
-pub fn tasks(root: &Path) -> Result<Vec<Task>> {
-    Ok(read_json::<AlertState>(&root.join(HEALTH_DIR).join(ALERTS_FILE))?.tasks)
-}
-
-/// What an evaluation did.
-pub struct Evaluation {
-    pub as_of: Date,
-    pub accounts: usize,
-    pub created: Vec<Task>,
-    /// Alerts that fired again while their task is still open.
-    pub already_open: usize,
-    /// Alerts that fired again within their rule's cooldown after an earlier task.
-    pub cooling_down: usize,
-}
-
-/// Evaluate the scorecard's alert rules as of a day: every firing becomes a
-/// task unless its rule and account already have one that is not closed, or
-/// one made less than the rule's `cooldown_days` before (by evaluation day).
-/// New tasks are POSTed to the webhook when one is configured (delivery
-/// failures are kept on the task).
-pub fn evaluate_alerts(ws: &Workspace, scorecard: Option<&Path>, as_of: Option<Date>) -> Result<Evaluation> {
-    let (card, _) = load_scorecard(ws, scorecard)?;
-    let data = HealthData::shared(ws)?;
-    let as_of = as_of.unwrap_or_else(|| data.default_as_of());
-    let overrides = load_overrides(ws.root())?;
-    let accounts = data.accounts(as_of);
-    let now = data.scores(&card, &accounts, as_of, &overrides)?;
-    // Earlier scores, only for the windows the `drops` rules use.
-    let mut earlier: HashMap<u32, HashMap<String, Option<Decimal>>> = HashMap::new();
-    for r in &card.alerts {
-        if let health::AlertCondition::Drops { within_days, .. } = r.condition {
-            let d = as_of.checked_sub((within_days as i64).days())?;
-            let s = data.scores(&card, &accounts, d, &overrides)?;
-            earlier.insert(within_days, s.into_iter().map(|(s, _)| (s.account.clone(), s.overall())).collect());
-        }
-    }
-    let mut created = Vec::new();
-    let mut already_open = 0;
-    let mut cooling_down = 0;
-    with_lock(ws.root(), |dir| {
-        let path = dir.join(ALERTS_FILE);
-        let mut state: AlertState = read_json(&path)?;
-        let first_new = state.tasks.len();
-        for (s, inputs) in &now {
-            let renewal = match inputs.get("days_to_renewal") {
-                Some(InputValue::Number(d)) => Some(*d as i64),
-                _ => None,
-            };
-            let before = |days: u32| earlier.get(&days).and_then(|m| m.get(&s.account).copied().flatten());
-            for f in health::evaluate(&card, s, state.snapshots.get(&s.account), before, renewal) {
-                let key = f.key();
-                let same = || state.tasks.iter().filter(|t| t.key == key);
-                if same().any(|t| t.status != "closed") {
-                    already_open += 1;
-                    continue;
-                }
-                let cooled = as_of.checked_sub((f.cooldown_days as i64).days())?;
-                if same().any(|t| t.as_of > cooled) {
-                    cooling_down += 1;
-                    continue;
-                }
-                state.next_id += 1;
-                let task = Task {
-                    id: state.next_id,
-                    key,
-                    rule: f.rule,
-                    account: f.account,
-                    measure: f.measure,
-                    message: f.message,
-                    details: f.details,
-                    as_of,
-                    created_at: Timestamp::now(),
-                    status: "open".into(),
-                    acknowledged_at: None,
-                    closed_at: None,
-                    note: None,
-                    webhook: None,
-                };
-                state.tasks.push(task);
-            }
-            state.snapshots.insert(s.account.clone(), Snapshot::of(&card, s));
-        }
-        state.last_evaluated = Some(as_of);
-        // Record the tasks before calling anyone: a crash during delivery
-        // leaves them undelivered, never lost.
-        write_json_atomic(&path, &state)?;
-        if let Some(hook) = &card.webhook {
-            for t in &mut state.tasks[first_new..] {
-                t.webhook = Some(deliver(hook, &t.payload()));
-            }
-            write_json_atomic(&path, &state)?;
-        }
-        created = state.tasks[first_new..].to_vec();
-        Ok(())
-    })?;
-    Ok(Evaluation { as_of, accounts: now.len(), created, already_open, cooling_down })
-}
-
-/// Retry the webhook of every task whose delivery failed (or never ran).
-pub fn redeliver(ws: &Workspace, scorecard: Option<&Path>) -> Result<Vec<Task>> {
-    let (card, _) = load_scorecard(ws, scorecard)?;
-    let hook =
-        card.webhook.ok_or_else(|| anyhow!("no webhook is configured ([health.webhook] url = \"http://...\")"))?;
-    with_lock(ws.root(), |dir| {
-        let path = dir.join(ALERTS_FILE);
-        let mut state: AlertState = read_json(&path)?;
-        let mut out = Vec::new();
-        for t in &mut state.tasks {
-            if t.webhook.as_ref().is_none_or(|d| d.status != "delivered") {
-                let mut d = deliver(&hook, &t.payload());
-                d.attempts += t.webhook.as_ref().map_or(0, |p| p.attempts);
-                t.webhook = Some(d);
-                out.push(t.clone());
-            }
-        }
-        write_json_atomic(&path, &state)?;
-        Ok(out)
-    })
-}
-
-/// Acknowledge or close a task (closing needs a note).
-pub fn update_task(root: &Path, id: u64, close_note: Option<&str>) -> Result<Task> {
-    with_lock(root, |dir| {
-        let path = dir.join(ALERTS_FILE);
-        let mut state: AlertState = read_json(&path)?;
-        let t = state
-            .tasks
-            .iter_mut()
-            .find(|t| t.id == id)
-            .ok_or_else(|| anyhow!("no task {id}: `tenure alerts list --all` shows every task"))?;
-        if t.status == "closed" {
-            bail!("task {id} is already closed");
-        }
-        match close_note {
-            Some(note) => {
-                if note.trim().is_empty() {
-                    bail!("--note must say how the task was resolved");
-                }
-                t.status = "closed".into();
-                t.closed_at = Some(Timestamp::now());
-                t.note = Some(note.to_string());
-            }
-            None => {
-                t.status = "acknowledged".into();
-                t.acknowledged_at = Some(Timestamp::now());
-            }
-        }
-        let t = t.clone();
-        write_json_atomic(&path, &state)?;
-        Ok(t)
-    })
-}
-
-/// POST a JSON body, retrying with exponential backoff.
-pub fn deliver(hook: &Webhook, body: &Value) -> Delivery {
-    let mut last_error = None;
-    let mut wait = hook.backoff_ms;
-    for attempt in 1..=hook.retries + 1 {
-        match post_json(&hook.url, body) {
-            Ok(()) => {
-                return Delivery {
-                    url: hook.url.clone(),
-                    status: "delivered".into(),
-                    attempts: attempt,
-                    last_error,
-                    delivered_at: Some(Timestamp::now()),
-                };
-            }
-            Err(e) => last_error = Some(e),
-        }
-        if attempt <= hook.retries {
-            std::thread::sleep(Duration::from_millis(wait));
-            wait = wait.saturating_mul(2);
-        }
-    }
-    Delivery {
-        url: hook.url.clone(),
-        status: "failed".into(),
-        attempts: hook.retries + 1,
-        last_error,
-        delivered_at: None,
-    }
-}
-
-/// One HTTP/1.1 POST; success is a 2xx status.
-fn post_json(url: &str, body: &Value) -> Result<(), String> {
-    use std::net::{TcpStream, ToSocketAddrs};
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// is supported"))?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:80") };
-    let sock = addr
-        .to_socket_addrs()
-        .map_err(|e| format!("{addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr}: no address"))?;
-    let timeout = Duration::from_secs(10);
-    let mut s = TcpStream::connect_timeout(&sock, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(timeout)).and_then(|_| s.set_write_timeout(Some(timeout))).map_err(|e| e.to_string())?;
-    let body = body.to_string();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: tenure\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).map_err(|e| format!("send to {addr}: {e}"))?;
-    let mut resp = Vec::new();
-    let mut buf = [0u8; 1024];
-    // The status line is all we need.
-    while !resp.windows(2).any(|w| w == b"\r\n") {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => resp.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(format!("read from {addr}: {e}")),
-        }
-    }
-    let line = String::from_utf8_lossy(&resp);
-    let status = line.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok());
-    match status {
-        Some(c) if (200..300).contains(&c) => Ok(()),
-        Some(c) => Err(format!("{url} answered HTTP {c}")),
-        None => Err(format!("{url} gave no HTTP response")),
-    }
 }

@@ -26,7 +26,9 @@ pub mod usage;
 
 pub use alerts::{Firing, Snapshot, evaluate};
 pub use score::{AccountScore, InputValue, Inputs, Override, profiles, rank, score_account, top_mover, trend};
-pub use scorecard::{AlertCondition, AlertRule, Direction, Mapping, MissingPolicy, Scorecard, Webhook};
+pub use scorecard::{
+    AlertCondition, AlertRule, Direction, Mapping, MissingPolicy, Scorecard, SlowTicketClock, TaskGrouping, Webhook,
+};
 pub use usage::{AccountActivity, AccountUsage};
 
 /// A scorecard mistake, with the path of the key (`groups[0].weight`).

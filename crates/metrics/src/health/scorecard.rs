@@ -197,12 +197,40 @@ pub const DEFAULT_COOLDOWN_DAYS: u32 = 30;
 /// Where alerts are POSTed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Webhook {
+    /// `http://` or `https://`.
     pub url: String,
+    /// A PEM file of the CA certificates an `https://` receiver's certificate
+    /// must chain to (a private CA) instead of the public web roots; relative
+    /// paths are relative to the workspace directory.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Attempts after the first failed one.
     pub retries: u32,
     /// Wait before the first retry; doubled before each next one.
     pub backoff_ms: u64,
 }
+
+/// How alert firings become tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskGrouping {
+    /// One task per rule and account.
+    PerRule,
+    /// One open task per account listing every rule that fired for it
+    /// (Gainsight's one CTA per account): a rule firing while the account
+    /// has a task that is not closed adds its reason to that task.
+    PerAccount,
+}
+
+/// Which clock decides that a ticket's first reply was slow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlowTicketClock {
+    /// Wall-clock time from creation.
+    Calendar,
+    /// Only the time inside the `[support]` business hours counts.
+    Business,
+}
+
+/// The default `alerts_every_seconds`.
+pub const DEFAULT_ALERTS_EVERY_SECONDS: u64 = 60;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scorecard {
@@ -216,6 +244,12 @@ pub struct Scorecard {
     pub trend_tolerance: Decimal,
     pub alerts: Vec<AlertRule>,
     pub webhook: Option<Webhook>,
+    pub alert_tasks: TaskGrouping,
+    /// After API ingest, alerts are evaluated at most once per this many
+    /// seconds (a busy stream commits every second).
+    pub alerts_every_seconds: u64,
+    /// The clock of the `slow_tickets_90d` input.
+    pub slow_tickets_clock: SlowTicketClock,
 }
 
 // ---------------------------------------------------------------- raw TOML
@@ -233,6 +267,9 @@ struct RawScorecard {
     #[serde(default)]
     alerts: Vec<RawAlert>,
     webhook: Option<RawWebhook>,
+    alert_tasks: Option<String>,
+    alerts_every_seconds: Option<u64>,
+    slow_tickets_clock: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +326,7 @@ struct RawAlert {
 #[serde(deny_unknown_fields)]
 struct RawWebhook {
     url: String,
+    ca_file: Option<std::path::PathBuf>,
     retries: Option<u32>,
     backoff_ms: Option<u64>,
 }
@@ -407,13 +445,8 @@ impl Scorecard {
 
 impl RawScorecard {
     fn validate(self) -> Result<Scorecard, ScorecardError> {
-        let missing = match self.missing.as_deref() {
-            None | Some("reweight") => MissingPolicy::Reweight,
-            Some("zero") => MissingPolicy::Zero,
-            Some(other) => {
-                return Err(ScorecardError::new("missing", format!("{other:?} is not one of: reweight, zero")));
-            }
-        };
+        let missing =
+            choice("missing", &self.missing, &[("reweight", MissingPolicy::Reweight), ("zero", MissingPolicy::Zero)])?;
         let bands = match self.bands {
             None => vec![
                 Band { name: "red".into(), max: 50 },
@@ -537,15 +570,34 @@ impl RawScorecard {
         let webhook = match self.webhook {
             None => None,
             Some(w) => {
-                if !w.url.starts_with("http://") {
+                let https = w.url.starts_with("https://");
+                if !https && !w.url.starts_with("http://") {
                     return Err(ScorecardError::new(
                         "webhook.url",
-                        format!("{:?}: only http:// URLs are supported (put a TLS proxy in front for https)", w.url),
+                        format!("{:?}: give an http:// or https:// URL", w.url),
                     ));
                 }
-                Some(Webhook { url: w.url, retries: w.retries.unwrap_or(3), backoff_ms: w.backoff_ms.unwrap_or(500) })
+                if w.ca_file.is_some() && !https {
+                    return Err(ScorecardError::new("webhook.ca_file", "only goes with an https:// url"));
+                }
+                Some(Webhook {
+                    url: w.url,
+                    ca_file: w.ca_file,
+                    retries: w.retries.unwrap_or(3),
+                    backoff_ms: w.backoff_ms.unwrap_or(500),
+                })
             }
         };
+        let alert_tasks = choice(
+            "alert_tasks",
+            &self.alert_tasks,
+            &[("per_rule", TaskGrouping::PerRule), ("per_account", TaskGrouping::PerAccount)],
+        )?;
+        let slow_tickets_clock = choice(
+            "slow_tickets_clock",
+            &self.slow_tickets_clock,
+            &[("calendar", SlowTicketClock::Calendar), ("business", SlowTicketClock::Business)],
+        )?;
         let trend_tolerance = match self.trend_tolerance {
             None => Decimal::ONE,
             Some(t) if t >= 0.0 => dec(t, "trend_tolerance")?,
@@ -560,8 +612,20 @@ impl RawScorecard {
             trend_tolerance,
             alerts,
             webhook,
+            alert_tasks,
+            alerts_every_seconds: self.alerts_every_seconds.unwrap_or(DEFAULT_ALERTS_EVERY_SECONDS),
+            slow_tickets_clock,
         })
     }
+}
+
+/// The option named by a key's text; the first option when the key is absent.
+fn choice<T: Copy>(key: &str, given: &Option<String>, options: &[(&str, T)]) -> Result<T, ScorecardError> {
+    let Some(given) = given else { return Ok(options[0].1) };
+    options.iter().find(|(name, _)| name == given).map(|(_, v)| *v).ok_or_else(|| {
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        ScorecardError::new(key, format!("{given:?} is not one of: {}", names.join(", ")))
+    })
 }
 
 fn positive(x: f64, at: &str) -> Result<Decimal, ScorecardError> {
@@ -747,6 +811,22 @@ weight = 1
         assert!(e.contains("missing") && e.contains("reweight, zero"), "{e}");
         let e = Scorecard::parse("bands = [{ name = \"red\", max = 50 }]\n").unwrap_err().to_string();
         assert!(e.contains("max = 100"), "{e}");
+        // Top-level keys, then the tables after one valid group.
+        let card = |top: &str, tables: &str| {
+            let group = "[[groups]]\nname = \"g\"\nweight = 1\n[[groups.measures]]\ninput = \"x\"\nidentity = true";
+            Scorecard::parse(&format!("{top}\n{group}\n{tables}"))
+        };
+        let e = card("alert_tasks = \"per_team\"", "").unwrap_err().to_string();
+        assert!(e.contains("alert_tasks") && e.contains("per_rule, per_account"), "{e}");
+        let e = card("slow_tickets_clock = \"wall\"", "").unwrap_err().to_string();
+        assert!(e.contains("slow_tickets_clock") && e.contains("calendar, business"), "{e}");
+        let e = card("", "[webhook]\nurl = \"ftp://x\"").unwrap_err().to_string();
+        assert!(e.contains("webhook.url") && e.contains("https://"), "{e}");
+        let e = card("", "[webhook]\nurl = \"http://x\"\nca_file = \"ca.pem\"").unwrap_err().to_string();
+        assert!(e.contains("webhook.ca_file"), "{e}");
+        let s = card("alert_tasks = \"per_account\"", "[webhook]\nurl = \"https://x\"\nca_file = \"ca.pem\"").unwrap();
+        assert_eq!((s.alert_tasks, s.slow_tickets_clock), (TaskGrouping::PerAccount, SlowTicketClock::Calendar));
+        assert_eq!(s.webhook.unwrap().ca_file, Some("ca.pem".into()));
     }
 
     #[test]
