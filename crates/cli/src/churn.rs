@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use jiff::civil::Date;
 use serde_json::Value;
+use tenure_models::churn::ModelKind;
 use tenure_query::churn::calibrate::CalibrateOptions;
 use tenure_query::churn::{self, FileOptions, TrainOptions};
 use tenure_store::Workspace;
@@ -25,8 +26,9 @@ Examples:
   tenure churn train --from-file customers.csv --label churned    any table with a 0/1 column
   tenure churn calibrate                     does a red health score churn more? suggested weights
 
-The model is a logistic regression with an L2 penalty on standardised features, trained on
-snapshots before a hold-out date and tested on that date's accounts (see docs/churn.md).";
+Two models are trained on snapshots before a hold-out date and tested on that date's accounts:
+a logistic regression with an L2 penalty on standardised features, and gradient-boosted
+shallow trees; the one with the higher hold-out AUC is kept (see docs/churn.md).";
 
 #[derive(Subcommand)]
 pub enum ChurnCommand {
@@ -87,8 +89,12 @@ const TRAIN_AFTER_HELP: &str = "\
 Workspace mode: for each month start with 90 days of history before it, every subscriber gets
 features from what was known before that date (usage, tickets, surveys, payments, MRR, tenure,
 plan, segment) and the label \"churned within --horizon-days\". Snapshots whose label window
-ends by the test date train the model; the test date's accounts measure it. The saved model
-(churn-model.json in the workspace) is refitted on every labelled snapshot.
+ends by the test date train the models; the test date's accounts measure them. Two models:
+a logistic regression (L2) and gradient-boosted trees (depth 3, learning rate 0.1, rounds
+chosen by early stopping on the latest training dates, never the hold-out). Both are
+reported; the one with the higher hold-out AUC is kept (a tie keeps the logistic model)
+unless --model picks one. The kept model (churn-model.json in the workspace) is refitted on
+every labelled snapshot.
 
 File mode (--from-file): every column but the label (and the id) is an attribute, numeric if
 all its values are numbers, else categorical. A random --holdout-fraction of rows (by --seed)
@@ -97,11 +103,15 @@ measures the model.
 Examples:
   tenure churn train --horizon-days 60
   tenure churn train --test-date 2026-06-01 --json
+  tenure churn train --model logistic        keep the logistic model whatever the hold-out says
   tenure churn train --from-file telco.csv --label Churn --id customerID --holdout-fraction 0.3";
 
 const PREDICT_AFTER_HELP: &str = "\
-A driver is one feature's term in the account's log-odds relative to the average training
-account (coefficient x standardised value): positive raises the churn risk.
+A driver is one feature's share of the account's log-odds relative to the model's baseline:
+for the logistic model coefficient x standardised value (the baseline is the average training
+account); for boosted trees the changes in node value along the account's path through each
+tree, credited to the feature split on (Saabas). Baseline + drivers = the log-odds exactly;
+positive raises the churn risk.
 
 Examples:
   tenure churn predict --top 50
@@ -119,6 +129,9 @@ pub struct TrainArgs {
     /// The hold-out snapshot date (default: the last month start whose label window is inside the data).
     #[arg(long, value_name = "DATE", conflicts_with = "from_file")]
     test_date: Option<Date>,
+    /// Keep this model whatever the hold-out says (default: the higher hold-out AUC).
+    #[arg(long, value_enum, value_name = "MODEL", conflicts_with = "from_file")]
+    model: Option<ModelChoice>,
     /// Train on this table (CSV, JSON Lines, JSON or Parquet) instead of the workspace.
     #[arg(long, value_name = "FILE", requires = "label")]
     from_file: Option<PathBuf>,
@@ -140,6 +153,23 @@ pub struct TrainArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelChoice {
+    /// Logistic regression with an L2 penalty.
+    Logistic,
+    /// Gradient-boosted trees.
+    Gbm,
+}
+
+impl From<ModelChoice> for ModelKind {
+    fn from(c: ModelChoice) -> ModelKind {
+        match c {
+            ModelChoice::Logistic => ModelKind::Logistic,
+            ModelChoice::Gbm => ModelKind::Gbm,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -178,7 +208,11 @@ pub fn run(data: &std::path::Path, command: ChurnCommand) -> Result<ExitCode> {
                 )?,
                 _ => {
                     let ws = Workspace::open(data)?;
-                    let opts = TrainOptions { horizon_days: args.horizon_days, l2: args.l2, test_date: args.test_date };
+                    let opts = TrainOptions {
+                        test_date: args.test_date,
+                        model: args.model.map(ModelKind::from),
+                        ..TrainOptions::new(args.horizon_days, args.l2)
+                    };
                     churn::train(&ws, &opts)?
                 }
             };
@@ -266,7 +300,15 @@ fn print_train(doc: &Value) {
     } else {
         format!("churn within {} days", doc["horizon_days"])
     };
-    output::line(format!("Churn model: logistic regression, L2 = {}; {what}", doc["l2"]));
+    if file_mode {
+        output::line(format!("Churn model: logistic regression, L2 = {}; {what}", doc["l2"]));
+    } else {
+        output::line(format!(
+            "Churn model: {}, kept for {}; {what}",
+            model_kind(doc).describe(),
+            doc["kept_because"].as_str().unwrap_or("")
+        ));
+    }
     let t = &doc["train"];
     if file_mode {
         output::line(format!(
@@ -304,7 +346,10 @@ fn print_train(doc: &Value) {
         pct(&e["churn_rate"])
     ));
     print_evaluation(e);
-    output::line("  Coefficients (log-odds per standard deviation; positive raises churn risk):");
+    if !file_mode {
+        print_candidates(&doc["candidates"]);
+    }
+    output::line("  Logistic coefficients (log-odds per standard deviation; positive raises churn risk):");
     let rows: Vec<Vec<String>> = doc["coefficients"]
         .as_array()
         .into_iter()
@@ -334,6 +379,61 @@ fn print_train(doc: &Value) {
     }
 }
 
+const CANDIDATE_HEADER: &[&str] =
+    &["model", "ROC AUC", "precision at top 10%", "lift", "Brier", "log loss", "AUC in sample"];
+
+/// The report's `model_kind` (a report without one is of the logistic model).
+fn model_kind(doc: &Value) -> ModelKind {
+    serde_json::from_value(doc["model_kind"].clone()).unwrap_or_default()
+}
+
+/// Both models on the same hold-out accounts, and how the trees were grown.
+fn print_candidates(c: &Value) {
+    output::line("  Both models on the same hold-out accounts:");
+    let row = |name: &str, m: &Value| {
+        let e = &m["holdout"];
+        vec![
+            name.to_string(),
+            num(&e["auc"], 4),
+            pct(&e["precision_at_10pct"]["precision"]),
+            num(&e["precision_at_10pct"]["lift"], 2),
+            num(&e["brier"], 4),
+            num(&e["log_loss"], 4),
+            num(&m["train_auc"], 4),
+        ]
+    };
+    let mut rows = vec![row(ModelKind::Logistic.describe(), &c["logistic"])];
+    let g = &c["gbm"];
+    if let Some(e) = g["error"].as_str() {
+        output::table(CANDIDATE_HEADER, &rows);
+        output::line(format!("  {}: not trained ({e})", ModelKind::Gbm.describe()));
+        return;
+    }
+    rows.push(row(ModelKind::Gbm.describe(), g));
+    output::table(CANDIDATE_HEADER, &rows);
+    let s = &g["early_stopping"];
+    output::line(format!(
+        "  trees: {} rounds of depth {} (learning rate {}), chosen on the {} account snapshots from {} \
+         (log loss {} -> {}; fitted on {} earlier ones)",
+        g["rounds"],
+        g["options"]["max_depth"],
+        g["options"]["learning_rate"],
+        s["validation_rows"],
+        s["validation_from"].as_str().unwrap_or(""),
+        num(&s["base_log_loss"], 4),
+        num(&s["best_log_loss"], 4),
+        s["fit_rows"]
+    ));
+    let top: Vec<String> = g["importance"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(8)
+        .map(|f| format!("{} {}", f["feature"].as_str().unwrap_or(""), pct(&f["gain_share"])))
+        .collect();
+    output::line(format!("  trees' split gain by feature: {}", top.join(", ")));
+}
+
 fn driver_text(d: &Value) -> String {
     format!(
         "{}={} ({:+.2})",
@@ -346,9 +446,10 @@ fn driver_text(d: &Value) -> String {
 fn print_predict(doc: &Value, top: usize) {
     let accounts = doc["accounts"].as_array().cloned().unwrap_or_default();
     output::line(format!(
-        "Churn probability within {} days of {} (model trained through {}, hold-out AUC {})",
+        "Churn probability within {} days of {} ({} trained through {}, hold-out AUC {})",
         doc["horizon_days"],
         doc["as_of"].as_str().unwrap_or(""),
+        model_kind(doc).describe(),
         doc["trained_through"].as_str().unwrap_or(""),
         num(&doc["holdout_auc"], 4)
     ));

@@ -246,3 +246,125 @@ fn calibrate_finds_the_measure_that_drives_churn() {
     let e = ws.fails(&["churn", "calibrate", "--scorecard", &card, "--date", "2024-06-01", "--horizon-days", "60"]);
     assert!(e.contains("--date 2024-06-01") && e.contains("2024-07-30") && e.contains("2024-07-01"), "{e}");
 }
+
+/// `n` monthly subscribers from 2024-01-01 at twelve price points (10 to 120
+/// USD a month), one late customer so the data runs to 2025-12-31. With
+/// `banded`, customers at the four middle price points (50-80 USD) cancel at
+/// a random later month and the others only rarely: churn is high in a band
+/// of MRR, a shape a model linear in the log-odds of ln(MRR) cannot draw.
+/// Without, every customer cancels with the same chance whatever its price.
+fn price_band_churn(ws: &Ws, n: usize, banded: bool) {
+    let mut state: u64 = 99;
+    let mut uniform = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut events = String::from(
+        "subscription_id,customer_id,type,date,currency,interval,unit_amount_cents,quantity,requested_at,ends_at\n",
+    );
+    for i in 0..n {
+        let level = i % 12;
+        events.push_str(&format!("s{i},c{i:04},start,2024-01-01,USD,month,{},1,,\n", 1000 * (level + 1)));
+        let cancels = uniform()
+            < if !banded {
+                0.3
+            } else if (4..8).contains(&level) {
+                0.9
+            } else {
+                0.05
+            };
+        // A month from 2024-04 to 2025-11 and a day in it.
+        let (month, day) = (3 + (uniform() * 20.0) as usize, 1 + (uniform() * 28.0) as usize);
+        if cancels {
+            let date = format!("{}-{:02}-{day:02}", 2024 + month / 12, month % 12 + 1);
+            events.push_str(&format!("s{i},c{i:04},cancel,{date},,,,,{date},{date}\n"));
+        }
+    }
+    events.push_str("late,late,start,2025-12-31,USD,month,1000,1,,\n");
+    let e = ws.file("subscription_events.csv", events);
+    ws.ok(&["import", "subscription_events", &e]);
+}
+
+#[test]
+fn boosted_trees_win_on_a_band_of_mrr_and_are_kept() {
+    let ws = Ws::new();
+    price_band_churn(&ws, 1200, true);
+    let doc = ws.json(&["churn", "train", "--json"]);
+    let auc = |m: &str| doc["candidates"][m]["holdout"]["auc"].as_f64().unwrap();
+    assert!(auc("gbm") > 0.8 && auc("gbm") > auc("logistic") + 0.1, "{}", doc["candidates"]);
+    assert_eq!(doc["model_kind"], "gbm");
+    assert_eq!(doc["holdout"], doc["candidates"]["gbm"]["holdout"]);
+    assert!(doc["kept_because"].as_str().unwrap().contains("higher hold-out AUC"), "{}", doc["kept_because"]);
+    // The rounds were chosen on training dates before the hold-out date.
+    let stop = &doc["candidates"]["gbm"]["early_stopping"];
+    assert!(stop["validation_from"].as_str().unwrap() < doc["holdout"]["snapshot_date"].as_str().unwrap());
+    assert_eq!(doc["candidates"]["gbm"]["importance"][0]["feature"], "mrr");
+    // Determinism: a second training writes the same file, byte for byte.
+    let model = ws.data().join("churn-model.json");
+    let first = std::fs::read(&model).unwrap();
+    ws.ok(&["churn", "train"]);
+    assert_eq!(std::fs::read(&model).unwrap(), first);
+    let saved: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(saved["model_kind"], "gbm");
+
+    // predict uses the trees; baseline + every driver = the log-odds.
+    let p = ws.json(&["churn", "predict", "--drivers", "50", "--json"]);
+    assert_eq!(p["model_kind"], "gbm");
+    let base = p["baseline_logit"].as_f64().unwrap();
+    for a in p["accounts"].as_array().unwrap() {
+        let prob = a["churn_probability"].as_f64().unwrap();
+        let sum: f64 = a["drivers"].as_array().unwrap().iter().map(|d| d["contribution"].as_f64().unwrap()).sum();
+        assert!((base + sum - (prob / (1.0 - prob)).ln()).abs() < 1e-9, "{a}");
+    }
+    let text = ws.ok(&["churn", "predict", "--top", "3"]);
+    assert!(text.contains("gradient-boosted trees") && text.contains("mrr="), "{text}");
+
+    // --model forces the logistic model, and predict follows the file.
+    let forced = ws.json(&["churn", "train", "--model", "logistic", "--json"]);
+    assert_eq!(
+        (forced["model_kind"].as_str(), forced["kept_because"].as_str()),
+        (Some("logistic"), Some("chosen with --model"))
+    );
+    assert_eq!(forced["holdout"], doc["candidates"]["logistic"]["holdout"]);
+    assert_eq!(ws.json(&["churn", "predict", "--json"])["model_kind"], "logistic");
+    let text = ws.ok(&["churn", "train", "--model", "gbm"]);
+    for want in ["Both models on the same hold-out accounts", "gradient-boosted trees", "rounds of depth 3"] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn boosted_trees_see_nothing_when_churn_ignores_the_features() {
+    let ws = Ws::new();
+    price_band_churn(&ws, 1200, false);
+    let doc = ws.json(&["churn", "train", "--json"]);
+    let holdout = &doc["candidates"]["gbm"]["holdout"];
+    // About 1,000 hold-out accounts with ~50 churns: the AUC's standard
+    // error is about 0.04, so 0.15 is a margin of more than three.
+    let auc = holdout["auc"].as_f64().unwrap();
+    assert!((auc - 0.5).abs() < 0.15, "AUC {auc} without any signal: {holdout}");
+    assert!(holdout["churned"].as_u64().unwrap() > 20, "{holdout}");
+    // Early stopping found no round that helped on the later training dates.
+    let rounds = doc["candidates"]["gbm"]["rounds"].as_u64().unwrap();
+    assert!(rounds < 20, "{rounds} rounds of trees on noise");
+}
+
+#[test]
+fn a_model_file_from_before_the_trees_still_predicts() {
+    let ws = Ws::new();
+    price_band_churn(&ws, 300, true);
+    ws.ok(&["churn", "train", "--model", "logistic"]);
+    let path = ws.data().join("churn-model.json");
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let before = ws.json(&["churn", "predict", "--json"]);
+    saved.as_object_mut().unwrap().remove("model_kind");
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let after = ws.json(&["churn", "predict", "--json"]);
+    assert_eq!(after["model_kind"], "logistic");
+    assert_eq!(after["accounts"], before["accounts"]);
+    // A kind that contradicts the stored model is refused with the file named.
+    saved["model_kind"] = "gbm".into();
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let e = ws.fails(&["churn", "predict"]);
+    assert!(e.contains("churn-model.json") && e.contains("model_kind"), "{e}");
+}

@@ -1,9 +1,10 @@
 //! Churn prediction on a workspace (SPEC 2.5): per-account features as of
 //! past dates, built strictly from what was known before each date, labelled
 //! by the revenue ledger's churn movements in the following `horizon` days;
-//! a logistic model trained on earlier snapshot dates and tested on a later
-//! one; predictions with their drivers; and the generic mode on any table
-//! with a label column.
+//! a logistic model and gradient-boosted trees trained on earlier snapshot
+//! dates and tested on a later one (the better on that hold-out is kept);
+//! predictions with their drivers; and the generic mode on any table with a
+//! label column.
 //!
 //! Leakage rules (each is tested by truncating the history at the snapshot
 //! date and checking that every feature is unchanged):
@@ -14,7 +15,8 @@
 //! * accounts that had already asked to cancel before T are left out of
 //!   training and testing (their outcome was known); `predict` flags them;
 //! * train snapshots' label windows end on or before the test date, so no
-//!   training label looks at the test period.
+//!   training label looks at the test period; the trees' early-stopping
+//!   slice is cut the same way inside the training dates.
 //!
 //! Two inputs have no date and are documented exceptions: a ticket's
 //! `reopens` count (used only for tickets solved before T) and the customer's
@@ -34,7 +36,10 @@ use tenure_metrics::engagement::events::{date_to_day, day_start_us};
 use tenure_metrics::engagement::{ActiveEvent, EventTable};
 use tenure_metrics::revenue::{FxTable, Ledger, MovementKind, Rules, month_idx};
 use tenure_model::{Currency, Customer, Interval, SubscriptionEventType, SurveyResponse, SurveyType, Ticket};
-use tenure_models::churn::{ChurnModel, Evaluation, LogisticOptions, Table, Values, evaluate, random_split};
+use tenure_models::churn::{
+    ChurnModel, Classifier, EarlyStopping, Evaluation, GbmModel, GbmOptions, LogisticOptions, ModelKind, Table, Values,
+    evaluate, random_split, roc_auc,
+};
 use tenure_store::Workspace;
 
 use crate::ledger::RevenueData;
@@ -521,17 +526,83 @@ pub struct TrainOptions {
     /// The hold-out snapshot date (default: the last month start whose label
     /// window is inside the data).
     pub test_date: Option<Date>,
+    /// Keep this model whatever the hold-out says (default: the better
+    /// hold-out AUC; a tie keeps the logistic model, the simpler one).
+    pub model: Option<ModelKind>,
+    pub gbm: GbmOptions,
+}
+
+impl TrainOptions {
+    pub fn new(horizon_days: i64, l2: f64) -> TrainOptions {
+        TrainOptions { horizon_days, l2, test_date: None, model: None, gbm: GbmOptions::default() }
+    }
 }
 
 /// The saved model and what it needs to predict.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SavedModel {
     pub kind: String,
+    /// Files written before the boosted trees have no such field: logistic.
+    #[serde(default)]
+    pub model_kind: ModelKind,
     pub horizon_days: i64,
     /// Last snapshot date whose labels the saved model was fitted on.
     pub trained_through: Date,
     pub holdout_auc: Option<f64>,
-    pub model: ChurnModel,
+    pub model: Classifier,
+}
+
+/// The trees' early-stopping slice: the latest training dates holding about
+/// a fifth of the training rows validate; the trees learn from the dates whose
+/// label windows end by the first validation date, so no label they fit looks
+/// into the validation period (if that leaves nothing, the dates before it).
+/// `None` with a single training date: time cannot be cut.
+fn validation_cut(train: &Snapshot, dates: &[Date], h: i64) -> Option<(Vec<usize>, Vec<usize>, Date)> {
+    let mut start = None;
+    let mut rows = 0;
+    for &d in dates.iter().skip(1).rev() {
+        rows += train.dates.iter().filter(|&&x| x == d).count();
+        start = Some(d);
+        if rows * 5 >= train.len() {
+            break;
+        }
+    }
+    let start = start?;
+    let ends_by = |d: Date| d.checked_add(jiff::Span::new().days(h)).is_ok_and(|end| end <= start);
+    let mut fit: Vec<usize> = (0..train.len()).filter(|&i| ends_by(train.dates[i])).collect();
+    if fit.is_empty() {
+        fit = (0..train.len()).filter(|&i| train.dates[i] < start).collect();
+    }
+    let valid = (0..train.len()).filter(|&i| train.dates[i] >= start).collect();
+    Some((fit, valid, start))
+}
+
+/// The boosted trees of `train_on`: rounds by early stopping on the time cut,
+/// then refitted with that many rounds on every training row.
+struct GbmCandidate {
+    model: GbmModel,
+    stopping: EarlyStopping,
+    validation_from: Date,
+    fit_rows: usize,
+}
+
+fn fit_gbm(
+    train: &Snapshot,
+    table: &Table,
+    y: &[bool],
+    dates: &[Date],
+    h: i64,
+    opts: &GbmOptions,
+) -> Result<GbmCandidate> {
+    let (fit, valid, validation_from) = validation_cut(train, dates, h).ok_or_else(|| {
+        anyhow!("one training snapshot date only: the number of rounds is chosen on later training dates")
+    })?;
+    let (_, stopping) = GbmModel::fit(table, y, &fit, &valid, opts).map_err(|e| anyhow!("{e}"))?;
+    let stopping = stopping.expect("validation rows given");
+    let all: Vec<usize> = (0..train.len()).collect();
+    let fixed = GbmOptions { max_rounds: stopping.rounds, ..opts.clone() };
+    let (model, _) = GbmModel::fit(table, y, &all, &[], &fixed).map_err(|e| anyhow!("{e}"))?;
+    Ok(GbmCandidate { model, stopping, validation_from, fit_rows: fit.len() })
 }
 
 pub fn model_path(ws: &Workspace) -> PathBuf {
@@ -600,12 +671,37 @@ pub fn train_on(history: &History, opts: &TrainOptions, save: Option<&Path>) -> 
     let labels = |s: &Snapshot| s.labels.iter().map(|l| l.expect("labelled")).collect::<Vec<bool>>();
     let (train_table, train_y) = (train.table(), labels(&train));
     let all: Vec<usize> = (0..train.len()).collect();
-    let model = ChurnModel::fit(&train_table, &train_y, &all, &lopts).map_err(|e| anyhow!("{e}"))?;
+    let logistic = ChurnModel::fit(&train_table, &train_y, &all, &lopts).map_err(|e| anyhow!("{e}"))?;
     let (test_table, test_y) = (test.table(), labels(&test));
-    let test_p: Vec<f64> = (0..test.len()).map(|i| model.probability(&test_table, i)).collect();
-    let holdout = evaluate(&test_p, &test_y);
-    let train_p: Vec<f64> = all.iter().map(|&i| model.probability(&train_table, i)).collect();
-    let in_sample = evaluate(&train_p, &train_y);
+    let score = |m: &Classifier, table: &Table, n: usize| (0..n).map(|i| m.probability(table, i)).collect::<Vec<f64>>();
+    let logistic = Classifier::Logistic(logistic);
+    let holdout_logistic = evaluate(&score(&logistic, &test_table, test.len()), &test_y);
+    let train_auc_logistic = roc_auc(&score(&logistic, &train_table, train.len()), &train_y);
+    let gbm = fit_gbm(&train, &train_table, &train_y, &train_dates, h, &opts.gbm);
+    if opts.model == Some(ModelKind::Gbm)
+        && let Err(e) = &gbm
+    {
+        bail!("--model gbm: the boosted trees could not be trained: {e}");
+    }
+    let gbm = gbm.map(|g| {
+        let m = Classifier::Gbm(g.model.clone());
+        let holdout = evaluate(&score(&m, &test_table, test.len()), &test_y);
+        let train_auc = roc_auc(&score(&m, &train_table, train.len()), &train_y);
+        (g, holdout, train_auc)
+    });
+    let (kept, kept_because) = match (opts.model, &gbm) {
+        (Some(k), _) => (k, "chosen with --model".to_string()),
+        (None, Err(e)) => (ModelKind::Logistic, format!("the boosted trees could not be trained ({e})")),
+        (None, Ok((_, g, _))) => match (holdout_logistic.auc, g.auc) {
+            (Some(l), Some(b)) if b > l => (ModelKind::Gbm, format!("higher hold-out AUC ({b:.4} against {l:.4})")),
+            (Some(l), Some(b)) => (ModelKind::Logistic, format!("hold-out AUC {l:.4}, not below the trees' {b:.4}")),
+            _ => (ModelKind::Logistic, "the hold-out has one outcome only: no AUC to compare".to_string()),
+        },
+    };
+    let (holdout, train_auc) = match (&gbm, kept) {
+        (Ok((_, g, a)), ModelKind::Gbm) => (g.clone(), *a),
+        _ => (holdout_logistic.clone(), train_auc_logistic),
+    };
 
     // The model to keep: every labelled snapshot up to the test date.
     let mut everything = train;
@@ -616,17 +712,52 @@ pub fn train_on(history: &History, opts: &TrainOptions, save: Option<&Path>) -> 
     everything.extend(test);
     let full_y = labels(&everything);
     let full_rows: Vec<usize> = (0..everything.len()).collect();
-    let final_model = ChurnModel::fit(&everything.table(), &full_y, &full_rows, &lopts).map_err(|e| anyhow!("{e}"))?;
+    let full_table = everything.table();
+    let final_logistic = ChurnModel::fit(&full_table, &full_y, &full_rows, &lopts).map_err(|e| anyhow!("{e}"))?;
+    let coefficients = serde_json::to_value(final_logistic.coefficients()).expect("serialises");
+    let final_model = match (&gbm, kept) {
+        (Ok((g, _, _)), ModelKind::Gbm) => {
+            let fixed = GbmOptions { max_rounds: g.stopping.rounds, ..opts.gbm.clone() };
+            let (m, _) = GbmModel::fit(&full_table, &full_y, &full_rows, &[], &fixed).map_err(|e| anyhow!("{e}"))?;
+            Classifier::Gbm(m)
+        }
+        _ => Classifier::Logistic(final_logistic),
+    };
     let saved = SavedModel {
         kind: "workspace".into(),
+        model_kind: kept,
         horizon_days: h,
         trained_through: test_date,
         holdout_auc: holdout.auc,
         model: final_model,
     };
+    let gbm_json = match &gbm {
+        Err(e) => json!({"error": e.to_string()}),
+        Ok((g, holdout, train_auc)) => json!({
+            "holdout": evaluation_json(holdout, Some(test_date)),
+            "train_auc": train_auc,
+            "rounds": g.stopping.rounds,
+            "early_stopping": {
+                "validation_from": g.validation_from.to_string(),
+                "fit_rows": g.fit_rows,
+                "validation_rows": g.stopping.validation_rows,
+                "base_log_loss": g.stopping.base_log_loss,
+                "best_log_loss": g.stopping.best_log_loss,
+                "rounds_tried": g.stopping.rounds_tried,
+            },
+            "options": opts.gbm,
+            "importance": g.model.importance(),
+        }),
+    };
     let mut doc = json!({
         "mode": "workspace",
-        "model": "logistic_regression_l2",
+        "model": match kept { ModelKind::Logistic => "logistic_regression_l2", ModelKind::Gbm => "gradient_boosted_trees" },
+        "model_kind": kept,
+        "kept_because": kept_because,
+        "candidates": {
+            "logistic": {"holdout": evaluation_json(&holdout_logistic, Some(test_date)), "train_auc": train_auc_logistic},
+            "gbm": gbm_json,
+        },
         "l2": opts.l2,
         "horizon_days": h,
         "data": {"first_day": history.first_day.to_string(), "last_day": history.last_day.to_string()},
@@ -634,10 +765,10 @@ pub fn train_on(history: &History, opts: &TrainOptions, save: Option<&Path>) -> 
             "snapshot_dates": train_dates.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
             "rows": train_y.len(),
             "churned": train_y.iter().filter(|&&y| y).count(),
-            "auc": in_sample.auc,
+            "auc": train_auc,
         },
         "holdout": evaluation_json(&holdout, Some(test_date)),
-        "coefficients": serde_json::to_value(saved.model.coefficients()).expect("serialises"),
+        "coefficients": coefficients,
         "saved_model_rows": full_y.len(),
         "features": FEATURES.iter().map(|(n, d)| json!({"name": n, "description": d})).collect::<Vec<_>>(),
     });
@@ -666,9 +797,18 @@ pub fn load_model(ws: &Workspace) -> Result<SavedModel> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    serde_json::from_str(&text).with_context(|| {
+    let saved: SavedModel = serde_json::from_str(&text).with_context(|| {
         format!("{} is not a churn model this version can read: train again with `tenure churn train`", path.display())
-    })
+    })?;
+    if saved.model_kind != saved.model.kind() {
+        bail!(
+            "{}: model_kind says {:?} but the model stored is {:?}: train again with `tenure churn train`",
+            path.display(),
+            saved.model_kind,
+            saved.model.kind()
+        );
+    }
+    Ok(saved)
 }
 
 /// Each current subscriber's churn probability over the model's horizon,
@@ -685,7 +825,7 @@ pub fn predict_on(history: &History, saved: &SavedModel, account: Option<&str>, 
     let as_of = history.last_day.tomorrow().expect("date in range");
     let snap = history.snapshot(as_of, None);
     let table = snap.table();
-    let missing = saved.model.encoder.missing_columns(&table);
+    let missing = saved.model.encoder().missing_columns(&table);
     if !missing.is_empty() {
         bail!("the saved model needs columns this workspace lacks ({}): train again", missing.join(", "));
     }
@@ -720,6 +860,8 @@ pub fn predict_on(history: &History, saved: &SavedModel, account: Option<&str>, 
         "as_of": as_of.to_string(),
         "horizon_days": saved.horizon_days,
         "trained_through": saved.trained_through.to_string(),
+        "model_kind": saved.model_kind,
+        "baseline_logit": saved.model.baseline(),
         "holdout_auc": saved.holdout_auc,
         "accounts": rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
     }))

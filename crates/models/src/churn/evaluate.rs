@@ -140,19 +140,26 @@ pub struct Evaluation {
     pub calibration: Vec<CalibrationBin>,
 }
 
+/// Mean negative log-likelihood, probabilities clipped to [1e-15, 1 - 1e-15]
+/// (0 for no rows).
+pub fn log_loss(predicted: &[f64], churned: &[bool]) -> f64 {
+    let total: f64 = predicted
+        .iter()
+        .zip(churned)
+        .map(|(&p, &c)| {
+            let p = p.clamp(1e-15, 1.0 - 1e-15);
+            -if c { p.ln() } else { (1.0 - p).ln() }
+        })
+        .sum();
+    total / predicted.len().max(1) as f64
+}
+
 pub fn evaluate(predicted: &[f64], churned: &[bool]) -> Evaluation {
     let n = predicted.len();
     let pos = churned.iter().filter(|&&c| c).count();
     let nf = n.max(1) as f64;
     let y = |i: usize| f64::from(u8::from(churned[i]));
     let brier = (0..n).map(|i| (predicted[i] - y(i)).powi(2)).sum::<f64>() / nf;
-    let log_loss = (0..n)
-        .map(|i| {
-            let p = predicted[i].clamp(1e-15, 1.0 - 1e-15);
-            -(y(i) * p.ln() + (1.0 - y(i)) * (1.0 - p).ln())
-        })
-        .sum::<f64>()
-        / nf;
     Evaluation {
         accounts: n,
         churned: pos,
@@ -160,7 +167,7 @@ pub fn evaluate(predicted: &[f64], churned: &[bool]) -> Evaluation {
         auc: roc_auc(predicted, churned),
         precision_at_10pct: precision_at(predicted, churned, 0.1),
         brier,
-        log_loss,
+        log_loss: log_loss(predicted, churned),
         calibration: calibration_table(predicted, churned, 10),
     }
 }

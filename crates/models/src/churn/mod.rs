@@ -14,16 +14,21 @@
 //! * [`evaluate`]: ROC AUC (Mann-Whitney with midranks, so ties count one
 //!   half), precision in the top fraction (ties at the cut shared pro rata),
 //!   decile calibration, Brier score and log loss.
+//! * [`gbm`]: gradient-boosted shallow trees on binned design columns (log
+//!   loss, shrinkage, early stopping on a validation slice the caller cuts by
+//!   time), for churn that is not linear in the log-odds.
 //! * [`calibrate`]: churn rate per health band and per score decile.
 //!
 //! A prediction's drivers are the per-feature terms of its log-odds relative
 //! to the average training account: coefficient x standardised value, summed
 //! over a categorical's one-hot columns. They add up (with the intercept) to
 //! the prediction's logit, so "why is this account at risk" has an exact answer.
+//! The boosted trees' drivers (Saabas path attribution) have the same property.
 
 pub mod calibrate;
 pub mod design;
 pub mod evaluate;
+pub mod gbm;
 pub mod logistic;
 
 #[cfg(test)]
@@ -34,7 +39,10 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 pub use calibrate::{HealthCalibration, ScoredOutcome, WeightSuggestion, calibrate_health, suggest_weights};
 pub use design::Encoder;
-pub use evaluate::{CalibrationBin, Evaluation, PrecisionAt, calibration_table, evaluate, precision_at, roc_auc};
+pub use evaluate::{
+    CalibrationBin, Evaluation, PrecisionAt, calibration_table, evaluate, log_loss, precision_at, roc_auc,
+};
+pub use gbm::{EarlyStopping, GbmModel, GbmOptions, Importance};
 pub use logistic::{LogisticFit, LogisticOptions};
 
 /// One attribute column: numbers, or category labels. `None` is missing.
@@ -165,22 +173,8 @@ impl ChurnModel {
     /// (by absolute value) first; features that add nothing are left out.
     pub fn drivers(&self, table: &Table, i: usize) -> Vec<Driver> {
         let z = self.encoder.row(table, i);
-        let mut by_feature = vec![0.0; self.encoder.features.len()];
-        for ((col, zj), b) in self.encoder.columns.iter().zip(&z).zip(&self.coefficients) {
-            by_feature[col.feature] += zj * b;
-        }
-        let mut out: Vec<Driver> = by_feature
-            .into_iter()
-            .enumerate()
-            .filter(|(_, c)| *c != 0.0)
-            .map(|(f, contribution)| {
-                let name = &self.encoder.features[f].name;
-                let value = table.features.iter().position(|t| &t.name == name).and_then(|t| table.display(t, i));
-                Driver { feature: name.clone(), value, contribution }
-            })
-            .collect();
-        out.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()).then(a.feature.cmp(&b.feature)));
-        out
+        let per_column: Vec<f64> = z.iter().zip(&self.coefficients).map(|(zj, b)| zj * b).collect();
+        drivers_from(&self.encoder, table, i, &per_column)
     }
 
     /// The coefficients, largest absolute effect first.
@@ -200,6 +194,101 @@ impl ChurnModel {
             .collect();
         out.sort_by(|a, b| b.coefficient.abs().total_cmp(&a.coefficient.abs()).then(a.column.cmp(&b.column)));
         out
+    }
+}
+
+/// Per-design-column log-odds contributions of row `i`, summed per feature
+/// (a categorical's dummies, a numeric's missing indicator), largest effect
+/// first; features that add nothing are left out.
+pub(crate) fn drivers_from(encoder: &Encoder, table: &Table, i: usize, per_column: &[f64]) -> Vec<Driver> {
+    let mut by_feature = vec![0.0; encoder.features.len()];
+    for (col, c) in encoder.columns.iter().zip(per_column) {
+        by_feature[col.feature] += c;
+    }
+    let mut out: Vec<Driver> = by_feature
+        .into_iter()
+        .enumerate()
+        .filter(|(_, c)| *c != 0.0)
+        .map(|(f, contribution)| {
+            let name = &encoder.features[f].name;
+            let value = table.features.iter().position(|t| &t.name == name).and_then(|t| table.display(t, i));
+            Driver { feature: name.clone(), value, contribution }
+        })
+        .collect();
+    out.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()).then(a.feature.cmp(&b.feature)));
+    out
+}
+
+/// Which kind of model a saved churn model is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// L2-penalised logistic regression ([`ChurnModel`]).
+    #[default]
+    Logistic,
+    /// Gradient-boosted trees ([`GbmModel`]).
+    Gbm,
+}
+
+impl ModelKind {
+    /// The name reports use.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ModelKind::Logistic => "logistic regression (L2)",
+            ModelKind::Gbm => "gradient-boosted trees",
+        }
+    }
+}
+
+/// Either fitted model, for code that only predicts and explains. Stored
+/// untagged (the two have different fields), so a file written before the
+/// boosted trees existed still reads as a logistic model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Classifier {
+    Gbm(GbmModel),
+    Logistic(ChurnModel),
+}
+
+impl Classifier {
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Classifier::Gbm(_) => ModelKind::Gbm,
+            Classifier::Logistic(_) => ModelKind::Logistic,
+        }
+    }
+
+    pub fn encoder(&self) -> &Encoder {
+        match self {
+            Classifier::Gbm(m) => &m.encoder,
+            Classifier::Logistic(m) => &m.encoder,
+        }
+    }
+
+    pub fn logit(&self, table: &Table, i: usize) -> f64 {
+        match self {
+            Classifier::Gbm(m) => m.logit(table, i),
+            Classifier::Logistic(m) => m.logit(table, i),
+        }
+    }
+
+    pub fn probability(&self, table: &Table, i: usize) -> f64 {
+        logistic::sigmoid(self.logit(table, i))
+    }
+
+    /// The log-odds the drivers start from: baseline + contributions = logit.
+    pub fn baseline(&self) -> f64 {
+        match self {
+            Classifier::Gbm(m) => m.baseline(),
+            Classifier::Logistic(m) => m.intercept,
+        }
+    }
+
+    pub fn drivers(&self, table: &Table, i: usize) -> Vec<Driver> {
+        match self {
+            Classifier::Gbm(m) => m.drivers(table, i),
+            Classifier::Logistic(m) => m.drivers(table, i),
+        }
     }
 }
 

@@ -320,7 +320,7 @@ fn train_reports_a_holdout_and_saves_a_model_predict_can_use() {
     let h = History::new(inputs(&c, None)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(MODEL_FILE);
-    let opts = TrainOptions { horizon_days: 90, l2: 1.0, test_date: None };
+    let opts = TrainOptions::new(90, 1.0);
     let doc = train_on(&h, &opts, Some(&path)).unwrap();
     let test_date = *h.labelled_dates(90).last().unwrap();
     assert_eq!(doc["holdout"]["snapshot_date"], test_date.to_string());
