@@ -44,6 +44,29 @@ plan active, no auto-churn, no reactivation window, same-month both):
   past-due subscribers = subscribers with a live subscription whose latest
   payment status is past_due with no cancel requested since.
 - fx_impact(M) = MRR(M) - MRR(M-1) - sum of movements(M), from exact values.
+- from invoices (subscriptions without any subscription event): each
+  `subscription` line gives the terms for its service period from
+  service_period_start on: amount / months in the plan's interval; a prorated
+  line is first scaled to a full interval (amount x days in one full interval
+  from service_period_start / days in the service period). Lines of one
+  subscription for the same period add up; a `trial` line alone makes it
+  trialing (not live). Tax, `one_time` and `usage` lines and refunds are never
+  read. A subscription stays live until a cancellation (cancelled_at, the
+  first day without service) ends it: a missing invoice is not churn. Lines
+  whose period starts on or after cancelled_at are ignored.
+- renewals: a subscription's terms run from an anchor (each `start`; for
+  event subscriptions also a day whose interval or interval count differs from
+  the day before; for invoice subscriptions the first paid period and each
+  period whose interval differs) in steps of the interval, counted from the
+  anchor, until the next anchor (a term may end on it, not after it) and only
+  while the subscription is live on the term's start day. A term is due in
+  the month of its exclusive end; renewed if the subscription is live on the
+  end day (after that day's events), else cancelled (lapsed needs auto-churn,
+  never under the defaults). MRR before = the subscription's MRR on the last
+  day before the end on which it was live; after = its MRR on the end day
+  (0 unless live); both at the rate of the end's month. Renewal rate =
+  renewed / due; net MRR renewal rate = sum after / sum before; gross = sum of
+  min(after, before) / sum before.
 """
 
 import json
@@ -73,6 +96,143 @@ def ratio(num, den):
     r = (abs(q) * 10**4 + Fraction(1, 2)).__floor__()
     r = r if q >= 0 else -r
     return f"{'-' if r < 0 else ''}{abs(r) // 10**4}.{abs(r) % 10**4:04d}"
+
+
+# Per-interval price (1e-8 cent) -> MRR in SCALE / 1e12 units: x 332640 / months in the interval.
+MONTHLY = """case {ivl} when 'month' then 332640 // {n} when 'year' then 27720 // {n}
+    when 'week' then 27720 * 52 // {n} when 'day' then 27720 * 365 // {n} end"""
+
+# `d` plus `k` intervals, counted from `d` (months clamp to the month's last day).
+PLUS = """(case {ivl} when 'month' then {d} + to_months({k}) when 'year' then {d} + to_months(12 * {k})
+    when 'week' then {d} + to_days(7 * {k}) when 'day' then {d} + to_days({k}) end)::date"""
+
+
+def invoice_lines(con, files):
+    """Subscriptions from invoices: inv_points (a state from each day on) and inv_anchors."""
+    def table(name, cols):
+        f = files(name)
+        if f:
+            con.execute(f"create table {name} as select * from read_parquet({f!r})")
+        else:
+            con.execute(f"create table {name} ({cols})")
+    table("invoices", "external_id varchar, customer_id varchar, date date, currency varchar")
+    table("invoice_line_items", "invoice_external_id varchar, type varchar, subscription_id varchar, "
+          "plan_id varchar, service_period_start date, service_period_end date, amount_cents bigint, "
+          "prorated boolean")
+    table("plans", "id varchar, interval varchar, interval_count integer")
+    table("cancellations", "subscription_id varchar, cancelled_at date")
+    con.execute(
+        f"""create table inv_lines as
+        select l.subscription_id, i.customer_id, i.currency, l.type = 'trial' as trial,
+          l.service_period_start as d, cast(l.amount_cents as hugeint) as amount, coalesce(l.prorated, false) as prorated,
+          case when l.service_period_end > l.service_period_start
+               then datediff('day', l.service_period_start, l.service_period_end) end as days,
+          p.interval as ivl, coalesce(p.interval_count, 1) as cnt
+        from invoice_line_items l join invoices i on i.external_id = l.invoice_external_id
+          left join plans p on p.id = l.plan_id
+        where l.type in ('subscription', 'trial') and l.subscription_id is not null
+          and l.service_period_start is not null
+          and l.subscription_id not in (select subscription_id from se)"""
+    )
+    bad = con.execute("select count(*) from inv_lines where ivl is null and not trial").fetchone()[0]
+    assert bad == 0, "an invoice subscription line without a plan interval (not covered by this oracle)"
+    # A prorated line is scaled to a full interval from its service period
+    # start (rounded half up at 1 / (1e8 x 332640) cent, far below output).
+    full = PLUS.format(ivl="ivl", d="d", k="cnt")
+    con.execute(
+        f"""create table inv_days as
+        with priced as (
+          select *, case when trial then 0::hugeint
+            when prorated and days is not null then
+              (2 * amount * 100000000 * ({MONTHLY.format(ivl='ivl', n='cnt')}) * datediff('day', d, {full}) + days)
+                // (2 * days)
+            else amount * 100000000 * ({MONTHLY.format(ivl='ivl', n='cnt')}) end as mrr
+          from inv_lines)
+        select subscription_id, any_value(customer_id) as customer_id, any_value(currency) as currency, d,
+          bool_or(not trial) as paid,
+          coalesce(sum(mrr) filter (where not trial), 0::hugeint) as mrr,
+          min(struct_pack(i := ivl, c := cnt, m := mrr)) filter (where not trial) as key
+        from priced group by subscription_id, d"""
+    )
+    # Periods from the cancellation day on are ignored; the cancellation ends the subscription.
+    con.execute(
+        """create table inv_kept as
+        select x.* from inv_days x left join cancellations c using (subscription_id)
+        where c.cancelled_at is null or x.d < c.cancelled_at"""
+    )
+    con.execute(
+        """create table inv_points as
+        select subscription_id, customer_id, currency, d, paid as live, case when paid then mrr else 0::hugeint end as mrr
+        from inv_kept
+        union all
+        select c.subscription_id, any_value(k.customer_id), any_value(k.currency), c.cancelled_at, false, 0::hugeint
+        from cancellations c join inv_kept k using (subscription_id) group by c.subscription_id, c.cancelled_at"""
+    )
+    con.execute(
+        """create table inv_anchors as
+        select subscription_id, d as a, key.i as ivl, key.c as cnt from (
+          select *, lag(key) over (partition by subscription_id order by d) as prev from inv_kept where paid)
+        where prev is null or (prev.i, prev.c) <> (key.i, key.c)"""
+    )
+
+
+def renewal_rows(con, lo, hi):
+    """Per month of lo..hi: terms due, renewed, and the sums of MRR before, after and min(after, before)."""
+    con.execute(
+        """create table anchors as
+        with ranked as (
+          select subscription_id, date as d, ivl, ivl_count as cnt,
+            bool_or(rk = 1) over (partition by subscription_id, date) as has_start,
+            row_number() over (partition by subscription_id, date order by rk desc, rn desc) as r
+          from terms),
+        days as (
+          select *, lag(ivl) over w as pivl, lag(cnt) over w as pcnt,
+            bool_or(has_start) over (w rows between unbounded preceding and current row) as started
+          from ranked where r = 1
+          window w as (partition by subscription_id order by d))
+        select subscription_id, d as a, ivl, cnt from days
+        where has_start or (started and (ivl, cnt) is distinct from (pivl, pcnt))
+        union all select subscription_id, a, ivl, cnt from inv_anchors"""
+    )
+    end_k = PLUS.format(ivl="ivl", d="a", k="cnt * k")
+    start_k = PLUS.format(ivl="ivl", d="a", k="cnt * (k - 1)")
+    con.execute(
+        f"""create table term_ends as
+        with a as (
+          select *, lead(a) over (partition by subscription_id order by a) as next_a,
+            datediff('day', a, date '{hi}-01' + interval 1 month)
+              // (cnt * case ivl when 'day' then 1 when 'week' then 7 when 'month' then 28 else 365 end) + 2 as bound
+          from anchors),
+        k as (select * exclude (bound), unnest(range(1, bound)) as k from a),
+        t as (
+          select subscription_id, a, k, {start_k} as s, {end_k} as e, next_a from k),
+        live_at_start as (
+          select t.*, coalesce(st.live, false) as live
+          from t asof left join sub_state st on st.subscription_id = t.subscription_id and t.s >= st.d
+          where t.e < date '{hi}-01' + interval 1 month and (t.next_a is null or t.e <= t.next_a)),
+        counted as (
+          select *, min(k) filter (where not live) over (partition by subscription_id, a) as stop
+          from live_at_start)
+        select subscription_id, e from counted
+        where (stop is null or k < stop) and e >= date '{lo}-01'"""
+    )
+    return con.execute(
+        """with b as (
+          select t.subscription_id, t.e, coalesce(x.mrr * r.r12, 0::hugeint) as before
+          from term_ends t
+            asof left join (select * from sub_state where live) x
+              on x.subscription_id = t.subscription_id and t.e - 1 >= x.d
+            left join month_rate r on r.currency = x.currency and r.m = date_trunc('month', t.e)),
+        a as (
+          select t.subscription_id, t.e, coalesce(y.live, false) as renewed,
+            case when y.live then y.mrr * r.r12 else 0::hugeint end as after
+          from term_ends t
+            asof left join sub_state y on y.subscription_id = t.subscription_id and t.e >= y.d
+            left join month_rate r on r.currency = y.currency and r.m = date_trunc('month', t.e))
+        select strftime(date_trunc('month', e), '%Y-%m'), count(*), count(*) filter (where renewed),
+          sum(before), sum(after), sum(least(before, after))
+        from b join a using (subscription_id, e) group by 1"""
+    ).fetchall()
 
 
 def main():
@@ -108,6 +268,7 @@ def main():
         )
     else:
         con.execute("create table fx (currency varchar, m date, r12 hugeint)")
+    invoice_lines(con, files)
 
     # Terms after each start/change event (change = partial override).
     con.execute(
@@ -151,7 +312,8 @@ def main():
           select customer_id, date as d from se
           union all select customer_id, coalesce(ends_at, date) from se where type = 'cancel'
           union all select t.customer_id, x.disc_end from terms t join disc x on x.disc_rn = t.rn
-            where x.disc_end is not null)"""
+            where x.disc_end is not null
+          union all select customer_id, d from inv_points)"""
     )
     con.execute("create table subs as select distinct customer_id, subscription_id from se")
     # Each subscription's state after all events of each of its customer's days.
@@ -195,6 +357,16 @@ def main():
         from live v left join last_terms t using (customer_id, d, subscription_id)
         left join disc x on x.disc_rn = t.disc_rn"""
     )
+    # Invoice subscriptions: the state of the latest point on or before each day.
+    con.execute(
+        """insert into sub_state
+        with grid as (
+          select p.customer_id, p.d, s.subscription_id
+          from points p join (select distinct customer_id, subscription_id from inv_points) s using (customer_id))
+        select g.customer_id, g.d, g.subscription_id, coalesce(i.live, false), i.currency, false,
+          coalesce(case when i.live then i.mrr end, 0::hugeint)
+        from grid g asof left join inv_points i on i.subscription_id = g.subscription_id and g.d >= i.d"""
+    )
     bad = con.execute(
         "select count(*) from sub_state where live and (currency is null or mrr is null)"
     ).fetchone()[0]
@@ -202,7 +374,7 @@ def main():
 
     # Rate of (currency, month): the latest month <= M; 1 for the reporting currency.
     lo, hi = con.execute(
-        "select (select strftime(min(date), '%Y-%m') from se), (select strftime(max(d), '%Y-%m') from points)"
+        "select strftime(min(d), '%Y-%m'), strftime(max(d), '%Y-%m') from points"
     ).fetchone()
     if len(sys.argv) >= 4:
         lo, hi = sys.argv[2], sys.argv[3]
@@ -213,7 +385,8 @@ def main():
         with span as (
           select least(min(date_trunc('month', d)), date '{lo}-01' - interval 1 month) as a,
                  greatest(max(date_trunc('month', d)), date '{hi}-01') as b from points),
-        cur as (select distinct coalesce(currency, '{reporting}') as currency from se)
+        cur as (select distinct coalesce(currency, '{reporting}') as currency
+                from (select currency from se union all select currency from inv_points))
         select cur.currency, r.m::date as m,
           case when cur.currency = '{reporting}' then 1000000000000::hugeint else
             (select f.r12 from fx f where f.currency = cur.currency and f.m <= r.m order by f.m desc limit 1) end as r12
@@ -325,6 +498,7 @@ def main():
         kept.setdefault(month, {})[kind] = int(total)
     # Cohorts: the month of a customer's first New Business; size, value (that
     # New Business), and per month C + k the cohort's subscribers and MRR.
+    renewals = {r[0]: r[1:] for r in renewal_rows(con, lo, hi)}
     cohort_rows = con.execute(
         """with first_nb as (
           select customer_id, d, move from moves where kind = 'new_business'
@@ -365,6 +539,16 @@ def main():
             "churned_customers": 0,
             "_start_mrr": prev[0],
         }
+        due, renewed, before, after, kept_mrr = renewals.get(month, (0, 0, 0, 0, 0))
+        out[month].update({
+            "renewals_due": int(due),
+            "renewals_renewed": int(renewed),
+            "renewals_lapsed": 0,
+            "renewals_cancelled": int(due) - int(renewed),
+            "renewal_rate": ratio(renewed, due),
+            "gross_mrr_renewal_rate": ratio(kept_mrr, before),
+            "net_mrr_renewal_rate": ratio(after, before),
+        })
         prev = (int(mrr), int(subscribers))
     counts = {"new_business": "new_business_customers", "reactivation": "reactivated_customers",
               "churn": "churned_customers"}

@@ -6,7 +6,10 @@
 //! metrics revenue --json` must agree to the cent (two decimals) on demo data
 //! that has discounts (forever, repeating, once), trials, seat changes,
 //! past-due, cancels with `ends_at`, reactivations, same-day cancel + start
-//! switches and three currencies.
+//! switches and three currencies. Also renewals (terms due, renewed, lapsed,
+//! cancelled; renewal, gross and net MRR renewal rates), and MRR from invoices
+//! for customers without subscription events (a demo workspace re-imported
+//! with half of the customers' subscription events left out).
 
 mod common;
 
@@ -18,7 +21,10 @@ use serde_json::Value;
 
 const KINDS: [&str; 5] = ["new_business", "expansion", "contraction", "churn", "reactivation"];
 const MONEY: [&str; 4] = ["mrr_cents", "net_new_mrr_cents", "fx_impact_cents", "arpa_cents"];
-const RATES: [&str; 7] = [
+const RATES: [&str; 10] = [
+    "renewal_rate",
+    "gross_mrr_renewal_rate",
+    "net_mrr_renewal_rate",
     "customer_churn_rate",
     "gross_mrr_churn_rate",
     "net_mrr_churn_rate",
@@ -27,7 +33,11 @@ const RATES: [&str; 7] = [
     "quick_ratio",
     "quick_ratio_incl_reactivation",
 ];
-const COUNTS: [&str; 7] = [
+const COUNTS: [&str; 11] = [
+    "renewals_due",
+    "renewals_renewed",
+    "renewals_lapsed",
+    "renewals_cancelled",
     "subscribers",
     "subscribers_start",
     "active_subscriptions",
@@ -115,15 +125,21 @@ fn compare(duck: &Value, tenure: &Value) -> Vec<String> {
     bad
 }
 
-fn check_seed(seed: &str) {
-    let ws = Ws::uninitialised();
-    ws.ok(&["demo", "--customers", "150", "--events", "20000", "--seed", seed]);
-    let duck = oracle(&ws);
+/// The oracle's figures and Tenure's over the oracle's months, which must agree.
+fn agree(ws: &Ws, what: &str) -> Value {
+    let duck = oracle(ws);
     let (from, to) = (duck["from"].as_str().unwrap(), duck["to"].as_str().unwrap());
     let out = ws.ok(&["metrics", "revenue", "--from", from, "--to", to, "--json"]);
     let tenure: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON {e}: {out}"));
     let bad = compare(&duck, &tenure);
-    assert!(bad.is_empty(), "seed {seed}: {} differences:\n{}", bad.len(), bad.join("\n"));
+    assert!(bad.is_empty(), "{what}: {} differences:\n{}", bad.len(), bad.join("\n"));
+    duck
+}
+
+fn check_seed(seed: &str) {
+    let ws = Ws::uninitialised();
+    ws.ok(&["demo", "--customers", "150", "--events", "20000", "--seed", seed]);
+    let duck = agree(&ws, &format!("seed {seed}"));
 
     // The comparison is not vacuous: every movement type, FX effects and
     // past-due subscribers occur in the data.
@@ -137,6 +153,11 @@ fn check_seed(seed: &str) {
     assert!(months.iter().any(|m| m["nrr"].as_str().is_some_and(|r| r != "1.0000")), "seed {seed}: NRR always 1");
     assert!(months.iter().any(|m| m["customer_churn_rate"].as_str() > Some("0.0000")), "seed {seed}: no churn rate");
     assert!(duck["cohorts"].as_object().unwrap().len() > 6, "seed {seed}: too few cohorts");
+    assert!(months.iter().any(|m| m["renewals_cancelled"] != 0), "seed {seed}: no cancelled renewal");
+    assert!(
+        months.iter().any(|m| m["net_mrr_renewal_rate"] != m["gross_mrr_renewal_rate"]),
+        "seed {seed}: no expansion at renewal"
+    );
 }
 
 #[test]
@@ -148,6 +169,74 @@ fn revenue_matches_the_duckdb_oracle_seed_1() {
 #[test]
 fn revenue_matches_the_duckdb_oracle_seed_7() {
     check_seed("7");
+}
+
+/// A demo workspace re-imported without the subscription events of the
+/// customers whose id ends in an odd digit: their MRR comes from invoices
+/// (with prorated upgrade lines, trial lines, one-time fees, tax, refunds)
+/// and cancellations. Writes subscription_events.parquet and invoices.jsonl
+/// (nested line items and transactions) into OUT; prints what the invoices
+/// alone must carry, so that the comparison is not vacuous.
+const INVOICES_ONLY: &str = r#"
+import duckdb, json, sys
+src, out = sys.argv[1], sys.argv[2]
+manifest = json.load(open(src + "/manifest.json"))
+files = lambda t: [src + "/" + f["path"] for f in manifest["tables"][t]["files"]]
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute(f"create table se as select * exclude (_key) from read_parquet({files('subscription_events')!r}) where right(customer_id, 1) not in ('1', '3', '5', '7', '9')")
+con.execute(f"copy se to '{out}/subscription_events.parquet' (format parquet)")
+con.execute(f"create table li as select * from read_parquet({files('invoice_line_items')!r})")
+con.execute(f"create table tx as select * from read_parquet({files('invoice_transactions')!r})")
+con.execute(f"""copy (
+  select i.external_id, i.customer_id, i.date, i.currency,
+    (select list(struct_pack(type := l.type, subscription_id := l.subscription_id, plan_id := l.plan_id,
+        service_period_start := l.service_period_start, service_period_end := l.service_period_end,
+        amount_cents := l.amount_cents, tax_cents := l.tax_cents, discount_cents := l.discount_cents,
+        quantity := l.quantity, prorated := l.prorated) order by l.line_number)
+     from li l where l.invoice_external_id = i.external_id) as line_items,
+    (select list(struct_pack(type := t.type, date := strftime(t.date, '%Y-%m-%dT%H:%M:%SZ'),
+        amount_cents := t.amount_cents, result := t.result) order by t.line_number)
+     from tx t where t.invoice_external_id = i.external_id) as transactions
+  from read_parquet({files('invoices')!r}) i) to '{out}/invoices.jsonl' (format json)""")
+subs, prorated, trials = con.execute("""select count(distinct subscription_id), count(*) filter (where prorated),
+  count(*) filter (where type = 'trial') from li where subscription_id not in (select subscription_id from se)""").fetchone()
+cancelled = con.execute(f"select count(*) from read_parquet({files('cancellations')!r}) where subscription_id not in (select subscription_id from se)").fetchone()[0]
+print(json.dumps({"subscriptions": subs, "prorated_lines": prorated, "trial_lines": trials, "cancelled": cancelled}))
+"#;
+
+#[test]
+fn mrr_from_invoices_matches_the_duckdb_oracle() {
+    let demo = Ws::uninitialised();
+    demo.ok(&["demo", "--customers", "150", "--events", "2000", "--seed", "1"]);
+    let ws = Ws::new();
+    let out = Command::new("python3")
+        .args(["-c", INVOICES_ONLY, demo.data().to_str().unwrap(), ws.path("").to_str().unwrap()])
+        .output()
+        .expect("python3 runs (./scripts/test installs duckdb)");
+    assert!(out.status.success(), "deriving the workspace failed: {}", String::from_utf8_lossy(&out.stderr));
+    let only: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for table in ["customers", "plans", "fx_rates", "cancellations"] {
+        let files = demo.data().join("tables").join(table);
+        let parts: Vec<String> =
+            std::fs::read_dir(&files).unwrap().map(|f| f.unwrap().path().to_string_lossy().into_owned()).collect();
+        let mut args = vec!["import", table];
+        args.extend(parts.iter().map(String::as_str));
+        ws.ok(&args);
+    }
+    let events = ws.path("subscription_events.parquet");
+    ws.ok(&["import", "subscription_events", events.to_str().unwrap()]);
+    let invoices = ws.path("invoices.jsonl");
+    ws.ok(&["import", "invoices", invoices.to_str().unwrap()]);
+    let duck = agree(&ws, "invoices only");
+    // Not vacuous: many subscriptions known only from invoices, with prorated
+    // lines, trials and cancellations; their renewals are counted too.
+    for (k, at_least) in [("subscriptions", 40), ("prorated_lines", 5), ("trial_lines", 5), ("cancelled", 2)] {
+        assert!(only[k].as_u64() >= Some(at_least), "invoice-only {k}: {}", only[k]);
+    }
+    let months: Vec<&Value> = duck["months"].as_object().unwrap().values().collect();
+    assert!(months.iter().any(|m| m["movements"]["churn"] != "0.00"));
+    assert!(months.iter().any(|m| m["renewals_due"].as_u64() > Some(20)));
 }
 
 /// Orders (transactional revenue) by DuckDB: a purchase is a customer's
@@ -206,7 +295,55 @@ fn orders_match_duckdb() {
     // Not vacuous: three currencies, same-day orders and repeat buyers.
     assert!(duck["purchases"].as_u64() < duck["orders"].as_u64());
     assert!(duck["repeat_customers"].as_u64() > Some(0));
+
+    // Customer retention rate (SPEC 2.1 seed formula) over a quarter, a buyer
+    // counting as a customer for 60 days after an order.
+    let out = Command::new("python3")
+        .args(["-c", RETENTION_ORACLE, ws.data().to_str().unwrap(), "2026-04-01", "2026-07-01", "60"])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "retention oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    let duck: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let args = ["metrics", "orders", "--from", "2026-04-01", "--to", "2026-07-01", "--active-days", "60", "--json"];
+    let tenure: Value = serde_json::from_str(&ws.ok(&args)).unwrap();
+    for (k, v) in duck.as_object().unwrap() {
+        assert_eq!(&tenure["overall"][k], v, "{k}");
+    }
+    // Not vacuous: customers kept, lost, new and returning all occur.
+    let n = |k: &str| duck[k].as_u64().unwrap();
+    assert!(n("new_customers") > 0 && n("reactivated_customers") > 0, "{duck}");
+    let kept = n("customers_end") - n("new_customers") - n("reactivated_customers");
+    assert!(kept > 0 && kept < n("customers_start"), "{duck}");
 }
+
+/// Customer retention of a transactional business over [FROM, TO) by DuckDB,
+/// from SPEC 2.1's seed formula: (customers at the end - new customers) /
+/// customers at the start; a customer on a day = a buyer with an order in the
+/// DAYS before it; new = at the end but not at the start (split into
+/// first-time buyers and returning ones).
+const RETENTION_ORACLE: &str = r#"
+import duckdb, json, sys
+from fractions import Fraction
+root, start, end, days = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+manifest = json.load(open(root + "/manifest.json"))
+files = [root + "/" + f["path"] for f in manifest["tables"]["orders"]["files"]]
+s, e, new, back = duckdb.connect().execute(f"""
+  with c as (
+    select customer_id, min(date) as first,
+      bool_or(date >= date '{start}' - {days} and date < date '{start}') as at_start,
+      bool_or(date >= date '{end}' - {days} and date < date '{end}') as at_end
+    from read_parquet({files!r}) group by customer_id)
+  select count(*) filter (where at_start), count(*) filter (where at_end),
+    count(*) filter (where at_end and not at_start and first >= date '{start}'),
+    count(*) filter (where at_end and not at_start and first < date '{start}')
+  from c""").fetchone()
+rate = None
+if s:
+    q = Fraction(e - new - back, s) * 10**4
+    rate = int(q + Fraction(1, 2)) / 10**4
+print(json.dumps({"customers_start": s, "customers_end": e, "new_customers": new,
+  "reactivated_customers": back, "customer_retention_rate": rate, "active_days": days}))
+"#;
 
 /// c1: 2024-01-05 two orders (10.00 + 5.00: one purchase) and 2024-02-01 30.00;
 /// c2: 2024-01-20 20.00 EUR at 1.10 => 22.00; c3: 2024-03-01 (outside --to).

@@ -16,12 +16,19 @@ const ROWS: &[(&str, &str)] = &[
     ("revenue (cents)", "revenue_cents"),
     ("average order value (cents)", "average_order_value_cents"),
     ("average purchase value (cents)", "average_purchase_value_cents"),
+    ("customers at the start", "customers_start"),
+    ("customers at the end", "customers_end"),
+    ("new customers", "new_customers"),
+    ("reactivated customers", "reactivated_customers"),
+    ("customer retention rate", "customer_retention_rate"),
 ];
 
 /// A table cell: ratios and the frequency with their 4 decimals, money with 2.
 fn fmt(key: &str, v: &Value) -> String {
     match v.as_f64() {
-        Some(x) if key == "repeat_purchase_ratio" || key == "purchase_frequency" => format!("{x:.4}"),
+        Some(x) if matches!(key, "repeat_purchase_ratio" | "purchase_frequency" | "customer_retention_rate") => {
+            format!("{x:.4}")
+        }
         _ => cell(v),
     }
 }

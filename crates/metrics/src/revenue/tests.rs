@@ -987,6 +987,45 @@ fn mrr_from_invoices_only() {
 }
 
 #[test]
+fn renewals_from_invoices() {
+    // S: plan pro (monthly) invoiced 30.00 for 2024-01-01..02-01 and 02-01..03-01, cancelled
+    //    for 2024-03-01. Terms from the first paid period: 01-01..02-01 due in February,
+    //    renewed (live on 02-01) at 3000 -> 3000; 02-01..03-01 due in March, cancelled (ended
+    //    on 03-01): 3000 -> 0.
+    // Y: plan yearly invoiced 1200.00 for 2024-01-10..2025-01-10 (10000 a month), then
+    //    1320.00 for the next year (11000): due in January 2025, renewed, net 11000 / 10000
+    //    = 1.1, gross min(11000, 10000) / 10000 = 1.0.
+    let mut case = Case::new(vec![]);
+    case.invoices = vec![
+        invoice("s1", "S", "2024-01-01", vec![line("s", "2024-01-01", "2024-02-01", 3_000, false, Some("pro"))]),
+        invoice("s2", "S", "2024-02-01", vec![line("s", "2024-02-01", "2024-03-01", 3_000, false, Some("pro"))]),
+        invoice("y1", "Y", "2024-01-10", vec![line("y", "2024-01-10", "2025-01-10", 120_000, false, Some("yearly"))]),
+        invoice("y2", "Y", "2025-01-10", vec![line("y", "2025-01-10", "2026-01-10", 132_000, false, Some("yearly"))]),
+    ];
+    case.plans = vec![
+        Plan { id: "pro".into(), name: None, interval: Some(Interval::Month), interval_count: Some(1) },
+        Plan { id: "yearly".into(), name: None, interval: Some(Interval::Year), interval_count: Some(1) },
+    ];
+    case.cancellations = vec![Cancellation {
+        subscription_id: "s".into(),
+        cancelled_at: d("2024-03-01"),
+        requested_at: None,
+        customer_id: None,
+    }];
+    let r = case.report("2024-02", "2025-01");
+    let m = &r["months"];
+    assert_eq!((&m["2024-02"]["renewals_due"], &m["2024-02"]["renewals_renewed"]), (&json!(1), &json!(1)));
+    assert_eq!(m["2024-02"]["net_mrr_renewal_rate"], json!(1.0));
+    assert_eq!((&m["2024-03"]["renewals_due"], &m["2024-03"]["renewals_cancelled"]), (&json!(1), &json!(1)));
+    assert_eq!(m["2024-03"]["renewal_rate"], json!(0.0));
+    assert_eq!(m["2024-03"]["net_mrr_renewal_rate"], json!(0.0));
+    assert_eq!(m["2024-04"]["renewals_due"], json!(0)); // no term after the cancellation
+    assert_eq!(m["2025-01"]["renewals_renewed"], json!(1));
+    assert_eq!(m["2025-01"]["net_mrr_renewal_rate"], json!(1.1));
+    assert_eq!(m["2025-01"]["gross_mrr_renewal_rate"], json!(1.0));
+}
+
+#[test]
 fn interval_inference() {
     use invoices::infer_interval as i;
     assert_eq!(i(31), (Interval::Month, 1));

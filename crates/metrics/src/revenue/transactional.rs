@@ -13,6 +13,18 @@
 //!   purchases is given beside it. Money in the reporting currency, each order
 //!   converted at the rate of its month (SPEC 2.1 FX), exact until output.
 //!
+//! - **Customer retention rate** (SPEC 2.1, the seed formula) = (customers at
+//!   the end - new customers during the period) / customers at the start. With
+//!   orders there is no subscription to end, so a buyer is a customer on a day
+//!   while it has an order in the `active_days` days before it (365 by default:
+//!   the "12-month active buyers" of retail): customers at the start of
+//!   `[from, to)` have an order in `[from - active_days, from)`, at the end in
+//!   `[to - active_days, to)`. "New" are the customers at the end who were not
+//!   customers at the start: first-time buyers of the period and lapsed buyers
+//!   who came back (reported apart), as the subscription engine counts a
+//!   Reactivation as new; so the rate is the share of the start's customers
+//!   still customers at the end, 0-1.
+//!
 //! An empty set gives `null` for every ratio and mean (SPEC 2), never 0.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +65,69 @@ pub fn order_metrics<'a>(orders: impl IntoIterator<Item = &'a Order>, fx: &FxTab
     m.purchases = days.values().map(|d| d.len() as u64).sum();
     m.repeat_customers = days.values().filter(|d| d.len() >= 2).count() as u64;
     Ok(m)
+}
+
+/// Customer retention of a transactional business over `[from, to)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderRetention {
+    pub active_days: u32,
+    /// Customers with an order in the `active_days` before `from`.
+    pub customers_start: u64,
+    /// Customers with an order in the `active_days` before `to`.
+    pub customers_end: u64,
+    /// Customers at the end whose first order is in the period.
+    pub new_customers: u64,
+    /// Customers at the end, not at the start, who had ordered before the period.
+    pub reactivated_customers: u64,
+}
+
+/// Customer retention over `[from, to)` from all of the customers' orders
+/// (not only those of the period: earlier orders decide who was a customer).
+pub fn order_retention<'a>(
+    orders: impl IntoIterator<Item = &'a Order>,
+    from: Date,
+    to: Date,
+    active_days: u32,
+) -> OrderRetention {
+    let back = |d: Date| d.checked_sub(jiff::Span::new().days(active_days as i64)).unwrap_or(Date::MIN);
+    let (start_window, end_window) = ((back(from), from), (back(to), to));
+    let within = |d: Date, (a, b): (Date, Date)| a <= d && d < b;
+    // Per customer: (first order day, a customer at the start, at the end).
+    let mut customers: BTreeMap<&str, (Date, bool, bool)> = BTreeMap::new();
+    for o in orders {
+        let c = customers.entry(o.customer_id.as_str()).or_insert((o.date, false, false));
+        c.0 = c.0.min(o.date);
+        c.1 |= within(o.date, start_window);
+        c.2 |= within(o.date, end_window);
+    }
+    let mut r = OrderRetention { active_days, ..OrderRetention::default() };
+    for (first, start, end) in customers.into_values() {
+        r.customers_start += start as u64;
+        r.customers_end += end as u64;
+        if end && !start {
+            if first >= from { r.new_customers += 1 } else { r.reactivated_customers += 1 }
+        }
+    }
+    r
+}
+
+impl OrderRetention {
+    /// (customers at the end - new customers) / customers at the start.
+    pub fn customer_retention_rate(&self) -> Option<Decimal> {
+        let kept = self.customers_end - self.new_customers - self.reactivated_customers;
+        round::ratio(kept, self.customers_start)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "active_days": self.active_days,
+            "customers_start": self.customers_start,
+            "customers_end": self.customers_end,
+            "new_customers": self.new_customers,
+            "reactivated_customers": self.reactivated_customers,
+            "customer_retention_rate": round::json(self.customer_retention_rate()),
+        })
+    }
 }
 
 impl OrderMetrics {
@@ -190,6 +265,44 @@ mod tests {
         // A currency without any rate on or before the order's month is an error.
         let gbp = [order("e", "c4", "2024-03-01", 1, Some("GBP"))];
         assert!(order_metrics(&gbp, &fx).unwrap_err().contains("GBP"));
+    }
+
+    #[test]
+    fn customer_retention_by_the_seed_formula() {
+        // Period [2024-04-01, 2024-07-01), customers active for 90 days after an order:
+        // at the start: an order in [2024-01-02, 2024-04-01); at the end: in [2024-04-02, 2024-07-01).
+        // a: 2024-03-10 and 2024-05-01 => start and end (retained).
+        // b: 2024-02-01 only => start, not end (lost).
+        // c: 2024-03-31 and 2024-04-01 => start; 04-01 is before 04-02 => lost.
+        // d: 2024-06-30 first ever => new.
+        // e: 2023-06-01 and 2024-06-01 => end, not start, ordered before: reactivated.
+        // f: 2023-12-01 only => neither.
+        // Start 3 (a, b, c), end 3 (a, d, e), new 1 + reactivated 1 => (3 - 2) / 3 = 0.3333.
+        let orders = [
+            order("1", "a", "2024-03-10", 100, None),
+            order("2", "a", "2024-05-01", 100, None),
+            order("3", "b", "2024-02-01", 100, None),
+            order("4", "c", "2024-03-31", 100, None),
+            order("5", "c", "2024-04-01", 100, None),
+            order("6", "d", "2024-06-30", 100, None),
+            order("7", "e", "2023-06-01", 100, None),
+            order("8", "e", "2024-06-01", 100, None),
+            order("9", "f", "2023-12-01", 100, None),
+        ];
+        let day = |s: &str| s.parse::<Date>().unwrap();
+        let r = order_retention(&orders, day("2024-04-01"), day("2024-07-01"), 90);
+        assert_eq!((r.customers_start, r.customers_end, r.new_customers, r.reactivated_customers), (3, 3, 1, 1));
+        assert_eq!(r.customer_retention_rate(), Some(d("0.3333")));
+        // A 365-day window (2024 is a leap year): at the start [2023-04-02, 2024-04-01): a, b, c,
+        // e (2023-06-01), f = 5; at the end [2023-07-02, 2024-07-01): a, b, c, d, e (2024-06-01), f = 6;
+        // new: d; e was a customer at the start => (6 - 1) / 5 = 1.0.
+        let r = order_retention(&orders, day("2024-04-01"), day("2024-07-01"), 365);
+        assert_eq!((r.customers_start, r.customers_end, r.new_customers, r.reactivated_customers), (5, 6, 1, 0));
+        assert_eq!(r.customer_retention_rate(), Some(d("1")));
+        // Nobody at the start: null, not 0.
+        let r = order_retention(&orders, day("2020-01-01"), day("2020-02-01"), 90);
+        assert_eq!(r.customer_retention_rate(), None);
+        assert_eq!(r.to_json()["customer_retention_rate"], Value::Null);
     }
 
     #[test]
