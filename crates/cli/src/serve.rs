@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// moved into the tables: back-pressure when clients send faster than the tables take rows.
     #[arg(long, default_value_t = tenure_server::DEFAULT_MAX_BACKLOG_BYTES, value_name = "BYTES")]
     max_backlog: u64,
+    /// How long a dashboard page waits for a part that reads every usage event (right after
+    /// start-up they load for seconds) before it is sent with a "loading" placeholder that the
+    /// browser fills when the part is ready. 0: always placeholders.
+    #[arg(long, default_value_t = tenure_server::dashboard::PART_BUDGET.as_millis() as u64, value_name = "MS")]
+    dashboard_wait_ms: u64,
 }
 
 impl Default for ServeArgs {
@@ -58,6 +63,7 @@ pub fn run(data: &Path, args: ServeArgs) -> Result<ExitCode> {
     config.limits.max_body_bytes = args.max_body;
     config.compact_every = Duration::from_millis(args.compact_ms.max(1));
     config.max_backlog_bytes = args.max_backlog;
+    tenure_server::dashboard::set_part_budget(Duration::from_millis(args.dashboard_wait_ms));
     let server = Server::open(config).with_context(|| format!("cannot serve {}", data.display()))?;
     let addr = server.local_addr()?;
     if tenure_store::keys::list(data)?.iter().all(|k| !k.is_active()) {

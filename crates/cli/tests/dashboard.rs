@@ -215,6 +215,8 @@ fn pages_need_a_session_and_the_read_api_serves_the_cli_json() {
     assert_eq!(mrr, api_json["months"]["2025-06"]["mrr_cents"].as_f64().unwrap());
     figures_follow_their_rules_and_lists(ws, &base, &session);
     overrides_need_an_admin_session(ws, &base, &session);
+    parts_come_alone(&base, &session);
+    support_shows_business_hours_when_set(ws, &base, &session);
 
     // The session ends with its key.
     ws.ok(&["keys", "revoke", "dash-read"]);
@@ -235,6 +237,48 @@ fn pages_need_a_session_and_the_read_api_serves_the_cli_json() {
 /// The revenue page under a preset is `metrics revenue --preset`'s document;
 /// its reconciliation is `tenure reconcile --json` row for row; survey and
 /// support figures list the answers and tickets they count.
+/// A slow part of a page on its own (what the browser fetches for a placeholder).
+fn parts_come_alone(base: &str, session: &str) {
+    let part = get(&format!("{base}/engagement?part=funnel"), &[("Cookie", session)]);
+    assert_eq!(part.status, 200, "{}", part.body);
+    assert!(part.body.contains("data-chart-for=\"c-funnel\"") && !part.body.contains("<html"), "{}", part.body);
+    assert_eq!(get(&format!("{base}/engagement?part=nope"), &[("Cookie", session)]).status, 404);
+    let body = get(&format!("{base}/accounts?part=body"), &[("Cookie", session)]);
+    assert!(body.body.contains("href=\"/accounts/") && !body.body.contains("<html"), "the list alone");
+}
+
+/// The support page's business-hours KPIs are the CLI's `--business-hours`
+/// figures while `[support]` is set, and an explained empty state without it.
+fn support_shows_business_hours_when_set(ws: &Ws, base: &str, session: &str) {
+    let cli = ws.json(&["metrics", "support", "--business-hours", "--json"]);
+    let sla = &cli["overall"]["sla"];
+    let page = get(&format!("{base}/support"), &[("Cookie", session)]).body;
+    let within = 100.0 - sla["first_response_breach_rate_pct"].as_f64().unwrap();
+    let card = text_after(&page, "data-kpi=\"sla_first_response\"");
+    assert!(
+        card.contains(&format!("{within:.2}%")),
+        "{card:?} vs breach rate {}",
+        sla["first_response_breach_rate_pct"]
+    );
+    let median = cli["overall"]["business_hours"]["frt_from_creation_median_seconds"].as_f64().unwrap();
+    assert!(page.contains("data-kpi=\"bh_frt_median\""), "median first response in business hours ({median} s)");
+    // The slow tickets behind the KPI are the CLI's breached ones.
+    let slow = get(&format!("{base}/support/tickets?what=slow_first_response"), &[("Cookie", session)]).body;
+    let breached = sla["first_response_breached_tickets"].as_array().unwrap();
+    assert!(!breached.is_empty(), "the demo has slow first replies");
+    assert!(slow.contains(breached[0].as_str().unwrap()), "the first slow ticket is listed");
+
+    let toml_path = ws.data().join("tenure.toml");
+    let settings = std::fs::read_to_string(&toml_path).unwrap();
+    let start = settings.find("[support]").expect("the demo sets business hours");
+    let end = settings[start + 1..].find("\n[").map_or(settings.len(), |i| start + 1 + i + 1);
+    std::fs::write(&toml_path, format!("{}{}", &settings[..start], &settings[end..])).unwrap();
+    let page = get(&format!("{base}/support"), &[("Cookie", session)]).body;
+    assert!(!page.contains("data-kpi=\"sla_first_response\""), "no business-hours figures without [support]");
+    assert!(page.contains("no business hours are set"), "the empty state says why");
+    std::fs::write(&toml_path, settings).unwrap();
+}
+
 fn figures_follow_their_rules_and_lists(ws: &Ws, base: &str, session: &str) {
     let page_csv = |path: &str| {
         let a = get(&format!("{base}{path}"), &[("Cookie", session)]);
@@ -488,7 +532,10 @@ fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
     let Some(bin) = chromium() else { return };
     let ws = &demo();
     let read = key(ws, "browser-read", "read");
-    let served = Served::start(ws, &[]);
+    // Pages do not wait for their slow parts: every part comes as a
+    // placeholder that the browser fills (what a page viewed right after
+    // start-up on a big workspace does).
+    let served = Served::start(ws, &["--dashboard-wait-ms", "0"]);
     let base = served.url.clone();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -544,6 +591,12 @@ fn every_page_renders_in_a_real_browser_with_charts_and_the_api_numbers() {
             assert!(*canvas && drawn == series && *series > 0, "{path}: chart {id} drew {drawn} of {series} series");
         }
         assert!(!dom.contains("could not be drawn"), "{path}");
+        assert!(!dom.contains("data-part="), "{path}: a part was not filled in");
+    }
+    // The parts themselves, and the engagement page's parts in it, by name.
+    let (eng, _) = browser.dom(&format!("{base}/engagement"));
+    for id in ["c-lifecycle", "c-adoption", "c-funnel", "data-kpi=\"sessions\""] {
+        assert!(eng.contains(id), "engagement: {id} filled in");
     }
 
     // The revenue table shows the API's numbers, and the month filter changes it.

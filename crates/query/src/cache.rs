@@ -83,12 +83,14 @@ pub fn shared<T: Any + Send + Sync>(ws: &Workspace, key: &str, load: impl FnOnce
 /// the health inputs, and the churn history when a model is trained), so
 /// that a server's first page view does not wait for it. Errors are left for
 /// the documents that need the input to report.
+///
+/// One events table only: the funnel's (page names, identities merged) is
+/// built per funnel document and dropped once the document is computed, not
+/// kept beside the shared one for the server's lifetime (it held a second
+/// copy of every event).
 pub fn warm(ws: &Workspace) {
     if let Ok(tz) = jiff::tz::TimeZone::get(&ws.settings().workspace.timezone) {
-        use tenure_metrics::engagement::{ActiveEvent, events::EVENT_COLUMNS_WITH_NAME};
-        let _ = crate::engagement::load_events(ws, tz.clone(), ActiveEvent::AnyTrack);
-        // The funnel reads page names too: a second table.
-        let _ = crate::engagement::load(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME);
+        let _ = crate::engagement::load_events(ws, tz, tenure_metrics::engagement::ActiveEvent::AnyTrack);
     }
     let _ = crate::ledger::RevenueData::shared(ws);
     if let Ok(health) = crate::health::HealthData::shared(ws) {

@@ -2,16 +2,18 @@
 //! journey (SPEC 2.2, seed 004) from the stored usage events, on the same
 //! compact event table as the other engagement metrics.
 
+use std::collections::{BTreeMap, HashMap};
+
 use anyhow::{Result, bail};
 use clap::Args;
 use jiff::civil::Date;
 use serde_json::Value;
-use tenure_metrics::engagement::events::EVENT_COLUMNS_WITH_NAME;
+use tenure_metrics::engagement::events::{EVENT_COLUMNS_WITH_NAME, NO_ACCOUNT};
 use tenure_metrics::engagement::{ActiveEvent, EVENT_COLUMNS, EventTable, FunnelQuery, Step, adoption, funnel};
 use tenure_store::Workspace;
 
-use crate::engagement::{RangeArgs, day_range, header, identities, load_cut, time_zone, with_segments};
-use crate::filter::merge;
+use crate::engagement::{Cut, RangeArgs, day_range, header, identities, load_cut, time_zone, with_segments};
+use crate::filter::{NONE, merge, segments_of};
 
 pub const ADOPTION_AFTER_HELP: &str = "\
 Examples:
@@ -41,7 +43,9 @@ Default journey: $identify (signed up) -> Dashboard Viewed (first use) -> Report
 Identity merge (default, as PostHog): an identify call carrying both an anonymousId and a
 userId makes the visitor's anonymous events that person's (the earliest such call wins),
 so page:Pricing -> $identify counts a visitor who signed up; --no-identity-merge keeps
-them apart. --segment ATTR adds the funnel per segment of the event's account (groupId).";
+them apart. --segment ATTR adds the funnel per segment of the event's account (groupId);
+with identity merge, an event without a groupId (the visit before the sign-up, the identify
+call) is in the segment of its person's account (the first account the person used).";
 
 /// The default customer journey on the demo data (seed 004), with labels.
 pub const DEFAULT_JOURNEY: [(&str, &str); 4] = [
@@ -136,8 +140,16 @@ pub fn funnel_doc(ws: &Workspace, a: &FunnelArgs) -> Result<Value> {
     }
     let (tzname, tz) = time_zone(ws, &a.range)?;
     let ids = if a.no_identity_merge { None } else { Some(identities(ws)?) };
-    let cut =
-        load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, a.range.segment.as_deref(), ids.as_ref())?;
+    let segment = a.range.segment.as_deref();
+    let cut = match (&ids, segment) {
+        // Merged persons: cut by the person's account, not only the event's.
+        (Some(ids), Some(attr)) => {
+            let all = load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, None, Some(ids))?.all;
+            let segments = split_by_person_segment(&all, &segments_of(ws, attr)?);
+            Cut { all, attribute: Some(attr.to_string()), segments }
+        }
+        _ => load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, segment, ids.as_ref())?,
+    };
     let range = day_range(cut.all.day_span(), &a.range)?;
     let q = FunnelQuery { steps, window_us, kind: a.range.by.kind(), from: range.0, to: range.1 };
     let body = |t: &EventTable| {
@@ -157,6 +169,56 @@ pub fn funnel_doc(ws: &Workspace, a: &FunnelArgs) -> Result<Value> {
     merge(&mut o, body(&cut.all));
     with_segments(&mut o, &cut, body);
     Ok(o)
+}
+
+/// The events of each segment when anonymous visitors are merged into the
+/// persons they sign up as: an event with a `groupId` is its account's
+/// segment's; one without (the visit before the sign-up, the identify call
+/// itself) is the segment of its person's account, the account of the
+/// person's first event with a `groupId` (`(none)` when the person never
+/// had one). Without this, every pre-sign-up step of a journey would fall
+/// in `(none)`.
+fn split_by_person_segment(t: &EventTable, seg_of: &HashMap<String, String>) -> Vec<(String, EventTable)> {
+    // Rows are sorted by (person, time): the first account seen is the person's first.
+    let mut first_account = vec![NO_ACCOUNT; t.users.len()];
+    for (&u, &a) in t.user.iter().zip(&t.account) {
+        if a != NO_ACCOUNT && first_account[u as usize] == NO_ACCOUNT {
+            first_account[u as usize] = a;
+        }
+    }
+    let account_segment: Vec<&str> =
+        t.accounts.names().iter().map(|name| seg_of.get(name).map_or(NONE, String::as_str)).collect();
+    let segment_of_row = |i: usize| {
+        let a = if t.account[i] == NO_ACCOUNT { first_account[t.user[i] as usize] } else { t.account[i] };
+        if a == NO_ACCOUNT { NONE } else { account_segment[a as usize] }
+    };
+    let mut rows: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for i in 0..t.len() {
+        rows.entry(segment_of_row(i)).or_default().push(i);
+    }
+    rows.into_iter().map(|(value, rows)| (value.to_string(), rows_of(t, &rows))).collect()
+}
+
+/// A table of some rows of `t` (in their order, so still sorted by person and time).
+fn rows_of(t: &EventTable, rows: &[usize]) -> EventTable {
+    fn pick<T: Copy>(v: &[T], rows: &[usize]) -> Vec<T> {
+        rows.iter().map(|&i| v[i]).collect()
+    }
+    EventTable {
+        users: t.users.clone(),
+        accounts: t.accounts.clone(),
+        user: pick(&t.user, rows),
+        account: pick(&t.account, rows),
+        day: pick(&t.day, rows),
+        ts_us: pick(&t.ts_us, rows),
+        active: pick(&t.active, rows),
+        kind: pick(&t.kind, rows),
+        event: pick(&t.event, rows),
+        event_names: t.event_names.clone(),
+        user_created_us: t.user_created_us.clone(),
+        account_created_us: t.account_created_us.clone(),
+        tz: t.tz.clone(),
+    }
 }
 
 #[cfg(test)]

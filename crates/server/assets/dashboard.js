@@ -163,7 +163,7 @@
     var specs = document.querySelectorAll("script[data-chart-for]");
     Array.prototype.forEach.call(specs, function (s) {
       var el = document.getElementById(s.getAttribute("data-chart-for"));
-      if (!el) return;
+      if (!el || el.hasAttribute("data-drawn") || el.hasAttribute("data-error")) return;
       try {
         draw(el, JSON.parse(s.textContent));
       } catch (e) {
@@ -201,9 +201,47 @@
     });
   }
 
+  // Parts the server had not computed yet when it sent the page (right
+  // after start-up): each placeholder names the URL of its HTML.
+  function fillParts() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-part]"), function (el) {
+      fetch(el.getAttribute("data-part"), { credentials: "same-origin" })
+        .then(function (r) {
+          if (!r.ok) throw new Error("the server answered " + r.status);
+          return r.text();
+        })
+        .then(function (html) {
+          var box = document.createElement("div");
+          box.innerHTML = html;
+          var added = Array.prototype.slice.call(box.children);
+          // A whole page's body names the page (an account's name).
+          var titled = box.querySelector("[data-title]");
+          var h1 = document.querySelector("main h1");
+          if (titled && h1) {
+            h1.textContent = titled.getAttribute("data-title");
+            document.title = h1.textContent + " · Tenure";
+          }
+          added.forEach(function (node) { el.parentNode.insertBefore(node, el); });
+          el.parentNode.removeChild(el);
+          drawAll();
+          added.forEach(function (node) {
+            var tables = node.matches("table.sortable") ? [node] : node.querySelectorAll("table.sortable");
+            Array.prototype.forEach.call(tables, sortable);
+          });
+        })
+        .catch(function (e) {
+          el.classList.add("failed");
+          el.removeAttribute("aria-busy");
+          var hint = el.querySelector(".hint");
+          if (hint) hint.textContent = "This part could not be loaded (" + e.message + "): reload the page.";
+        });
+    });
+  }
+
   function init() {
     drawAll();
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), sortable);
+    fillParts();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -16,7 +16,7 @@ use super::ui::{
     BAD, Better, Cell, Chart, Ctx, GOOD, Kpi, MUTED, NEUTRAL, Params, Series, Table, WARN, dec, duration, int, money,
     notice,
 };
-use super::{Guard, cached, respond};
+use super::{Body, Deadline, Guard, cached, deferred_page, respond};
 use crate::AppState;
 
 type Q = Query<Vec<(String, String)>>;
@@ -57,9 +57,14 @@ fn select(name: &str, label: &str, options: &[String], current: Option<&str>) ->
 pub async fn list(_: Guard, State(state): State<AppState>, Query(q): Q) -> Response {
     let p = Params(q);
     let mut ctx = Ctx::new("/accounts", p.clone());
-    let doc = match cached(&state, "accounts".into(), tenure_query::account::accounts_doc).await {
+    let ready = Deadline::for_page(&p).within(list_body(&state, &p, &mut ctx)).await;
+    deferred_page(ctx, ready, "Accounts", "Scoring every account's health")
+}
+
+async fn list_body(state: &AppState, p: &Params, ctx: &mut Ctx) -> Body {
+    let doc = match cached(state, "accounts".into(), tenure_query::account::accounts_doc).await {
         Ok(d) => d,
-        Err(e) => return respond("Accounts", ctx, notice("No accounts to score", &e)),
+        Err(e) => return Body::ok("Accounts", notice("No accounts to score", &e)),
     };
     let cur = doc["reporting_currency"].as_str().unwrap_or("").to_string();
     let all: Vec<&Value> = doc["accounts"].as_array().into_iter().flatten().collect();
@@ -167,31 +172,37 @@ pub async fn list(_: Guard, State(state): State<AppState>, Query(q): Q) -> Respo
         (by_band)
         (ctx.table(t))
     };
-    respond("Accounts", ctx, body)
+    Body::ok("Accounts", body)
 }
 
 pub async fn one(session: Guard, State(state): State<AppState>, Path(id): Path<String>, Query(q): Q) -> Response {
     let p = Params(q);
-    let mut ctx = Ctx::new(account_href(&id), p);
+    let mut ctx = Ctx::new(account_href(&id), p.clone());
+    let ready = Deadline::for_page(&p).within(account_body(&session, &state, &id, &mut ctx)).await;
+    deferred_page(ctx, ready, &format!("Account {id}"), "Scoring this account's health")
+}
+
+async fn account_body(session: &Guard, state: &AppState, id: &str, ctx: &mut Ctx) -> Body {
     let key = format!("account/{id}");
-    let lookup = id.clone();
-    let doc = match cached(&state, key, move |ws| {
-        Ok(tenure_query::account::account_doc(ws, &lookup)?.unwrap_or(Value::Null))
-    })
-    .await
-    {
-        Ok(d) if d.is_null() => {
-            let mut r =
-                respond("Unknown account", ctx, notice("Unknown account", &format!("No customer has the id {id:?}.")));
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            return r;
-        }
-        Ok(d) => d,
-        Err(e) => return respond("Account", ctx, notice("Cannot show this account", &e)),
-    };
+    let lookup = id.to_string();
+    let doc =
+        match cached(state, key, move |ws| Ok(tenure_query::account::account_doc(ws, &lookup)?.unwrap_or(Value::Null)))
+            .await
+        {
+            Ok(d) if d.is_null() => {
+                let why = format!("No customer has the id {id:?}.");
+                return Body {
+                    title: "Unknown account".into(),
+                    status: StatusCode::NOT_FOUND,
+                    markup: notice("Unknown account", &why),
+                };
+            }
+            Ok(d) => d,
+            Err(e) => return Body::ok("Account", notice("Cannot show this account", &e)),
+        };
     let cur = doc["reporting_currency"].as_str().unwrap_or("").to_string();
     let attrs = &doc["attributes"];
-    let name = attrs["name"].as_str().or(attrs["company"].as_str()).unwrap_or(&id).to_string();
+    let name = attrs["name"].as_str().or(attrs["company"].as_str()).unwrap_or(id).to_string();
     let h = &doc["health"];
     let churn = &doc["churn"];
 
@@ -377,8 +388,8 @@ pub async fn one(session: Guard, State(state): State<AppState>, Path(id): Path<S
             ]);
         }
     }
-    let task_table = tasks_table(&mut ctx, doc["tasks"].as_array().map(Vec::as_slice).unwrap_or(&[]), false);
-    let override_form = override_section(&id, h, super::session::may_change(&state, &session));
+    let task_table = tasks_table(ctx, doc["tasks"].as_array().map(Vec::as_slice).unwrap_or(&[]), false);
+    let override_form = override_section(id, h, super::session::may_change(state, session));
 
     let skip = ["id", "name"];
     let body = html! {
@@ -415,7 +426,7 @@ pub async fn one(session: Guard, State(state): State<AppState>, Path(id): Path<S
         (ctx.table(tickets))
         (ctx.table(billing))
     };
-    respond(&format!("{name} ({id})"), ctx, body)
+    Body::ok(format!("{name} ({id})"), body)
 }
 
 fn tasks_table(ctx: &mut Ctx, tasks: &[Value], with_account: bool) -> Markup {
@@ -423,7 +434,10 @@ fn tasks_table(ctx: &mut Ctx, tasks: &[Value], with_account: bool) -> Markup {
     if with_account {
         cols.insert(1, "account");
     }
-    let mut t = Table::new("tasks", "Alerts and tasks", &cols).empty("No alert tasks.");
+    let mut t = Table::new("tasks", "Alerts and tasks", &cols).empty(
+        "No alert tasks: a task is opened when an account meets one of the health alert rules \
+         (`tenure alerts` evaluates them; docs/health.md). None has fired here yet.",
+    );
     let mut forms: Vec<Markup> = Vec::new();
     for task in tasks {
         let id = task["id"].as_u64().unwrap_or(0);

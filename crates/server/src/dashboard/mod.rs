@@ -20,8 +20,9 @@ pub mod ui;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Form;
 use axum::Router;
@@ -204,13 +205,17 @@ fn stamp(root: &Path) -> Vec<Option<(SystemTime, u64)>> {
 }
 
 type CacheKey = (PathBuf, String);
-type Cached = (Vec<Option<(SystemTime, u64)>>, Arc<Value>);
-static CACHE: Mutex<Option<HashMap<CacheKey, Cached>>> = Mutex::new(None);
+type Stamp = Vec<Option<(SystemTime, u64)>>;
+/// One document's slot: locked while it is computed, so that concurrent
+/// requests for it (a page and the part it deferred) wait for one computation.
+type Slot = Arc<Mutex<Option<(Stamp, Arc<Value>)>>>;
+static CACHE: Mutex<Option<HashMap<CacheKey, Slot>>> = Mutex::new(None);
 /// Documents kept per process; the cache is emptied when it fills.
 const CACHE_ENTRIES: usize = 128;
 
 /// A document computed off the async threads, cached per workspace state.
-/// Errors come back as the message a page shows.
+/// Errors come back as the message a page shows. The computation runs to its
+/// end (and is kept) even when the caller stops waiting ([`within`]).
 pub async fn cached(
     state: &AppState,
     key: String,
@@ -218,28 +223,134 @@ pub async fn cached(
 ) -> Result<Arc<Value>, String> {
     let root = state.workspace().to_path_buf();
     tokio::task::spawn_blocking(move || {
+        let slot = {
+            let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+            let map = guard.get_or_insert_with(HashMap::new);
+            let k = (root.clone(), key);
+            if map.len() >= CACHE_ENTRIES && !map.contains_key(&k) {
+                map.clear();
+            }
+            map.entry(k).or_default().clone()
+        };
+        let mut kept = slot.lock().unwrap_or_else(|p| p.into_inner());
         // The stamp is taken before the workspace is opened: a commit in
         // between makes the stamp stale, never the cached document.
         let now = stamp(&root);
-        let ws = Workspace::open(&root).map_err(|e| e.to_string())?;
-        let k = (root.clone(), key);
-        if let Some(map) = CACHE.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
-            && let Some((s, v)) = map.get(&k)
+        if let Some((s, v)) = kept.as_ref()
             && *s == now
         {
             return Ok(v.clone());
         }
+        let ws = Workspace::open(&root).map_err(|e| e.to_string())?;
         let v = Arc::new(compute(&ws).map_err(|e| format!("{e:#}"))?);
-        let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        let map = guard.get_or_insert_with(HashMap::new);
-        if map.len() >= CACHE_ENTRIES {
-            map.clear();
-        }
-        map.insert(k, (now, v.clone()));
+        *kept = Some((now, v.clone()));
         Ok(v)
     })
     .await
     .map_err(|e| format!("internal error: {e}"))?
+}
+
+/// How long a page waits for a slow part (one that reads every usage event)
+/// before it is sent with a "loading" placeholder instead, which the browser
+/// then fills from `?part=NAME` (see [`pending`]). Right after start-up the
+/// shared inputs take seconds to load; later every part is ready at once.
+/// `tenure serve --dashboard-wait-ms` sets it ([`set_part_budget`]).
+pub const PART_BUDGET: Duration = Duration::from_millis(400);
+static PART_BUDGET_MS: AtomicU64 = AtomicU64::new(PART_BUDGET.as_millis() as u64);
+
+/// Set how long pages wait for their slow parts (0: always send placeholders).
+pub fn set_part_budget(budget: Duration) {
+    PART_BUDGET_MS.store(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+fn part_budget() -> Duration {
+    Duration::from_millis(PART_BUDGET_MS.load(Ordering::Relaxed))
+}
+
+/// When a page started: its slow parts share one deadline, so a page with
+/// four of them waits at most one budget, not four.
+pub struct Deadline(Option<tokio::time::Instant>);
+
+impl Deadline {
+    /// No deadline for a part request or a CSV download (they need the
+    /// figures themselves), else [`part_budget`] from now.
+    pub fn for_page(p: &Params) -> Deadline {
+        let whole = p.get("part").is_some() || p.get("csv").is_some();
+        Deadline((!whole).then(|| tokio::time::Instant::now() + part_budget()))
+    }
+
+    /// The output of `work`, or `None` when the deadline passed first (the
+    /// document it computes is still computed and cached for the part request).
+    pub async fn within<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        match self.0 {
+            None => Some(work.await),
+            Some(at) => tokio::time::timeout_at(at, work).await.ok(),
+        }
+    }
+}
+
+/// A placeholder for the part `name` of the page at `ctx.path`, filled by the
+/// browser from the same page with `part=NAME` (dashboard.js); `kpis`: the
+/// part is KPI cards (the placeholder spans three of them in the KPI grid).
+pub fn pending(ctx: &Ctx, name: &str, what: &str, kpis: bool) -> Markup {
+    let url = format!("{}{}", ctx.path, ctx.params.without(&["part", "csv"]).with("part", name).query());
+    let why = "Loading: the server is still reading the usage events (a few seconds after it starts). This fills in by itself.";
+    html! {
+        @if kpis {
+            div.kpi.pending data-part=(url) aria-busy="true" {
+                div.kpi-label { (what) }
+                p.hint { span.spinner {} (why) }
+            }
+        } @else {
+            section.card.pending data-part=(url) aria-busy="true" {
+                h3 { (what) }
+                p.hint { span.spinner {} (why) }
+            }
+        }
+    }
+}
+
+/// A page whose whole body waits for one slow document (the health scores):
+/// its title and body, with the status to answer.
+pub struct Body {
+    pub title: String,
+    pub status: StatusCode,
+    pub markup: Markup,
+}
+
+impl Body {
+    pub fn ok(title: impl Into<String>, markup: Markup) -> Body {
+        Body { title: title.into(), status: StatusCode::OK, markup }
+    }
+}
+
+/// The page with its `ready` body, its body alone for `?part=body`, or (not
+/// ready within the deadline) the page with a placeholder for the body.
+pub fn deferred_page(ctx: Ctx, ready: Option<Body>, title: &str, what: &str) -> Response {
+    match ready {
+        // The page around it was answered already: a notice (an unknown
+        // account) is shown in place, not refused.
+        // Its title comes along for the page's heading.
+        Some(b) if ctx.params.get("part") == Some("body") => {
+            fragment(html! { div.part-body data-title=(b.title) { (b.markup) } })
+        }
+        Some(b) => {
+            let mut r = respond(&b.title, ctx, b.markup);
+            if r.status() == StatusCode::OK {
+                *r.status_mut() = b.status;
+            }
+            r
+        }
+        None => {
+            let m = pending(&ctx, "body", what, false);
+            respond(title, ctx, m)
+        }
+    }
+}
+
+/// The answer to a `?part=NAME` request: the part's HTML alone.
+pub fn fragment(part: Markup) -> Response {
+    Html(part.into_string()).into_response()
 }
 
 /// A metric group's document with these parameters (what the read API returns).
@@ -277,6 +388,28 @@ pub type Guard = Session;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_part_becomes_a_placeholder_and_a_part_request_waits() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            7
+        };
+        let page = Params(vec![("from".into(), "2026-01-01".into())]);
+        rt.block_on(async {
+            let passed = Deadline(Some(tokio::time::Instant::now()));
+            assert_eq!(passed.within(slow()).await, None, "past the deadline: a placeholder");
+            assert_eq!(passed.within(async { 1 }).await, Some(1), "what is ready is shown");
+            for whole in ["part", "csv"] {
+                let p = page.with(whole, "funnel");
+                assert_eq!(Deadline::for_page(&p).within(slow()).await, Some(7), "{whole} waits");
+            }
+        });
+        let ctx = Ctx::new("/engagement", page);
+        let placeholder = pending(&ctx, "funnel", "Customer journey", false).into_string();
+        assert!(placeholder.contains("data-part=\"/engagement?from=2026-01-01&amp;part=funnel\""), "{placeholder}");
+    }
 
     #[test]
     fn only_local_paths_are_followed_after_login() {

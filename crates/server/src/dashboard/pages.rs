@@ -5,7 +5,8 @@
 //! saying what to import, not an error page.
 
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use jiff::ToSpan;
 use jiff::civil::Date;
 use maud::{Markup, html};
@@ -16,7 +17,7 @@ use super::ui::{
     BAD, Better, Cell, Chart, Ctx, Filters, GOOD, Kpi, MUTED, NEUTRAL, Params, Series, Table, WARN, dec, duration,
     filters, heat, int, money, money_signed, notice, pct, ratio_pct,
 };
-use super::{Guard, cached, metric, respond};
+use super::{Deadline, Guard, cached, fragment, metric, pending, respond};
 use crate::AppState;
 
 /// Movement types in display order, with their colours (good green, bad red).
@@ -220,7 +221,8 @@ pub async fn overview(_: Guard, State(state): State<AppState>, Query(q): Q) -> R
             .collect();
         if let Some(last) = ends.last() {
             let mau: Vec<Option<f64>> = ends.iter().map(|d| d["mau"].as_f64()).collect();
-            let ratio: Vec<Option<f64>> = ends.iter().map(|d| d["dau_mau_ratio"].as_f64()).collect();
+            // As a percentage, as on the engagement page; the change in points.
+            let ratio: Vec<Option<f64>> = ends.iter().map(|d| d["dau_mau_ratio"].as_f64().map(|r| r * 100.0)).collect();
             kpis.push(
                 Kpi::new("mau", "Active users (30 days)", int(&last["mau"]))
                     .with_trend(mau, Better::Up, |d| format!("{d:+.0}"))
@@ -229,8 +231,8 @@ pub async fn overview(_: Guard, State(state): State<AppState>, Query(q): Q) -> R
                     .render(&against),
             );
             kpis.push(
-                Kpi::new("dau_mau", "DAU/MAU", dec(&last["dau_mau_ratio"], 4))
-                    .with_trend(ratio, Better::Up, |d| format!("{d:+.4}"))
+                Kpi::new("dau_mau", "DAU/MAU", ratio_pct(&last["dau_mau_ratio"]))
+                    .with_trend(ratio, Better::Up, |d| format!("{d:+.2} pp"))
                     .link("/engagement")
                     .render(&against),
             );
@@ -843,16 +845,33 @@ fn by_select(p: &Params) -> Markup {
     }
 }
 
+/// The engagement page's parts that read every usage event (the others come
+/// from the per-day rollups at once): shown when ready within the page's
+/// deadline, else as a placeholder the browser fills (see [`super::pending`]).
+const ENGAGEMENT_PARTS: [(&str, &str); 4] = [
+    ("sessions", "Sessions and time on platform"),
+    ("lifecycle", "Lifecycle"),
+    ("adoption", "Feature adoption"),
+    ("funnel", "Customer journey"),
+];
+
 pub async fn engagement(_: Guard, State(state): State<AppState>, Query(q): Q) -> Response {
     let p = Params(q);
     let mut ctx = Ctx::new("/engagement", p.clone());
+    let who = if p.get("by") == Some("account") { "accounts" } else { "users" };
+    if let Some(part) = p.get("part").map(str::to_string) {
+        return match ENGAGEMENT_PARTS.iter().find(|(n, _)| *n == part) {
+            Some(_) => fragment(engagement_part(&state, &p, &mut ctx, &part, who).await),
+            None => (StatusCode::NOT_FOUND, format!("the engagement page has no part {part:?}")).into_response(),
+        };
+    }
+    let deadline = Deadline::for_page(&p);
     let base = p.pick(&["from", "to", "by"]);
     let f = filters("/engagement", &p, &Filters { kind: "date", segments: false, extra: by_select(&p) });
     let active = match metric(&state, "engagement", base.clone()).await {
         Ok(d) => d,
         Err(e) => return respond("Engagement", ctx, html! { (f) (notice("No usage figures", &e)) }),
     };
-    let who = if p.get("by") == Some("account") { "accounts" } else { "users" };
     // Stickiness over the last four weeks of the range unless a range is chosen.
     let mut stick_params = base.clone();
     if p.get("from").is_none()
@@ -863,46 +882,30 @@ pub async fn engagement(_: Guard, State(state): State<AppState>, Query(q): Q) ->
         stick_params.retain(|(k, _)| k != "to");
         stick_params.push(("to".into(), to.to_string()));
     }
-    let with = |extra: &[(&str, &str)]| {
-        let mut v = base.clone();
-        v.extend(extra.iter().map(|(a, b)| (a.to_string(), b.to_string())));
-        v
-    };
-    let (stick, sessions, retention, lifecycle, adoption, funnel) = (
-        metric(&state, "stickiness", stick_params).await,
-        metric(&state, "sessions", base.clone()).await,
-        metric(&state, "retention", with(&[("period", "month")])).await,
-        metric(&state, "lifecycle", with(&[("period", "week")])).await,
-        metric(&state, "adoption", p.pick(&["from", "to"])).await,
-        metric(&state, "funnel", base.clone()).await,
-    );
+    let mut retention_params = base.clone();
+    retention_params.push(("period".into(), "month".into()));
+    let (stick, retention) =
+        (metric(&state, "stickiness", stick_params).await, metric(&state, "retention", retention_params).await);
+    let mut parts = Vec::new();
+    for (name, what) in ENGAGEMENT_PARTS {
+        let ready = deadline.within(engagement_part(&state, &p, &mut ctx, name, who)).await;
+        parts.push(ready.unwrap_or_else(|| pending(&ctx, name, what, name == "sessions")));
+    }
+    let [sessions_part, lifecycle_part, adoption_part, funnel_part] = parts.try_into().expect("four parts");
 
     let days = active["days"].as_array().cloned().unwrap_or_default();
     let x: Vec<String> = days.iter().map(|d| d["date"].as_str().unwrap_or("").to_string()).collect();
     let col = |k: &str| days.iter().map(|d| d[k].as_f64()).collect::<Vec<_>>();
     let last = days.last().cloned().unwrap_or(Value::Null);
 
-    let mut kpis = vec![
-        Kpi::new("dau", &format!("Daily active {who}"), int(&last["dau"]))
-            .note(format!("on {}", last["date"].as_str().unwrap_or(""))),
-        Kpi::new("wau", &format!("Weekly active {who}"), int(&last["wau"])),
-        Kpi::new("mau", &format!("Monthly active {who}"), int(&last["mau"])),
-        Kpi::new("dau_mau", "Stickiness (DAU/MAU)", dec(&last["dau_mau_ratio"], 4)),
-    ]
-    .into_iter()
-    .map(|k| k.render(""))
-    .collect::<Vec<_>>();
-    if let Ok(s) = &sessions {
-        kpis.push(
-            Kpi::new("sessions", "Sessions", int(&s["session_count"]))
-                .note(format!("{} single-event", int(&s["single_event_sessions"])))
-                .render(""),
-        );
-        kpis.push(
-            Kpi::new("session_length", "Average session", duration(&s["average_session_duration_seconds"])).render(""),
-        );
-        kpis.push(Kpi::new("time_on_platform", "Time on platform", duration(&s["total_time_seconds"])).render(""));
-    }
+    let labels = [format!("Daily active {who}"), format!("Weekly active {who}"), format!("Monthly active {who}")];
+    let kpis = [
+        Kpi::new("dau", &labels[0], int(&last["dau"])).note(format!("on {}", last["date"].as_str().unwrap_or(""))),
+        Kpi::new("wau", &labels[1], int(&last["wau"])).note("7 days to that day"),
+        Kpi::new("mau", &labels[2], int(&last["mau"])).note("30 days to that day"),
+        Kpi::new("dau_mau", "Stickiness (DAU/MAU)", ratio_pct(&last["dau_mau_ratio"]))
+            .note("share of the month's actives active that day"),
+    ];
 
     let stick_chart = match &stick {
         Ok(s) => {
@@ -910,11 +913,11 @@ pub async fn engagement(_: Guard, State(state): State<AppState>, Query(q): Q) ->
             Chart::new(
                 "stickiness",
                 &format!(
-                    "Stickiness: {who} active on exactly n days ({} to {})",
+                    "Stickiness: {who} by number of active days ({} to {})",
                     s["from"].as_str().unwrap_or(""),
                     s["to"].as_str().unwrap_or("")
                 ),
-                n,
+                n.iter().map(|d| format!("{d} d")).collect(),
                 who,
             )
             .series(Series::bar(
@@ -925,21 +928,6 @@ pub async fn engagement(_: Guard, State(state): State<AppState>, Query(q): Q) ->
             .render()
         }
         Err(e) => notice("Stickiness", e),
-    };
-    let lifecycle_chart = match &lifecycle {
-        Ok(l) => {
-            let iv = l["intervals"].as_array().cloned().unwrap_or_default();
-            let xs = iv.iter().map(|i| i["date"].as_str().unwrap_or("").to_string()).collect();
-            let get = |k: &str, sign: f64| iv.iter().map(|i| i[k].as_f64().map(|v| v * sign)).collect::<Vec<_>>();
-            Chart::new("lifecycle", &format!("Lifecycle of {who} by week"), xs, who)
-                .stacked()
-                .series(Series::bar("new", get("new", 1.0), GOOD))
-                .series(Series::bar("returning", get("returning", 1.0), NEUTRAL))
-                .series(Series::bar("resurrecting", get("resurrecting", 1.0), "#8e5bd8"))
-                .series(Series::bar("dormant", get("dormant", -1.0), BAD))
-                .render()
-        }
-        Err(e) => notice("Lifecycle", e),
     };
     let retention_table = match &retention {
         Ok(r) => {
@@ -970,89 +958,133 @@ pub async fn engagement(_: Guard, State(state): State<AppState>, Query(q): Q) ->
         }
         Err(e) => notice("Retention", e),
     };
-    let adoption_part = match &adoption {
-        Ok(a) => {
-            let feats = a["features"].as_array().cloned().unwrap_or_default();
-            let mut t = Table::new(
-                "adoption",
-                "Feature adoption (share of active accounts)",
-                &["feature", "accounts", "adoption", "uses", "people"],
-            )
-            .empty("No track events with a groupId: adoption is counted per account.");
-            for ft in &feats {
-                t.rows.push(vec![
-                    Cell::text(ft["feature"].as_str().unwrap_or("")),
-                    Cell::num(&ft["accounts"], int(&ft["accounts"])),
-                    Cell::num(&ft["adoption_pct"], pct(&ft["adoption_pct"])),
-                    Cell::num(&ft["uses"], int(&ft["uses"])),
-                    Cell::num(&ft["users"], int(&ft["users"])),
-                ]);
-            }
-            let c = Chart::new(
-                "adoption",
-                "Feature adoption",
-                feats.iter().map(|f| f["feature"].as_str().unwrap_or("").to_string()).collect(),
-                "%",
-            )
-            .series(Series::bar(
-                "adoption",
-                feats.iter().map(|f| f["adoption_pct"].as_f64()).collect(),
-                GOOD,
-            ));
-            html! { (c.render()) (ctx.table(t)) }
-        }
-        Err(e) => notice("Feature adoption", e),
-    };
-    let funnel_part = match &funnel {
-        Ok(fu) => {
-            let steps = fu["steps"].as_array().cloned().unwrap_or_default();
-            let name = |s: &Value| s["label"].as_str().or(s["name"].as_str()).unwrap_or("").to_string();
-            let mut t = Table::new(
-                "funnel",
-                &format!("Customer journey ({}% convert end to end)", dec(&fu["overall_conversion_pct"], 2)),
-                &["step", "event", "reached", "from previous", "from first", "dropped", "median time to convert"],
-            );
-            for s in &steps {
-                t.rows.push(vec![
-                    Cell::text(name(s)),
-                    Cell::text(s["name"].as_str().unwrap_or("")),
-                    Cell::num(&s["count"], int(&s["count"])),
-                    Cell::num(&s["conversion_from_previous_pct"], pct(&s["conversion_from_previous_pct"])),
-                    Cell::num(&s["conversion_from_first_pct"], pct(&s["conversion_from_first_pct"])),
-                    Cell::num(&s["dropped"], int(&s["dropped"])),
-                    Cell::num(&s["median_time_to_convert_seconds"], duration(&s["median_time_to_convert_seconds"])),
-                ]);
-            }
-            let c = Chart::new("funnel", "Funnel", steps.iter().map(name).collect(), who).series(Series::bar(
-                "reached",
-                steps.iter().map(|s| s["count"].as_f64()).collect(),
-                NEUTRAL,
-            ));
-            html! { (c.render()) (ctx.table(t)) }
-        }
-        Err(e) => notice("Funnel", e),
-    };
 
     let body = html! {
         (f)
-        div.kpis { @for k in &kpis { (k) } }
+        div.kpis.seven { @for k in &kpis { (k.render("")) } (sessions_part) }
         (Chart::new("active", &format!("Active {who}: daily, weekly, monthly"), x.clone(), who)
             .series(Series::line("DAU", col("dau"), NEUTRAL))
             .series(Series::line("WAU", col("wau"), GOOD))
             .series(Series::line("MAU", col("mau"), "#8e5bd8"))
             .render())
         div.grid2 {
-            (Chart::new("ratios", "DAU/MAU and WAU/MAU", x.clone(), "ratio")
-                .series(Series::line("DAU/MAU", col("dau_mau_ratio"), NEUTRAL))
-                .series(Series::line("WAU/MAU", col("wau_mau_ratio"), GOOD))
+            (Chart::new("ratios", "DAU/MAU and WAU/MAU (share of monthly actives)", x.clone(), "%")
+                .series(Series::line("DAU/MAU", col("dau_mau_ratio").into_iter().map(|v| v.map(|r| r * 100.0)).collect(), NEUTRAL))
+                .series(Series::line("WAU/MAU", col("wau_mau_ratio").into_iter().map(|v| v.map(|r| r * 100.0)).collect(), GOOD))
                 .render())
             (stick_chart)
         }
-        (lifecycle_chart)
+        (lifecycle_part)
         (retention_table)
         div.grid2 { (adoption_part) (funnel_part) }
     };
     respond("Engagement", ctx, body)
+}
+
+/// One of [`ENGAGEMENT_PARTS`], computed (waiting as long as it takes) and drawn.
+async fn engagement_part(state: &AppState, p: &Params, ctx: &mut Ctx, name: &str, who: &str) -> Markup {
+    let base = p.pick(&["from", "to", "by"]);
+    match name {
+        "sessions" => match metric(state, "sessions", base).await {
+            Ok(s) => html! {
+                div.kpis-part {
+                    (Kpi::new("sessions", "Sessions", int(&s["session_count"]))
+                        .note(format!("{} single-event", int(&s["single_event_sessions"])))
+                        .render(""))
+                    (Kpi::new("session_length", "Average session", duration(&s["average_session_duration_seconds"]))
+                        .note("first to last event, 30 min idle splits")
+                        .render(""))
+                    (Kpi::new("time_on_platform", "Time on platform", duration(&s["total_time_seconds"]))
+                        .note(format!("all {who}, the whole range"))
+                        .render(""))
+                }
+            },
+            Err(e) => notice("Sessions", &e),
+        },
+        "lifecycle" => {
+            let mut params = base;
+            params.push(("period".into(), "week".into()));
+            match metric(state, "lifecycle", params).await {
+                Ok(l) => {
+                    let iv = l["intervals"].as_array().cloned().unwrap_or_default();
+                    let xs = iv.iter().map(|i| i["date"].as_str().unwrap_or("").to_string()).collect();
+                    let get =
+                        |k: &str, sign: f64| iv.iter().map(|i| i[k].as_f64().map(|v| v * sign)).collect::<Vec<_>>();
+                    Chart::new("lifecycle", &format!("Lifecycle of {who} by week (dormant shown below zero)"), xs, who)
+                        .stacked()
+                        .series(Series::bar("new", get("new", 1.0), GOOD))
+                        .series(Series::bar("returning", get("returning", 1.0), NEUTRAL))
+                        .series(Series::bar("resurrecting", get("resurrecting", 1.0), "#8e5bd8"))
+                        .series(Series::bar("dormant", get("dormant", -1.0), BAD))
+                        .render()
+                }
+                Err(e) => notice("Lifecycle", &e),
+            }
+        }
+        "adoption" => match metric(state, "adoption", p.pick(&["from", "to"])).await {
+            Ok(a) => {
+                let feats = a["features"].as_array().cloned().unwrap_or_default();
+                let mut t = Table::new(
+                    "adoption",
+                    "Feature adoption (share of active accounts)",
+                    &["feature", "accounts", "adoption", "uses", "people"],
+                )
+                .empty("No track events with a groupId: adoption is counted per account.");
+                for ft in &feats {
+                    t.rows.push(vec![
+                        Cell::text(ft["feature"].as_str().unwrap_or("")),
+                        Cell::num(&ft["accounts"], int(&ft["accounts"])),
+                        Cell::num(&ft["adoption_pct"], pct(&ft["adoption_pct"])),
+                        Cell::num(&ft["uses"], int(&ft["uses"])),
+                        Cell::num(&ft["users"], int(&ft["users"])),
+                    ]);
+                }
+                let c = Chart::new(
+                    "adoption",
+                    "Feature adoption (% of active accounts)",
+                    feats.iter().map(|f| f["feature"].as_str().unwrap_or("").to_string()).collect(),
+                    "%",
+                )
+                .series(Series::bar(
+                    "adoption",
+                    feats.iter().map(|f| f["adoption_pct"].as_f64()).collect(),
+                    GOOD,
+                ));
+                html! { div { (c.render()) (ctx.table(t)) } }
+            }
+            Err(e) => notice("Feature adoption", &e),
+        },
+        _ => match metric(state, "funnel", base).await {
+            Ok(fu) => {
+                let steps = fu["steps"].as_array().cloned().unwrap_or_default();
+                let name = |s: &Value| s["label"].as_str().or(s["name"].as_str()).unwrap_or("").replace('_', " ");
+                let mut t = Table::new(
+                    "funnel",
+                    &format!("Customer journey ({}% convert end to end)", dec(&fu["overall_conversion_pct"], 2)),
+                    &["step", "event", "reached", "from previous", "from first", "dropped", "median time to convert"],
+                );
+                for s in &steps {
+                    t.rows.push(vec![
+                        Cell::text(name(s)),
+                        Cell::text(s["name"].as_str().unwrap_or("")),
+                        Cell::num(&s["count"], int(&s["count"])),
+                        Cell::num(&s["conversion_from_previous_pct"], pct(&s["conversion_from_previous_pct"])),
+                        Cell::num(&s["conversion_from_first_pct"], pct(&s["conversion_from_first_pct"])),
+                        Cell::num(&s["dropped"], int(&s["dropped"])),
+                        Cell::num(&s["median_time_to_convert_seconds"], duration(&s["median_time_to_convert_seconds"])),
+                    ]);
+                }
+                let title = format!("Customer journey: {who} reaching each step");
+                let c = Chart::new("funnel", &title, steps.iter().map(name).collect(), who).series(Series::bar(
+                    "reached",
+                    steps.iter().map(|s| s["count"].as_f64()).collect(),
+                    NEUTRAL,
+                ));
+                html! { div { (c.render()) (ctx.table(t)) } }
+            }
+            Err(e) => notice("Customer journey", &e),
+        },
+    }
 }
 
 // ---------------------------------------------------------------- voice
@@ -1115,7 +1147,7 @@ pub async fn voice(_: Guard, State(state): State<AppState>, Query(q): Q) -> Resp
                         .series(Series { label: "CI high".into(), values: col("ci_high", 1.0), color: NEUTRAL, kind: "band" })
                         .series(Series { label: "CI low".into(), values: col("ci_low", 1.0), color: NEUTRAL, kind: "band" })
                         .render())
-                    (Chart::new("nps_mix", "Answers by month", x, "answers")
+                    (Chart::new("nps_mix", "Answers by month (detractors below zero)", x, "answers")
                         .stacked()
                         .series(Series::bar("promoters", col("promoters", 1.0), GOOD))
                         .series(Series::bar("passives", col("passives", 1.0), MUTED))
@@ -1562,14 +1594,119 @@ pub async fn support(_: Guard, State(state): State<AppState>, Query(q): Q) -> Re
         }
         None => html! {},
     };
+    let hours = business_hours_part(&state, &p).await;
     let body = html! {
         (f)
         div.kpis { @for k in &kpis { (k.render("")) } }
+        (hours)
         (trend)
         (segments)
         (ctx.table(volume))
     };
     respond("Support", ctx, body)
+}
+
+/// Whether `tenure.toml` has a `[support]` table: the business hours the
+/// team set (without it the schedule is only the built-in default, which
+/// says nothing about this team, so no business-hours figures are shown).
+fn business_hours_set(ws: &tenure_store::Workspace) -> bool {
+    std::fs::read_to_string(ws.root().join(tenure_store::SETTINGS_FILE))
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("support"))
+}
+
+/// Response and resolution times in business hours, and the SLA targets
+/// (`tenure metrics support --business-hours`, docs/support.md), when the
+/// workspace sets its business hours; else why they are not shown.
+async fn business_hours_part(state: &AppState, p: &Params) -> Markup {
+    let set = cached(state, "support-hours-set".into(), |ws| Ok(json!(business_hours_set(ws)))).await;
+    if !matches!(set.as_deref(), Ok(Value::Bool(true))) {
+        return html! {
+            section.card.notice {
+                h3 { "Business hours and SLA targets" }
+                p.empty {
+                    "Not shown: no business hours are set. Add a " code { "[support]" } " table to "
+                    code { "tenure.toml" } " (opening days, " code { "hours = \"09:00-17:00\"" } ", holidays, "
+                    code { "first_response_target = \"24h\"" } ", " code { "resolution_target" }
+                    ") to see first response and resolution in business time and the share of tickets within target."
+                }
+            }
+        };
+    }
+    let mut params = p.pick(&["from", "to"]);
+    params.push(("business_hours".into(), "true".into()));
+    let doc = match metric(state, "support", params).await {
+        Ok(d) => d,
+        Err(e) => return notice("Business hours and SLA targets", &e),
+    };
+    let (b, sla, schedule) = (&doc["overall"]["business_hours"], &doc["overall"]["sla"], &doc["schedule"]);
+    // Days with the same hours together: "mon, tue, wed, thu, fri 09:00-17:00".
+    let mut open: Vec<(Vec<&str>, String)> = Vec::new();
+    for (day, iv) in schedule["week"].as_object().into_iter().flatten() {
+        let hours: Vec<&str> = iv.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        if hours.is_empty() {
+            continue;
+        }
+        let hours = hours.join(", ");
+        match open.iter_mut().find(|(_, h)| *h == hours) {
+            Some((days, _)) => days.push(day),
+            None => open.push((vec![day], hours)),
+        }
+    }
+    let open: Vec<String> = open.iter().map(|(days, hours)| format!("{} {hours}", days.join(", "))).collect();
+    let target = |k: &str| match sla[k].as_f64() {
+        Some(t) => format!("target {}", duration(&json!(t))),
+        None => "no target set".into(),
+    };
+    let breach = |prefix: &str| {
+        let rate = &sla[format!("{prefix}_breach_rate_pct").as_str()];
+        let breached = int(&sla[format!("{prefix}_breached_count").as_str()]);
+        let achieved = int(&sla[format!("{prefix}_achieved_count").as_str()]);
+        let within = rate.as_f64().map(|r| json!(100.0 - r));
+        (pct(within.as_ref().unwrap_or(&Value::Null)), format!("{achieved} within, {breached} breached"))
+    };
+    let (frt_within, frt_note) = breach("first_response");
+    let mut kpis = vec![
+        Kpi::new("bh_frt_median", "Median first response (business)", duration(&b["frt_from_creation_median_seconds"]))
+            .note(format!(
+                "p90 {} · a reply before opening time takes none",
+                duration(&b["frt_from_creation_p90_seconds"])
+            )),
+        Kpi::new(
+            "bh_resolution_median",
+            "Median resolution (business)",
+            duration(&b["time_to_resolution_median_seconds"]),
+        )
+        .note(format!("p90 {}", duration(&b["time_to_resolution_p90_seconds"]))),
+        Kpi::new("sla_first_response", "First replies within target", frt_within)
+            .note(format!("{} · {frt_note}", target("first_response_target_seconds")))
+            .link(tickets_href(p, &[("what", "slow_first_response")])),
+    ];
+    if sla["resolution_target_seconds"].is_number() {
+        let (within, note) = breach("resolution");
+        kpis.push(
+            Kpi::new("sla_resolution", "Resolutions within target", within)
+                .note(format!("{} · {note}", target("resolution_target_seconds")))
+                .link(tickets_href(p, &[("what", "slow_resolution")])),
+        );
+    } else {
+        kpis.push(
+            Kpi::new("sla_resolution", "Resolutions within target", "–".into())
+                .note("no resolution_target in [support]"),
+        );
+    }
+    html! {
+        section.card {
+            div.card-head {
+                h3 { "Business hours and SLA targets" }
+                span.hint { "Open " (open.join("; ")) " (" (schedule["timezone"].as_str().unwrap_or("")) ")"
+                    @if let Some(h) = schedule["holidays"].as_array().filter(|h| !h.is_empty()) { ", " (h.len()) " holidays" } }
+            }
+            div.kpis.inner { @for k in &kpis { (k.render("")) } }
+            p.hint { "Only open hours count; targets are counted in business time. A reply not yet sent counts as breached once its target has passed (docs/support.md)." }
+        }
+    }
 }
 
 /// The support document of each month of ticket creation in the range
@@ -1649,6 +1786,22 @@ fn ticket_ids(what: &str, part: &Value) -> Option<(&'static str, Vec<String>)> {
         "zero_touch" => ("zero-touch tickets", list("zero_touch_tickets").collect()),
         "reopened" => ("reopened tickets", list("reopened_tickets").collect()),
         "resolved" => ("resolved tickets", keys("time_to_resolution_seconds").collect()),
+        "slow_first_response" => (
+            "first replies later than the target",
+            part["sla"]["first_response_breached_tickets"]
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        ),
+        "slow_resolution" => (
+            "resolutions later than the target",
+            part["sla"]["resolution_breached_tickets"]
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        ),
         _ => return None,
     })
 }
@@ -1659,6 +1812,10 @@ pub async fn support_tickets(_: Guard, State(state): State<AppState>, Query(q): 
     let mut params = range_with_month(&p);
     if p.get("value").is_some() {
         params.extend(p.pick(&["segment"]));
+    }
+    // The slow tickets are those of the business-hours targets.
+    if p.get("what").is_some_and(|w| w.starts_with("slow_")) {
+        params.push(("business_hours".into(), "true".into()));
     }
     let doc = match metric(&state, "support", params).await {
         Ok(d) => d,
@@ -1675,7 +1832,7 @@ pub async fn support_tickets(_: Guard, State(state): State<AppState>, Query(q): 
             ctx,
             notice(
                 "Nothing to list",
-                "what is all, replied, unreplied, fcr, one_touch, zero_touch, reopened or resolved; value a segment value of the page.",
+                "what is all, replied, unreplied, fcr, one_touch, zero_touch, reopened, resolved, slow_first_response or slow_resolution; value a segment value of the page.",
             ),
         );
     };
