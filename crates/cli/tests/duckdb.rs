@@ -52,4 +52,47 @@ fn duckdb_reads_the_same_numbers_from_the_workspace_files() {
         assert_eq!(got, expected, "{table}: {expr}");
         assert!(expected.is_some_and(|v| v > 0), "{table}: {expr} should not be empty in the demo");
     }
+
+    // NPS per month of submitted_at (the demo's zone is UTC), tallied from the
+    // Arrow columns, against DuckDB's sums.
+    let nps = ws.json(&["metrics", "nps", "--json"]);
+    let out =
+        Command::new("python3").args(["-c", NPS_ORACLE, ws.data().to_str().unwrap()]).output().expect("python3 runs");
+    assert!(out.status.success(), "duckdb oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    let duck: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let months = nps["months"].as_array().unwrap();
+    assert_eq!(months.len(), duck.as_object().unwrap().len());
+    for m in months {
+        let want = &duck[m["month"].as_str().unwrap()];
+        for (i, key) in ["n", "promoters", "passives", "detractors", "skipped", "rejected"].iter().enumerate() {
+            assert_eq!(m[key], want[i], "{key} of {}", m["month"]);
+        }
+    }
+    // The drill-down reads whole rows: the same figures beside its answers.
+    let mut listed = ws.json(&["metrics", "nps", "--list", "--json"]);
+    assert!(listed.as_object_mut().unwrap().remove("answers").is_some());
+    assert_eq!(listed, nps);
+    let one = nps["surveys"][0]["survey_id"].as_str().unwrap();
+    let mut listed = ws.json(&["metrics", "nps", "--survey", one, "--from", "2025-01-01", "--list", "--json"]);
+    listed.as_object_mut().unwrap().remove("answers");
+    assert_eq!(listed, ws.json(&["metrics", "nps", "--survey", one, "--from", "2025-01-01", "--json"]));
 }
+
+const NPS_ORACLE: &str = r#"
+import duckdb, json, sys
+root = sys.argv[1]
+manifest = json.load(open(root + "/manifest.json"))
+files = [root + "/" + f["path"] for f in manifest["tables"]["survey_responses"]["files"]]
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+rows = con.execute(f"""
+  select strftime(submitted_at, '%Y-%m'),
+    coalesce(sum(count) filter (where score is not null and rejected_reason is null), 0),
+    coalesce(sum(count) filter (where score >= 9 and rejected_reason is null), 0),
+    coalesce(sum(count) filter (where score in (7, 8) and rejected_reason is null), 0),
+    coalesce(sum(count) filter (where score <= 6 and rejected_reason is null), 0),
+    coalesce(sum(count) filter (where score is null), 0),
+    coalesce(sum(count) filter (where score is not null and rejected_reason is not null), 0)
+  from read_parquet({files!r}) where survey_type = 'nps' and submitted_at is not null group by 1""").fetchall()
+print(json.dumps({m: [int(x) for x in r] for m, *r in rows}))
+"#;

@@ -161,6 +161,28 @@ fn engagement_metrics_match_duckdb_on_the_demo_events() {
     assert_eq!(total_us % 1_000_000, 0, "demo timestamps are whole seconds");
     assert_eq!(s["total_time_seconds"].as_i64().unwrap(), total_us / 1_000_000);
     assert!(s["session_count"].as_u64().unwrap() > 1000);
+    // The totals stream file by file (state per user); --breakdown builds the
+    // events table: both give the same totals, over all days and over a range
+    // whose local days cut through the UTC-day files (New York).
+    for extra in [&[][..], &["--from", "2025-03-01", "--to", "2025-04-15", "--timeout", "600"][..]] {
+        for tz in ["UTC", "America/New_York"] {
+            let args = [&["metrics", "sessions", "--timezone", tz, "--json"][..], extra].concat();
+            let streamed = tenure_json(&ws, &args);
+            let table = tenure_json(&ws, &[&args[..], &["--breakdown"]].concat());
+            assert!(streamed.get("by_day").is_none() && table.get("by_day").is_some());
+            for key in [
+                "session_count",
+                "single_event_sessions",
+                "total_time_seconds",
+                "average_session_duration_seconds",
+                "from",
+                "to",
+            ] {
+                assert_eq!(streamed[key], table[key], "{key} {tz} {extra:?}");
+            }
+            assert!(streamed["session_count"].as_u64().unwrap() > 100, "{tz} {extra:?}");
+        }
+    }
 
     // Weekly first-time retention over whole Monday weeks, per user and per account.
     let (from, to) = (duck["from"].as_str().unwrap(), duck["to"].as_str().unwrap());

@@ -41,13 +41,18 @@ pub enum Answer {
 
 /// Classify a row (see the module documentation).
 pub fn classify(r: &SurveyResponse) -> Answer {
-    match (r.score, &r.rejected_reason, r.submitted_at) {
-        (Some(_), Some(_), _) => Answer::Rejected,
+    classify_parts(r.score, r.rejected_reason.is_some(), r.submitted_at.is_some())
+}
+
+/// [`classify`] from the fields that decide it (for rows read as columns).
+pub fn classify_parts(score: Option<f64>, rejected: bool, submitted: bool) -> Answer {
+    match (score, rejected, submitted) {
+        (Some(_), true, _) => Answer::Rejected,
         // Non-integer scores are only accepted for custom surveys; metrics of
         // fixed scales work on points, so round (half away from zero).
-        (Some(s), None, _) => Answer::Valid(s.round() as i64),
-        (None, _, Some(_)) => Answer::Skipped,
-        (None, _, None) => Answer::Unanswered,
+        (Some(s), false, _) => Answer::Valid(s.round() as i64),
+        (None, _, true) => Answer::Skipped,
+        (None, _, false) => Answer::Unanswered,
     }
 }
 
@@ -157,22 +162,53 @@ pub struct Nps {
     pub se_exact: Option<f64>,
 }
 
+/// The weighted counts an [`Nps`] is computed from: rows can be tallied
+/// straight from columns, and tallies of parts add up to the whole's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NpsTally {
+    pub promoters: u64,
+    pub passives: u64,
+    pub detractors: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+}
+
+impl NpsTally {
+    /// Count one row's answer with its weight (`count`, at least 1).
+    pub fn add(&mut self, answer: Answer, weight: u64, detractor_max: i64) {
+        match answer {
+            Answer::Rejected => self.rejected += weight,
+            Answer::Skipped => self.skipped += weight,
+            Answer::Unanswered => {}
+            Answer::Valid(s) if s >= 9 => self.promoters += weight,
+            Answer::Valid(s) if s <= detractor_max => self.detractors += weight,
+            Answer::Valid(_) => self.passives += weight,
+        }
+    }
+
+    pub fn merge(&mut self, o: &NpsTally) {
+        self.promoters += o.promoters;
+        self.passives += o.passives;
+        self.detractors += o.detractors;
+        self.skipped += o.skipped;
+        self.rejected += o.rejected;
+    }
+}
+
 /// NPS of the rows given (the caller selects the survey(s) and period).
 /// Promoters 9-10, passives from `detractor_max + 1` to 8, detractors 0 to
 /// `detractor_max` (a 0-10 scale is assumed, as imported).
 pub fn nps<'a>(rows: impl IntoIterator<Item = &'a SurveyResponse>, opts: NpsOptions) -> Nps {
-    let (mut p, mut pa, mut d, mut skipped, mut rejected) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut t = NpsTally::default();
     for r in rows {
-        let w = weight(r);
-        match classify(r) {
-            Answer::Rejected => rejected += w,
-            Answer::Skipped => skipped += w,
-            Answer::Unanswered => {}
-            Answer::Valid(s) if s >= 9 => p += w,
-            Answer::Valid(s) if s <= opts.detractor_max => d += w,
-            Answer::Valid(_) => pa += w,
-        }
+        t.add(classify(r), weight(r), opts.detractor_max);
     }
+    nps_of(&t, opts)
+}
+
+/// NPS of tallied rows.
+pub fn nps_of(t: &NpsTally, opts: NpsOptions) -> Nps {
+    let NpsTally { promoters: p, passives: pa, detractors: d, skipped, rejected } = *t;
     let n = p + pa + d;
     let z = z_for_confidence(opts.confidence);
     let (mut nps_v, mut se_v, mut moe, mut lo, mut hi, mut nps_exact, mut se_exact) =
@@ -281,20 +317,25 @@ pub fn nps_by_month<'a>(
     opts: NpsOptions,
     tz: &TimeZone,
 ) -> Vec<(String, Nps, NpsChange)> {
-    let mut by: BTreeMap<String, Vec<&SurveyResponse>> = BTreeMap::new();
+    let mut by: BTreeMap<String, NpsTally> = BTreeMap::new();
     for r in rows {
         if let Some(t) = r.submitted_at {
-            by.entry(month_key(t, tz)).or_default().push(r);
+            by.entry(month_key(t, tz)).or_default().add(classify(r), weight(r), opts.detractor_max);
         }
     }
+    nps_by_month_of(&by, opts)
+}
+
+/// [`nps_by_month`] of tallies per month (`YYYY-MM`, in order).
+pub fn nps_by_month_of(months: &BTreeMap<String, NpsTally>, opts: NpsOptions) -> Vec<(String, Nps, NpsChange)> {
     let mut out: Vec<(String, Nps, NpsChange)> = Vec::new();
-    for (m, rs) in by {
-        let cur = nps(rs, opts);
+    for (m, t) in months {
+        let cur = nps_of(t, opts);
         let ch = match out.last() {
             Some((_, prev, _)) => nps_change(prev, &cur, opts.confidence),
             None => NpsChange::none(),
         };
-        out.push((m, cur, ch));
+        out.push((m.clone(), cur, ch));
     }
     out
 }

@@ -31,8 +31,8 @@ use tenure_metrics::engagement::funnel;
 use tenure_metrics::engagement::sessions::{session_json, summary_by, summary_by_day};
 use tenure_metrics::engagement::{
     ActiveEvent, ActorKind, DailyActors, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder,
-    Period, RetentionQuery, RetentionType, SessionRules, SessionSummary, active_days, lifecycle, retention,
-    retention_daily, sessions, stickiness,
+    Period, RetentionQuery, RetentionType, SessionRules, SessionStream, SessionSummary, active_days, lifecycle,
+    retention, retention_daily, sessions, stickiness,
 };
 use tenure_store::Workspace;
 
@@ -508,9 +508,24 @@ fn sessions_doc(ws: &Workspace, a: &SessionsArgs) -> Result<Value> {
         bail!("--timeout and --max-length are seconds, 0 or more");
     }
     let (tzname, tz) = time_zone(ws, &a.range)?;
+    let rules = SessionRules { timeout_seconds: a.timeout, max_length_seconds: a.max_length };
+    day_range(None, &a.range)?;
+    // The totals alone stream (memory per user, not per event); a breakdown,
+    // the list or segments need the events table.
+    if a.range.segment.is_none()
+        && !a.breakdown
+        && !a.list
+        && let Some((summary, span)) = stream_sessions(ws, &tz, rules, &a.range)?
+    {
+        let range = day_range(span, &a.range)?;
+        let mut o = header("sessions", range, &tzname, &a.range);
+        o["timeout_seconds"] = Value::from(a.timeout);
+        o["max_length_seconds"] = Value::from(a.max_length);
+        merge(&mut o, summary.to_json());
+        return Ok(o);
+    }
     let cut = load_cut(ws, tz, ActiveEvent::AnyEvent, EVENT_COLUMNS, a.range.segment.as_deref(), None)?;
     let range = day_range(cut.all.day_span(), &a.range)?;
-    let rules = SessionRules { timeout_seconds: a.timeout, max_length_seconds: a.max_length };
     let kind = a.range.by.kind();
     let body = |t: &EventTable| {
         let all = sessions(t, rules, Some(range));
@@ -545,6 +560,43 @@ fn sessions_doc(ws: &Workspace, a: &SessionsArgs) -> Result<Value> {
     merge(&mut o, body(&cut.all));
     with_segments(&mut o, &cut, body);
     Ok(o)
+}
+
+/// Session totals and the first and last local day of any event.
+type Streamed = (SessionSummary, Option<(i32, i32)>);
+
+/// The session totals streamed file by file, the files of one UTC day (one
+/// partition of the `events` table) at a time, in day order
+/// ([`SessionStream`]). `None` when the files turn out not to be in time
+/// order by partition: the caller then builds the events table.
+fn stream_sessions(ws: &Workspace, tz: &TimeZone, rules: SessionRules, r: &RangeArgs) -> Result<Option<Streamed>> {
+    let mut files: Vec<(Option<&str>, std::path::PathBuf)> = ws
+        .manifest()
+        .tables
+        .get("events")
+        .map(|t| t.files.iter().map(|f| (f.day.as_deref(), ws.root().join(&f.path))).collect())
+        .unwrap_or_default();
+    if files.iter().any(|f| f.0.is_none()) {
+        return Ok(None);
+    }
+    files.sort();
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| f.1.clone()).collect();
+    let mut stream = SessionStream::new(rules, tz.clone(), r.from.map(date_to_day), r.to.map(date_to_day));
+    let (mut in_order, mut next) = (true, 0);
+    rollup::each_file(&paths, &["user_id", "anonymous_id", "timestamp"], |path, batches| {
+        if next > 0 && files[next].0 != files[next - 1].0 {
+            in_order = in_order && stream.end_partition();
+        }
+        next += 1;
+        if in_order {
+            for b in &batches {
+                stream.push_batch(b).with_context(|| format!("reading {}", path.display()))?;
+            }
+        }
+        Ok(())
+    })?;
+    in_order = in_order && stream.end_partition();
+    Ok(in_order.then(|| stream.finish()))
 }
 
 fn retention_doc(ws: &Workspace, a: &RetentionArgs) -> Result<Value> {

@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result};
 use jiff::tz::TimeZone;
 use tenure_metrics::engagement::{
-    ActiveEvent, ActorKind, DailyActors, DailyBuilder, DaySets, FileDays, Interner, LocalDays, daily_columns,
+    ActiveEvent, ActorKind, DailyActors, DailyBuilder, DaySets, FileDays, IdMap, Interner, LocalDays, ScanIds,
+    daily_columns,
 };
 use tenure_store::Workspace;
 
@@ -105,9 +106,15 @@ pub fn active_sets(
         Some(r) => (Interner::default(), r.count(kind)),
         None => (Interner::default(), 0),
     };
-    scan_files(&missing, tz, active, |_, f| {
-        let map: Vec<u32> = f.names(kind).iter().map(|n| names.intern(n)).collect();
-        b.add_owned(f.sets.span, f.sets.remap_kind(kind, &map));
+    // The other kind's names are learnt too (an IdMap feeds both), then dropped.
+    let mut others = Interner::default();
+    let (users, accounts) = match kind {
+        ActorKind::User => (&mut names, &mut others),
+        ActorKind::Account => (&mut others, &mut names),
+    };
+    scan_files(&missing, tz, active, |_, map, f| {
+        map.learn(&f, users, accounts);
+        b.add_owned(f.sets.span, map.remap(&f, kind));
         Ok(())
     })?;
     let span = b.span();
@@ -130,22 +137,30 @@ fn take_kind(sets: DaySets, kind: ActorKind) -> Vec<(i32, Vec<u32>)> {
 
 /// Scan files for their per-day sets, on every core (files in parallel),
 /// handing each to `f` with its index as it is done (in any order), so that
-/// only a few scanned files wait in memory.
+/// only a few scanned files wait in memory. Each thread interns names into
+/// its own dictionaries; `f` gets the [`IdMap`] of the file's thread, to learn
+/// the file's new names and remap its ids to the caller's.
 pub fn scan_files(
     paths: &[PathBuf],
     tz: &TimeZone,
     active: &ActiveEvent,
-    f: impl FnMut(usize, FileDays) -> Result<()>,
+    mut f: impl FnMut(usize, &mut IdMap, FileDays) -> Result<()>,
 ) -> Result<()> {
     let columns = daily_columns(active);
+    let mut maps: Vec<IdMap> = Vec::new();
     parallel_files(
         paths,
-        |path| {
+        |ids: &mut ScanIds, path| {
             let batches = tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?;
-            FileDays::scan(&batches, &mut LocalDays::new(tz.clone()), active)
+            FileDays::scan(&batches, &mut LocalDays::new(tz.clone()), active, ids)
                 .with_context(|| format!("reading {}", path.display()))
         },
-        f,
+        |i, thread, days| {
+            if maps.len() <= thread {
+                maps.resize_with(thread + 1, IdMap::default);
+            }
+            f(i, &mut maps[thread], days)
+        },
     )
 }
 
@@ -161,8 +176,8 @@ pub fn each_file(
     let mut want = 0;
     parallel_files(
         paths,
-        |path| Ok(tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?),
-        |i, batches| {
+        |_: &mut (), path| Ok(tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?),
+        |i, _, batches| {
             waiting.insert(i, batches);
             while let Some(b) = waiting.remove(&want) {
                 f(&paths[want], b)?;
@@ -173,27 +188,30 @@ pub fn each_file(
     )
 }
 
-/// `work` on every path, on as many threads as cores, results to `consume`
-/// on this thread as they come (a bounded queue between them).
-fn parallel_files<T: Send>(
+/// `work` on every path, on as many threads as cores, each with its own
+/// state `S`; results to `consume` on this thread as they come, with the
+/// index of the path and of the thread (a bounded queue between them; one
+/// thread's results arrive in the order it produced them).
+fn parallel_files<S: Default, T: Send>(
     paths: &[PathBuf],
-    work: impl Fn(&Path) -> Result<T> + Sync,
-    mut consume: impl FnMut(usize, T) -> Result<()>,
+    work: impl Fn(&mut S, &Path) -> Result<T> + Sync,
+    mut consume: impl FnMut(usize, usize, T) -> Result<()>,
 ) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::sync_channel(2 * threads);
     std::thread::scope(|s| -> Result<()> {
-        for _ in 0..threads {
+        for thread in 0..threads {
             let (tx, next, work) = (tx.clone(), &next, &work);
             s.spawn(move || {
+                let mut state = S::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { return };
-                    let r = work(path);
+                    let r = work(&mut state, path);
                     let failed = r.is_err();
                     // The receiver is gone only when the caller failed: stop.
-                    if tx.send((i, r)).is_err() || failed {
+                    if tx.send((i, thread, r)).is_err() || failed {
                         return;
                     }
                 }
@@ -201,8 +219,8 @@ fn parallel_files<T: Send>(
         }
         drop(tx);
         let mut done = 0;
-        for (i, r) in rx {
-            consume(i, r?)?;
+        for (i, thread, r) in rx {
+            consume(i, thread, r?)?;
             done += 1;
         }
         anyhow::ensure!(done == paths.len(), "a file of the events table could not be read");
@@ -252,14 +270,13 @@ pub fn refresh(ws: &Workspace) -> Result<usize> {
         }
         changed |= !old.is_empty() || !missing.is_empty();
         let paths: Vec<PathBuf> = missing.iter().map(|&i| ws.root().join(&files[i].0)).collect();
-        scan_files(&paths, &tz, &ActiveEvent::AnyTrack, |j, f| {
+        scan_files(&paths, &tz, &ActiveEvent::AnyTrack, |j, map, f| {
             let i = missing[j];
-            let umap: Vec<u32> = f.users.names().iter().map(|n| users.intern(n)).collect();
-            let amap: Vec<u32> = f.accounts.names().iter().map(|n| accounts.intern(n)).collect();
+            map.learn(&f, &mut users, &mut accounts);
             let sets = DaySets {
                 span: f.sets.span,
-                users: f.sets.remap_kind(ActorKind::User, &umap),
-                accounts: f.sets.remap_kind(ActorKind::Account, &amap),
+                users: map.remap(&f, ActorKind::User),
+                accounts: map.remap(&f, ActorKind::Account),
             };
             let (path, rows) = &files[i];
             let bytes = fs_err::metadata(ws.root().join(path))?.len();

@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
-use tenure_metrics::voice::{self, NpsOptions};
+use tenure_metrics::voice::{self, NpsOptions, NpsTally};
 use tenure_model::{SurveyResponse, SurveyType};
 use tenure_store::Workspace;
 
@@ -112,6 +112,13 @@ pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
         Voice::Ces(a) => (SurveyType::Ces, &a.survey, &a.filter, a.themes, a.list),
     };
     let (period, tz) = Period::new(ws, filter)?;
+    if let Voice::Nps(a) = &which
+        && !a.list
+        && !a.themes
+        && filter.segment.is_none()
+    {
+        return nps_from_columns(ws, a, &period, &tz);
+    }
     let (all, survey_known) = load_responses(ws, kind, survey.as_deref(), themes)?;
     let rows: Vec<&SurveyResponse> = all.iter().filter(|r| period.contains(r.submitted_at.or(r.sent_at))).collect();
     if let Some(s) = survey
@@ -214,6 +221,138 @@ pub fn compute(ws: &Workspace, which: Voice) -> Result<Value> {
         merge(&mut doc, theme_doc(&rows));
     }
     Ok(doc)
+}
+
+/// NPS tallies of the rows in the period, overall, per survey and per month.
+#[derive(Default)]
+struct NpsTallies {
+    rows: u64,
+    survey_known: bool,
+    overall: NpsTally,
+    surveys: BTreeMap<String, NpsTally>,
+    /// Month number (year x 12 + month - 1) of `submitted_at` -> tally.
+    months: BTreeMap<i32, NpsTally>,
+}
+
+/// `tenure metrics nps` without `--list`, `--themes` or `--segment`: the
+/// same document as [`compute`]'s, with the rows tallied straight from the
+/// Arrow columns (survey ids and types interned once per dictionary value),
+/// so no row becomes a `SurveyResponse` with owned strings.
+fn nps_from_columns(ws: &Workspace, a: &NpsArgs, period: &Period, tz: &jiff::tz::TimeZone) -> Result<Value> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+    const COLUMNS: &[&str] =
+        &["survey_type", "survey_id", "score", "rejected_reason", "submitted_at", "sent_at", "count"];
+    let opts = NpsOptions { detractor_max: a.detractor_max, confidence: a.confidence };
+    let mut t = NpsTallies::default();
+    for path in ws.table_paths("survey_responses") {
+        let context = || format!("reading {}", path.display());
+        for b in tenure_store::read_parquet_dictionary(&path, COLUMNS, &["survey_type", "survey_id"])? {
+            let col = |name: &str| {
+                b.column_by_name(name).with_context(|| format!("no `{name}` column")).with_context(context)
+            };
+            let is_nps = per_value(col("survey_type")?, |v| SurveyType::parse(v) == Some(SurveyType::Nps))?;
+            let mut ids: Vec<String> = Vec::new();
+            let survey_ix = per_value(col("survey_id")?, |v| {
+                ids.push(v.to_string());
+                ids.len() - 1
+            })?;
+            let score = col("score")?
+                .as_primitive_opt::<Float64Type>()
+                .context("`score` is not Float64")
+                .with_context(context)?;
+            let count =
+                col("count")?.as_primitive_opt::<Int64Type>().context("`count` is not Int64").with_context(context)?;
+            let rejected = col("rejected_reason")?;
+            let when = |name| -> Result<&arrow::array::TimestampMicrosecondArray> {
+                col(name)?.as_primitive_opt::<TimestampMicrosecondType>().with_context(|| format!("`{name}` is not µs"))
+            };
+            let (submitted, sent) = (when("submitted_at")?, when("sent_at")?);
+            let at = |c: &arrow::array::TimestampMicrosecondArray, i: usize| {
+                c.is_valid(i).then(|| jiff::Timestamp::from_microsecond(c.value(i))).transpose()
+            };
+            // Per survey of this batch's dictionary (`None`: no row in the period).
+            let mut by_survey: Vec<Option<NpsTally>> = vec![None; ids.len()];
+            for i in 0..b.num_rows() {
+                let Some(survey) = survey_ix[i] else { continue };
+                let same = a.survey.as_deref().is_none_or(|s| ids[survey] == s);
+                t.survey_known |= same && a.survey.is_some();
+                if !same || is_nps[i] != Some(true) {
+                    continue;
+                }
+                let submitted_at = at(submitted, i)?;
+                if !period.contains(submitted_at.or(at(sent, i)?)) {
+                    continue;
+                }
+                let score = score.is_valid(i).then(|| score.value(i));
+                let answer = voice::classify_parts(score, rejected.is_valid(i), submitted_at.is_some());
+                let weight = if count.is_valid(i) { count.value(i).max(1) as u64 } else { 1 };
+                t.rows += 1;
+                t.overall.add(answer, weight, opts.detractor_max);
+                by_survey[survey].get_or_insert_default().add(answer, weight, opts.detractor_max);
+                if let Some(s) = submitted_at {
+                    let d = tz.to_datetime(s);
+                    let month = d.year() as i32 * 12 + d.month() as i32 - 1;
+                    t.months.entry(month).or_default().add(answer, weight, opts.detractor_max);
+                }
+            }
+            for (id, tally) in ids.into_iter().zip(by_survey) {
+                if let Some(tally) = tally {
+                    t.surveys.entry(id).or_default().merge(&tally);
+                }
+            }
+        }
+    }
+    if let Some(s) = &a.survey
+        && t.rows == 0
+        && !t.survey_known
+    {
+        bail!("no survey {s:?} in the workspace");
+    }
+    let months: BTreeMap<String, voice::NpsTally> = t
+        .months
+        .into_iter()
+        .map(|(m, v)| (format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1), v))
+        .collect();
+    let doc = json!({
+        "metric": "nps",
+        "survey": a.survey,
+        "period": period.to_json(),
+        "overall": voice::nps_of(&t.overall, opts).to_json(),
+        "surveys": t.surveys.iter().map(|(id, v)| {
+            let mut o = json!({ "survey_id": id });
+            merge(&mut o, voice::nps_of(v, opts).to_json());
+            o
+        }).collect::<Vec<_>>(),
+        "months": voice::nps_by_month_of(&months, opts).into_iter().map(|(m, n, ch)| {
+            let mut o = json!({ "month": m });
+            merge(&mut o, n.to_json());
+            merge(&mut o, ch.to_json());
+            o
+        }).collect::<Vec<_>>(),
+    });
+    Ok(doc)
+}
+
+/// Each row's value of a string column (`Utf8` or `Dictionary(Int32, Utf8)`)
+/// through `f`, `None` for a null; `f` runs once per dictionary value.
+fn per_value<T: Copy>(col: &arrow::array::ArrayRef, mut f: impl FnMut(&str) -> T) -> Result<Vec<Option<T>>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Int32Type};
+    Ok(match col.data_type() {
+        DataType::Utf8 => {
+            let s = col.as_string::<i32>();
+            (0..s.len()).map(|i| s.is_valid(i).then(|| f(s.value(i)))).collect()
+        }
+        DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+            let d = col.as_dictionary::<Int32Type>();
+            let values = d.values().as_string::<i32>();
+            let mapped: Vec<Option<T>> =
+                (0..values.len()).map(|k| values.is_valid(k).then(|| f(values.value(k)))).collect();
+            d.keys().iter().map(|k| k.and_then(|k| mapped[k as usize])).collect()
+        }
+        other => bail!("a survey_responses column is {other}, expected text"),
+    })
 }
 
 /// One answer of `--list`: who gave it, when, and how it counted (NPS:

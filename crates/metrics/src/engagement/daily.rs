@@ -27,7 +27,7 @@ pub fn daily_columns(active: &ActiveEvent) -> &'static [&'static str] {
     }
 }
 
-/// Marks a null in the id vectors [`map_strings`] fills.
+/// Marks a null in the id vectors [`map_strings`] and [`Ids`] fill.
 const NULL: u32 = u32::MAX;
 
 /// Map a string column (`Utf8` or `Dictionary(Int32, Utf8)`) through `f`,
@@ -67,36 +67,55 @@ pub fn map_strings(
     Ok(())
 }
 
-/// The strings of one column of one batch, interned locally by
-/// [`map_strings`]; an id enters the table's own interner ([`BatchIds::global`])
-/// only when a kept row uses it, so skipped rows add no actors or names.
-#[derive(Default)]
-pub(crate) struct BatchIds {
-    pub local: Interner,
-    global: Vec<u32>,
+/// One string column of a batch (`Utf8` or `Dictionary(Int32, Utf8)`), turned
+/// into ids of an [`Interner`] row by row on demand. A dictionary value is
+/// looked up once per batch, and only if a kept row uses it (skipped rows add
+/// no actors or names); the lookup of a known name allocates nothing.
+pub(crate) enum Ids<'a> {
+    Plain(&'a arrow::array::StringArray),
+    Dictionary { keys: &'a arrow::array::Int32Array, values: &'a arrow::array::StringArray, cache: Vec<u32> },
 }
 
-impl BatchIds {
-    /// Map `name`'s column of `batch` to local ids in `out` (nulls [`u32::MAX`]).
-    pub fn map(&mut self, batch: &RecordBatch, name: &str, out: &mut Vec<u32>) -> Result<(), EventsError> {
-        self.local = Interner::default();
-        self.global.clear();
-        map_strings(batch, name, |s| self.local.intern(s), out)
+impl<'a> Ids<'a> {
+    pub fn of(batch: &'a RecordBatch, name: &str) -> Result<Ids<'a>, EventsError> {
+        let col =
+            batch.column_by_name(name).ok_or_else(|| EventsError(format!("the events data has no `{name}` column")))?;
+        match col.data_type() {
+            DataType::Utf8 => Ok(Ids::Plain(col.as_string::<i32>())),
+            DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+                let d = col.as_dictionary::<Int32Type>();
+                let values = d.values().as_string::<i32>();
+                Ok(Ids::Dictionary { keys: d.keys(), values, cache: vec![NULL; values.len()] })
+            }
+            other => Err(EventsError(format!("events column `{name}` is {other}, expected Utf8"))),
+        }
     }
 
-    /// The id in `into` of local id `id` ([`u32::MAX`] stays).
-    pub fn global(&mut self, id: u32, into: &mut Interner) -> u32 {
-        if id == NULL {
+    /// Whether row `i` has no value.
+    #[inline]
+    pub fn is_null(&self, i: usize) -> bool {
+        match self {
+            Ids::Plain(s) => s.is_null(i),
+            Ids::Dictionary { keys, values, .. } => keys.is_null(i) || values.is_null(keys.value(i) as usize),
+        }
+    }
+
+    /// The id in `into` of row `i`'s value ([`u32::MAX`] for a null).
+    #[inline]
+    pub fn get(&mut self, i: usize, into: &mut Interner) -> u32 {
+        if self.is_null(i) {
             return NULL;
         }
-        let i = id as usize;
-        if self.global.len() <= i {
-            self.global.resize(self.local.len(), NULL);
+        match self {
+            Ids::Plain(s) => into.intern(s.value(i)),
+            Ids::Dictionary { keys, values, cache } => {
+                let k = keys.value(i) as usize;
+                if cache[k] == NULL {
+                    cache[k] = into.intern(values.value(k));
+                }
+                cache[k]
+            }
         }
-        if self.global[i] == NULL {
-            self.global[i] = into.intern(self.local.name(id));
-        }
-        self.global[i]
     }
 }
 
@@ -142,44 +161,53 @@ impl DaySets {
     }
 }
 
-/// [`DaySets`] of one file with the file's own actor dictionaries.
-#[derive(Debug, Clone, Default)]
-pub struct FileDays {
+/// The actor dictionaries of one scanning thread. They persist across the
+/// files the thread scans, so a name is allocated once per thread, not once
+/// per file, and threads share nothing (no lock).
+#[derive(Debug, Default)]
+pub struct ScanIds {
     pub users: Interner,
     pub accounts: Interner,
+    /// Names already handed out with earlier files ([`FileDays::new_users`]).
+    sent: (usize, usize),
+}
+
+/// [`DaySets`] of one file, with the ids of the scanning thread's [`ScanIds`].
+#[derive(Debug, Clone, Default)]
+pub struct FileDays {
+    /// The names the thread's dictionaries gained with this file: with those
+    /// of its earlier files, in order, they name every id ([`IdMap`]).
+    pub new_users: Vec<String>,
+    pub new_accounts: Vec<String>,
     pub sets: DaySets,
 }
 
 impl FileDays {
-    /// The file's actor names of a kind, by its own ids.
-    pub fn names(&self, kind: ActorKind) -> &[String] {
-        match kind {
-            ActorKind::User => self.users.names(),
-            ActorKind::Account => self.accounts.names(),
-        }
-    }
-
     /// Scan the batches of one file. Actor = `userId`, else `anonymousId`
     /// (events with neither are skipped, as in the event table); account = `groupId`.
-    pub fn scan(batches: &[RecordBatch], days: &mut LocalDays, active: &ActiveEvent) -> Result<FileDays, EventsError> {
+    pub fn scan(
+        batches: &[RecordBatch],
+        days: &mut LocalDays,
+        active: &ActiveEvent,
+        ids: &mut ScanIds,
+    ) -> Result<FileDays, EventsError> {
         let mut f = FileDays::default();
-        let (mut kind, mut uid, mut aid, mut gid, mut ev) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut users, mut anonymous, mut groups) = (BatchIds::default(), BatchIds::default(), BatchIds::default());
+        let (mut kind, mut ev) = (Vec::new(), Vec::new());
         let mut user_keys: Vec<u64> = Vec::new();
         let mut account_keys: Vec<u64> = Vec::new();
         let (mut lo, mut hi) = (i32::MAX, i32::MIN);
         for batch in batches {
             map_strings(batch, "type", |s| kind_code(s) as u32, &mut kind)?;
-            users.map(batch, "user_id", &mut uid)?;
-            anonymous.map(batch, "anonymous_id", &mut aid)?;
-            groups.map(batch, "group_id", &mut gid)?;
+            let mut users = Ids::of(batch, "user_id")?;
+            let mut anonymous = Ids::of(batch, "anonymous_id")?;
+            let mut groups = Ids::of(batch, "group_id")?;
             if let ActiveEvent::Named(name) = active {
                 map_strings(batch, "event", |s| (s == name) as u32, &mut ev)?;
             }
             let ts = timestamps(batch)?;
             for i in 0..batch.num_rows() {
-                if (uid[i] == NULL && aid[i] == NULL) || ts.is_null(i) {
+                let has_user = !users.is_null(i);
+                if (!has_user && anonymous.is_null(i)) || ts.is_null(i) {
                     continue;
                 }
                 let day = days.day_of(ts.value(i));
@@ -191,15 +219,12 @@ impl FileDays {
                     ActiveEvent::Named(_) => kind[i] == TRACK as u32 && ev[i] == 1,
                 };
                 if on {
-                    let user = if uid[i] != NULL {
-                        users.global(uid[i], &mut f.users)
-                    } else {
-                        anonymous.global(aid[i], &mut f.users)
-                    };
+                    let user = if has_user { users.get(i, &mut ids.users) } else { anonymous.get(i, &mut ids.users) };
                     let d = (day as u32 ^ 0x8000_0000) as u64;
                     user_keys.push(d << 32 | user as u64);
-                    if gid[i] != NULL {
-                        account_keys.push(d << 32 | groups.global(gid[i], &mut f.accounts) as u64);
+                    let account = groups.get(i, &mut ids.accounts);
+                    if account != NULL {
+                        account_keys.push(d << 32 | account as u64);
                     }
                 }
             }
@@ -207,7 +232,38 @@ impl FileDays {
         f.sets.span = (lo <= hi).then_some((lo, hi));
         f.sets.users = group_keys(user_keys);
         f.sets.accounts = group_keys(account_keys);
+        f.new_users = ids.users.names()[ids.sent.0..].to_vec();
+        f.new_accounts = ids.accounts.names()[ids.sent.1..].to_vec();
+        ids.sent = (ids.users.len(), ids.accounts.len());
         Ok(f)
+    }
+}
+
+/// One scanning thread's ids to workspace-wide ids. Fed each of the thread's
+/// files in the order it scanned them ([`IdMap::learn`]), so that the new
+/// names of a file extend the map before its sets are remapped.
+#[derive(Debug, Default)]
+pub struct IdMap {
+    users: Vec<u32>,
+    accounts: Vec<u32>,
+}
+
+impl IdMap {
+    /// Intern the file's new names into the workspace-wide dictionaries.
+    pub fn learn(&mut self, f: &FileDays, users: &mut Interner, accounts: &mut Interner) {
+        self.users.extend(f.new_users.iter().map(|n| users.intern(n)));
+        self.accounts.extend(f.new_accounts.iter().map(|n| accounts.intern(n)));
+    }
+
+    /// The file's sets of one kind with workspace-wide ids.
+    pub fn remap(&self, f: &FileDays, kind: ActorKind) -> Vec<(i32, Vec<u32>)> {
+        f.sets.remap_kind(
+            kind,
+            match kind {
+                ActorKind::User => &self.users,
+                ActorKind::Account => &self.accounts,
+            },
+        )
     }
 }
 
@@ -329,18 +385,30 @@ mod tests {
             let plain = batch(&rows, false);
             let t = EventTable::from_batches(std::slice::from_ref(&plain), tz.clone(), active.clone()).unwrap();
             for dict in [false, true] {
-                let b = batch(&rows, dict);
-                let f = FileDays::scan(&[b], &mut LocalDays::new(tz.clone()), &active).unwrap();
+                // Two files scanned by one thread: the second's sets reuse the
+                // first's ids, and only names new to the thread travel with it.
+                let mut ids = ScanIds::default();
+                let mut days = LocalDays::new(tz.clone());
+                let files: Vec<FileDays> = [&rows[..3], &rows[3..]]
+                    .iter()
+                    .map(|part| FileDays::scan(&[batch(part, dict)], &mut days, &active, &mut ids).unwrap())
+                    .collect();
+                assert!(files[1].new_users.iter().all(|n| !files[0].new_users.contains(n)));
                 let d29 = date_to_day(Date::constant(2024, 3, 29));
-                assert_eq!(f.sets.span, Some((d29, d29 + 2)));
-                // Map the file's ids to the event table's, as the merge does.
-                let map = |mine: &[String], kind: ActorKind| -> Vec<u32> {
-                    mine.iter().map(|n| t.names(kind).iter().position(|x| x == n).unwrap() as u32).collect()
-                };
+                // Workspace-wide ids = the event table's, so that the sets compare.
+                let mut users = Interner::from_names(t.names(ActorKind::User).to_vec());
+                let mut accounts = Interner::from_names(t.names(ActorKind::Account).to_vec());
+                let mut map = IdMap::default();
                 for kind in [ActorKind::User, ActorKind::Account] {
                     let want = DailyActors::build(&t, kind);
                     let mut b = DailyBuilder::default();
-                    b.add_owned(f.sets.span, f.sets.remap_kind(kind, &map(f.names(kind), kind)));
+                    for f in &files {
+                        if kind == ActorKind::User {
+                            map.learn(f, &mut users, &mut accounts);
+                        }
+                        b.add_owned(f.sets.span, map.remap(f, kind));
+                    }
+                    assert_eq!(b.span(), Some((d29, d29 + 2)));
                     let got = b.finish(kind, want.actor_count);
                     assert_eq!(
                         (got.first_day, &got.sets),
@@ -348,6 +416,7 @@ mod tests {
                         "{active} {kind:?} dict={dict}"
                     );
                 }
+                assert_eq!((users.len(), accounts.len()), (t.users.len(), t.accounts.len()));
             }
         }
     }

@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
 
-use super::daily::{BatchIds, map_strings, timestamps};
+use super::daily::{Ids, map_strings, timestamps};
 
 /// The columns [`EventTable::from_batches`] reads; project the Parquet read to these.
 pub const EVENT_COLUMNS: &[&str] = &["type", "user_id", "anonymous_id", "event", "timestamp", "group_id"];
@@ -29,8 +29,6 @@ pub const EVENT_COLUMNS_WITH_NAME: &[&str] =
 /// Marks "no account" in [`EventTable::account`] and "no event name" in [`EventTable::event`].
 pub const NO_ACCOUNT: u32 = u32::MAX;
 pub const NO_EVENT: u32 = u32::MAX;
-/// A null string in the id vectors [`map_strings`] fills.
-const NO_ID: u32 = u32::MAX;
 
 /// Segment call types as stored in [`EventTable::kind`].
 pub const TRACK: u8 = 0;
@@ -322,41 +320,31 @@ impl EventTableBuilder {
     /// Add the rows of one batch of the `events` table (at least [`EVENT_COLUMNS`]);
     /// string columns may be dictionary-encoded (interned once per value).
     pub fn push_batch(&mut self, batch: &RecordBatch) -> Result<(), EventsError> {
-        let (mut kind, mut uid, mut aid, mut gid, mut ev, mut page) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut users, mut anonymous, mut groups) = (BatchIds::default(), BatchIds::default(), BatchIds::default());
-        let (mut events, mut pages) = (BatchIds::default(), BatchIds::default());
+        let mut kind = Vec::new();
         map_strings(batch, "type", |s| kind_code(s) as u32, &mut kind)?;
-        users.map(batch, "user_id", &mut uid)?;
-        anonymous.map(batch, "anonymous_id", &mut aid)?;
-        events.map(batch, "event", &mut ev)?;
-        groups.map(batch, "group_id", &mut gid)?;
-        let has_name = batch.column_by_name("name").is_some();
-        if has_name {
-            pages.map(batch, "name", &mut page)?;
-        }
+        let mut users = Ids::of(batch, "user_id")?;
+        let mut anonymous = Ids::of(batch, "anonymous_id")?;
+        let mut events = Ids::of(batch, "event")?;
+        let mut groups = Ids::of(batch, "group_id")?;
+        let mut pages = batch.column_by_name("name").map(|_| Ids::of(batch, "name")).transpose()?;
         let traits = match batch.column_by_name("traits") {
             Some(c) if c.data_type() == &DataType::Utf8 => Some(c.as_string::<i32>().clone()),
             Some(c) => return Err(EventsError(format!("events column `traits` is {}, expected Utf8", c.data_type()))),
             None => None,
         };
         let ts = timestamps(batch)?;
-        for i in 0..batch.num_rows() {
-            if (uid[i] == NO_ID && aid[i] == NO_ID) || ts.is_null(i) {
+        for (i, &k) in kind.iter().enumerate() {
+            let has_user = !users.is_null(i);
+            if (!has_user && anonymous.is_null(i)) || ts.is_null(i) {
                 continue;
             }
-            let u = if uid[i] != NO_ID {
-                users.global(uid[i], &mut self.t.users)
-            } else {
-                anonymous.global(aid[i], &mut self.t.users)
+            let u = if has_user { users.get(i, &mut self.t.users) } else { anonymous.get(i, &mut self.t.users) };
+            let k = k as u8;
+            let e = match &mut pages {
+                Some(p) if k == PAGE && !p.is_null(i) => p.get(i, &mut self.t.event_names),
+                _ => events.get(i, &mut self.t.event_names),
             };
-            let k = kind[i] as u8;
-            let e = if has_name && k == PAGE && page[i] != NO_ID {
-                pages.global(page[i], &mut self.t.event_names)
-            } else {
-                events.global(ev[i], &mut self.t.event_names)
-            };
-            let a = groups.global(gid[i], &mut self.t.accounts);
+            let a = groups.get(i, &mut self.t.accounts);
             let active = self.active_event.matches_kind(k, (e != NO_EVENT).then(|| self.t.event_names.name(e)));
             self.push_row(u, a, ts.value(i), k, e, active);
             if let Some(traits) = &traits

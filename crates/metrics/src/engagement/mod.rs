@@ -29,7 +29,7 @@ pub mod sessions;
 pub use active::{ActiveDay, DailyActors, Stickiness, active_days, stickiness};
 pub use adoption::{AccountAdoption, Adoption, FeatureAdoption, adoption};
 pub use arrow::array::RecordBatch;
-pub use daily::{DailyBuilder, DaySets, FileDays, daily_columns};
+pub use daily::{DailyBuilder, DaySets, FileDays, IdMap, ScanIds, daily_columns};
 pub use events::{
     ActiveEvent, ActorKind, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder, EventsError,
     Interner, LocalDays,
@@ -38,4 +38,4 @@ pub use funnel::{Funnel, FunnelQuery, FunnelStep, Step, funnel};
 pub use lifecycle::{LifecycleInterval, lifecycle};
 pub use period::{Intervals, Period};
 pub use retention::{RetentionQuery, RetentionTable, RetentionType, retention, retention_daily};
-pub use sessions::{Session, SessionRules, SessionSummary, sessions};
+pub use sessions::{Session, SessionRules, SessionStream, SessionSummary, sessions};

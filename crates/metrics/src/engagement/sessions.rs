@@ -19,7 +19,11 @@
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::events::{ActorKind, EventTable, NO_ACCOUNT, day_to_date};
+use arrow::array::{Array, RecordBatch};
+use jiff::tz::TimeZone;
+
+use super::daily::{Ids, timestamps};
+use super::events::{ActorKind, EventTable, EventsError, Interner, LocalDays, NO_ACCOUNT, day_to_date};
 use crate::round;
 
 const US: i64 = 1_000_000;
@@ -133,6 +137,132 @@ impl SessionSummary {
     }
 }
 
+/// Session totals in one pass over events in time order, keeping per user
+/// only its open session, not its events: memory grows with users, not
+/// events. The same sessions as [`sessions`] (a user's events split by the
+/// same rules in the same order), for the summary alone.
+///
+/// Events come in partitions (the files of one UTC day): a partition's rows
+/// may be in any order ([`SessionStream::push_batch`], then
+/// [`SessionStream::end_partition`] sorts them), but every row of a partition
+/// must be at or after every row of the partitions before it;
+/// `end_partition` reports when that does not hold, and the caller then
+/// falls back to [`sessions`] over the whole table.
+pub struct SessionStream {
+    timeout_us: i64,
+    max_len_us: i64,
+    /// Local days kept: `[from, to)`, either side open.
+    from: Option<i32>,
+    to: Option<i32>,
+    days: LocalDays,
+    users: Interner,
+    /// Per user: its open session (`events == 0`: none).
+    open: Vec<OpenSession>,
+    pending: Vec<(i64, u32)>,
+    span: Option<(i32, i32)>,
+    summary: SessionSummary,
+    last_us: i64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct OpenSession {
+    start_us: i64,
+    end_us: i64,
+    events: u32,
+}
+
+impl SessionStream {
+    pub fn new(rules: SessionRules, tz: TimeZone, from: Option<i32>, to: Option<i32>) -> SessionStream {
+        SessionStream {
+            timeout_us: rules.timeout_seconds * US,
+            max_len_us: rules.max_length_seconds * US,
+            from,
+            to,
+            days: LocalDays::new(tz),
+            users: Interner::default(),
+            open: Vec::new(),
+            pending: Vec::new(),
+            span: None,
+            summary: SessionSummary::default(),
+            last_us: i64::MIN,
+        }
+    }
+
+    /// Add the rows of one batch of the current partition (columns `user_id`,
+    /// `anonymous_id`, `timestamp`; ids may be dictionaries). The actor is
+    /// `userId`, else `anonymousId`; rows with neither are left out, as in
+    /// the event table.
+    pub fn push_batch(&mut self, batch: &RecordBatch) -> Result<(), EventsError> {
+        let mut users = Ids::of(batch, "user_id")?;
+        let mut anonymous = Ids::of(batch, "anonymous_id")?;
+        let ts = timestamps(batch)?;
+        for i in 0..batch.num_rows() {
+            let has_user = !users.is_null(i);
+            if (!has_user && anonymous.is_null(i)) || ts.is_null(i) {
+                continue;
+            }
+            let us = ts.value(i);
+            let day = self.days.day_of(us);
+            self.span = Some(self.span.map_or((day, day), |(a, b)| (a.min(day), b.max(day))));
+            if self.from.is_some_and(|f| day < f) || self.to.is_some_and(|t| day >= t) {
+                continue;
+            }
+            let user = if has_user { users.get(i, &mut self.users) } else { anonymous.get(i, &mut self.users) };
+            self.pending.push((us, user));
+        }
+        Ok(())
+    }
+
+    /// Sessionize the partition's rows in time order. `false` (and nothing
+    /// counted) if a row comes before a row of an earlier partition.
+    #[must_use]
+    pub fn end_partition(&mut self) -> bool {
+        let mut rows = std::mem::take(&mut self.pending);
+        if !rows.is_sorted_by_key(|r| r.0) {
+            rows.sort_unstable_by_key(|r| r.0);
+        }
+        if rows.first().is_some_and(|r| r.0 < self.last_us) {
+            return false;
+        }
+        if self.open.len() < self.users.len() {
+            self.open.resize(self.users.len(), OpenSession::default());
+        }
+        for &(us, user) in &rows {
+            let s = &mut self.open[user as usize];
+            if s.events > 0 && us - s.end_us <= self.timeout_us && us - s.start_us <= self.max_len_us {
+                s.end_us = us;
+                s.events += 1;
+                continue;
+            }
+            if s.events > 0 {
+                Self::close(&mut self.summary, s);
+            }
+            *s = OpenSession { start_us: us, end_us: us, events: 1 };
+        }
+        if let Some(r) = rows.last() {
+            self.last_us = r.0;
+        }
+        self.pending = rows;
+        self.pending.clear();
+        true
+    }
+
+    fn close(summary: &mut SessionSummary, s: &OpenSession) {
+        summary.session_count += 1;
+        summary.single_event_sessions += (s.events == 1) as u64;
+        summary.total_time_us += (s.end_us - s.start_us) as i128;
+    }
+
+    /// The totals (every open session closed) and the first and last local
+    /// day of any event with an actor.
+    pub fn finish(mut self) -> (SessionSummary, Option<(i32, i32)>) {
+        for s in self.open.iter().filter(|s| s.events > 0) {
+            Self::close(&mut self.summary, s);
+        }
+        (self.summary, self.span)
+    }
+}
+
 /// One summary per actor (user, or the account of each session's first event;
 /// sessions without an account are left out of the account breakdown), sorted
 /// by actor name.
@@ -198,6 +328,82 @@ mod tests {
             b.push(kind, None, u, Some("acme"), t0 + SignedDuration::from_secs(off));
         }
         b.finish()
+    }
+
+    /// (user, anonymous id, seconds after T0).
+    type Row = (Option<&'static str>, Option<&'static str>, i64);
+
+    /// A batch of rows, ids as dictionaries.
+    fn batch(rows: &[Row]) -> RecordBatch {
+        use arrow::array::{ArrayRef, DictionaryArray, TimestampMicrosecondArray};
+        use arrow::datatypes::Int32Type;
+        use std::sync::Arc;
+        let t0 = T0.parse::<Timestamp>().unwrap().as_microsecond();
+        let ids = |f: fn(&Row) -> Option<&'static str>| {
+            Arc::new(rows.iter().map(f).collect::<DictionaryArray<Int32Type>>()) as ArrayRef
+        };
+        let ts: Vec<i64> = rows.iter().map(|r| t0 + r.2 * US).collect();
+        RecordBatch::try_from_iter(vec![
+            ("user_id", ids(|r| r.0)),
+            ("anonymous_id", ids(|r| r.1)),
+            ("timestamp", Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")) as ArrayRef),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn the_stream_finds_the_sessions_of_the_whole_table() {
+        // Three users over three "days" (partitions), rows shuffled within a
+        // partition; gaps around the 1800 s timeout and a 2-hour max length.
+        let mut rows: Vec<Row> = Vec::new();
+        let mut x: u64 = 7;
+        let mut at = [0i64; 3];
+        for _ in 0..600 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = (x >> 33) as usize % 3;
+            at[u] += [0, 60, 1799, 1800, 1801, 5000][(x >> 40) as usize % 6];
+            let (user, anon) = match u {
+                0 => (Some("u0"), None),
+                1 => (Some("u1"), Some("a1")),
+                _ => (None, Some("a2")),
+            };
+            rows.push((user, anon, at[u]));
+        }
+        rows.push((None, None, 10)); // no actor: left out
+        let rules = SessionRules { timeout_seconds: 1800, max_length_seconds: 7200 };
+        let t = {
+            let t0: Timestamp = T0.parse().unwrap();
+            let mut b = EventTableBuilder::new(TimeZone::UTC, ActiveEvent::AnyEvent);
+            for &(user, anon, off) in &rows {
+                if let Some(actor) = user.or(anon) {
+                    b.push("page", None, actor, None, t0 + SignedDuration::from_secs(off));
+                }
+            }
+            b.finish()
+        };
+        let want = SessionSummary::of(&sessions(&t, rules, None));
+        assert!(want.session_count > 50 && want.single_event_sessions > 0);
+        // Partitions by time, each shuffled (reversed) and cut in two batches.
+        let mut sorted = rows.clone();
+        sorted.sort_by_key(|r| r.2);
+        let mut stream = SessionStream::new(rules, TimeZone::UTC, None, None);
+        for part in sorted.chunks(150) {
+            let mut part = part.to_vec();
+            part.reverse();
+            let (a, b) = part.split_at(40.min(part.len()));
+            stream.push_batch(&batch(a)).unwrap();
+            stream.push_batch(&batch(b)).unwrap();
+            assert!(stream.end_partition());
+        }
+        let (got, span) = stream.finish();
+        assert_eq!(got, want);
+        assert_eq!(span, t.day_span());
+        // A partition that starts before the previous one ended is refused.
+        let mut stream = SessionStream::new(rules, TimeZone::UTC, None, None);
+        stream.push_batch(&batch(&[(Some("u0"), None, 100)])).unwrap();
+        assert!(stream.end_partition());
+        stream.push_batch(&batch(&[(Some("u1"), None, 99)])).unwrap();
+        assert!(!stream.end_partition());
     }
 
     fn shape(s: &[Session]) -> Vec<(u32, i64, u32)> {
