@@ -209,6 +209,11 @@ fn headline(ws: &Workspace) -> Result<()> {
         },
     );
 
+    if let Some(clv) = crate::clv::headline(ws)? {
+        output::line("\nCustomer lifetime value, from orders (tenure clv)");
+        row("12-month CLV", clv);
+    }
+
     let health = tenure_query::health::health_doc(ws, &tenure_query::health::HealthQuery::default())?;
     output::line(format!(
         "\nAccount health, {} (tenure health; default scorecard)",

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::optimise::bfgs;
-use crate::special::{digamma, hyp2f1, ln_gamma, log_add_exp};
+use crate::special::{digamma, hyp2f1, hyp2f1_at, ln_gamma, log_add_exp};
 use crate::{ByFrequency, Error, Fit, LOG_PARAM_BOUND, PurchaseModel, Rfm, chunked_sum, fit_from_minimum};
 
 /// BG/NBD parameters.
@@ -108,20 +108,23 @@ impl BgNbd {
     /// log-parameters with the analytic gradient, from three starting points.
     pub fn fit(data: &[Rfm]) -> Result<Fit<BgNbd>, Error> {
         check_summaries(data)?;
-        let by_x = ByFrequency::new(data);
         let mean_t = data.iter().map(|c| c.t).sum::<f64>() / data.len() as f64;
         let from = |p: &[f64]| BgNbd { r: p[0].exp(), alpha: p[1].exp(), a: p[2].exp(), b: p[3].exp() };
-        let objective = |p: &[f64], grad: &mut [f64]| {
-            if p.iter().any(|v| v.abs() > LOG_PARAM_BOUND) {
-                return f64::INFINITY;
-            }
-            let m = from(p);
-            let (ll, g) = m.log_likelihood_and_gradient(data, &by_x);
-            // d/d ln θ = θ d/dθ; minimising -LL.
-            for (out, (gi, theta)) in grad.iter_mut().zip(g.iter().zip([m.r, m.alpha, m.a, m.b])) {
-                *out = -gi * theta;
-            }
-            -ll
+        let fit_on = |data: &[Rfm], starts: &[Vec<f64>]| {
+            let by_x = ByFrequency::new(data);
+            let objective = |p: &[f64], grad: &mut [f64]| {
+                if p.iter().any(|v| v.abs() > LOG_PARAM_BOUND) {
+                    return f64::INFINITY;
+                }
+                let m = from(p);
+                let (ll, g) = m.log_likelihood_and_gradient(data, &by_x);
+                // d/d ln θ = θ d/dθ; minimising -LL.
+                for (out, (gi, theta)) in grad.iter_mut().zip(g.iter().zip([m.r, m.alpha, m.a, m.b])) {
+                    *out = -gi * theta;
+                }
+                -ll
+            };
+            bfgs(objective, starts, 1e-10, 1_000)
         };
         let scale = mean_t.max(1e-6).ln();
         let starts = vec![
@@ -129,7 +132,11 @@ impl BgNbd {
             vec![(0.5f64).ln(), scale, 0.0, 1f64.ln()],
             vec![(0.1f64).ln(), scale - 2f64.ln(), (0.5f64).ln(), 5f64.ln()],
         ];
-        let m = bfgs(objective, &starts, 1e-10, 1_000);
+        let tried = starts.len();
+        let (starts, explored) = crate::starts_from_sample(data, starts, fit_on);
+        let mut m = fit_on(data, &starts);
+        m.evaluations += explored;
+        m.starts = tried;
         fit_from_minimum(from(&m.x), &m, data.len(), "BG/NBD")
     }
 
@@ -156,28 +163,55 @@ impl BgNbd {
 
     /// E[Y(t) | x, t_x, T]: expected purchases in (T, T + t] (FHL eq. 10).
     pub fn conditional_expected_purchases(&self, t: f64, rfm: &Rfm) -> f64 {
+        let mut out = [0.0];
+        self.conditional_expected_purchases_at(&[t], rfm, &mut out);
+        out[0]
+    }
+
+    /// E[Y(t) | x, t_x, T] at each horizon of `ts`: the 2F1 has the same
+    /// parameters at every horizon, so its coefficients are computed once.
+    pub fn conditional_expected_purchases_at(&self, ts: &[f64], rfm: &Rfm, out: &mut [f64]) {
         let BgNbd { r, alpha, a, b } = *self;
-        if t <= 0.0 {
-            return 0.0;
-        }
         let x = rfm.x();
         let big_t = rfm.t;
-        let z = t / (alpha + big_t + t);
         let head = (a + b + x - 1.0) / (a - 1.0);
-        let f = hyp2f1(r + x, b + x, a + b + x - 1.0, z);
-        let inner = 1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * f;
         let denom = if rfm.frequency > 0 {
             1.0 + a / (b + x - 1.0) * ((alpha + big_t) / (alpha + rfm.recency)).powf(r + x)
         } else {
             1.0
         };
-        head * inner / denom
+        // (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z), or the same by Euler's
+        // transformation 2F1(p, q; c; z) = (1-z)^(c-p-q) 2F1(c-p, c-q; c; z),
+        // whichever series starts with the smaller term ratio: for frequent
+        // buyers the transformed terms fall like n^(a-r-x-2) z^n instead of
+        // first rising like n^(r+x-a) z^n (a few terms, not hundreds), but
+        // when a is large (drop-out nearly the same for everyone) it is the
+        // transformed series that would rise.
+        let c = a + b + x - 1.0;
+        let euler = ((a + b - 1.0 - r) * (a - 1.0)).abs() < ((r + x) * (b + x)).abs();
+        let (p, q, power) = if euler { (a + b - 1.0 - r, a - 1.0, a - 1.0) } else { (r + x, b + x, r + x) };
+        let mut zs = [0.0f64; 16];
+        let mut fs = [0.0f64; 16];
+        for (chunk, outs) in ts.chunks(16).zip(out.chunks_mut(16)) {
+            let n = chunk.len();
+            for (z, t) in zs.iter_mut().zip(chunk) {
+                *z = t.max(0.0) / (alpha + big_t + t.max(0.0));
+            }
+            hyp2f1_at(p, q, c, &zs[..n], &mut fs[..n]);
+            for ((o, t), f) in outs.iter_mut().zip(chunk).zip(&fs[..n]) {
+                let one_minus_z = (alpha + big_t) / (alpha + big_t + t);
+                *o = if *t <= 0.0 { 0.0 } else { head * (1.0 - one_minus_z.powf(power) * f) / denom };
+            }
+        }
     }
 }
 
 impl PurchaseModel for BgNbd {
     fn conditional_expected_purchases(&self, t: f64, rfm: &Rfm) -> f64 {
         BgNbd::conditional_expected_purchases(self, t, rfm)
+    }
+    fn conditional_expected_purchases_at(&self, ts: &[f64], rfm: &Rfm, out: &mut [f64]) {
+        BgNbd::conditional_expected_purchases_at(self, ts, rfm, out)
     }
     fn p_alive(&self, rfm: &Rfm) -> f64 {
         BgNbd::p_alive(self, rfm)
@@ -235,13 +269,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let data: Vec<Rfm> = (0..300)
-            .map(|i| {
-                let x = (i * 7) % 9;
-                let t = 20.0 + f64::from(i % 17);
-                Rfm::new(x, if x > 0 { t * f64::from(i % 5 + 1) / 6.0 } else { 0.0 }, t, 0.0)
-            })
-            .collect();
+        let data = crate::test_summaries();
         let by_x = ByFrequency::new(&data);
         let m = BgNbd { r: 0.7, alpha: 3.1, a: 1.3, b: 2.2 };
         let (ll, g) = m.log_likelihood_and_gradient(&data, &by_x);
@@ -269,6 +297,32 @@ mod tests {
             assert!((a - b).abs() < 1e-10 * b, "{a} vs {b}");
         }
         assert_eq!(m.p_alive(&fresh), 1.0);
+    }
+
+    /// The conditional expectation takes Euler's transformation of its 2F1
+    /// or not, by parameters: both routes agree with the series summed directly.
+    #[test]
+    fn conditional_expectation_with_and_without_euler() {
+        for m in
+            [BgNbd { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 }, BgNbd { r: 6.8, alpha: 35.0, a: 7.7e5, b: 3.3e6 }]
+        {
+            for (x, tx, t) in [(0u32, 0.0, 30.0), (3, 20.0, 38.0), (40, 37.0, 38.0)] {
+                let c = Rfm::new(x, tx, t, 0.0);
+                let got = m.conditional_expected_purchases(52.0, &c);
+                let BgNbd { r, alpha, a, b } = m;
+                let xf = f64::from(x);
+                let z = 52.0 / (alpha + t + 52.0);
+                let f = hyp2f1(r + xf, b + xf, a + b + xf - 1.0, z);
+                let inner = 1.0 - ((alpha + t) / (alpha + t + 52.0)).powf(r + xf) * f;
+                let denom =
+                    if x > 0 { 1.0 + a / (b + xf - 1.0) * ((alpha + t) / (alpha + tx)).powf(r + xf) } else { 1.0 };
+                let want = (a + b + xf - 1.0) / (a - 1.0) * inner / denom;
+                assert!(
+                    got.is_finite() && (got - want).abs() < 1e-9 * want.abs().max(1e-12),
+                    "{m:?} x={x}: {got} vs {want}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -88,27 +88,34 @@ impl GammaGamma {
         if repeat.is_empty() {
             return Err(Error::Input("no customer has a repeat purchase with a positive value to fit spend on".into()));
         }
-        let by_x = ByFrequency::new(&repeat);
-        let ln_m: Vec<f64> = repeat.iter().map(|c| c.monetary_value.ln()).collect();
         let mean_m = repeat.iter().map(|c| c.monetary_value).sum::<f64>() / repeat.len() as f64;
         let from = |v: &[f64]| GammaGamma { p: v[0].exp(), q: v[1].exp(), gamma: v[2].exp() };
-        let objective = |v: &[f64], grad: &mut [f64]| {
-            if v.iter().any(|x| x.abs() > LOG_PARAM_BOUND) {
-                return f64::INFINITY;
-            }
-            let m = from(v);
-            let (ll, g) = m.log_likelihood_and_gradient(&repeat, &ln_m, &by_x);
-            for (out, (gi, theta)) in grad.iter_mut().zip(g.iter().zip([m.p, m.q, m.gamma])) {
-                *out = -gi * theta;
-            }
-            -ll
+        let fit_on = |repeat: &[Rfm], starts: &[Vec<f64>]| {
+            let by_x = ByFrequency::new(repeat);
+            let ln_m: Vec<f64> = repeat.iter().map(|c| c.monetary_value.ln()).collect();
+            let objective = |v: &[f64], grad: &mut [f64]| {
+                if v.iter().any(|x| x.abs() > LOG_PARAM_BOUND) {
+                    return f64::INFINITY;
+                }
+                let m = from(v);
+                let (ll, g) = m.log_likelihood_and_gradient(repeat, &ln_m, &by_x);
+                for (out, (gi, theta)) in grad.iter_mut().zip(g.iter().zip([m.p, m.q, m.gamma])) {
+                    *out = -gi * theta;
+                }
+                -ll
+            };
+            bfgs(objective, starts, 1e-10, 1_000)
         };
         let starts = vec![
             vec![0.0, 0.0, 0.0],
             vec![5f64.ln(), 3f64.ln(), mean_m.ln()],
             vec![2f64.ln(), 2f64.ln(), (mean_m / 4.0).max(1e-6).ln()],
         ];
-        let m = bfgs(objective, &starts, 1e-10, 1_000);
+        let tried = starts.len();
+        let (starts, explored) = crate::starts_from_sample(&repeat, starts, fit_on);
+        let mut m = fit_on(&repeat, &starts);
+        m.evaluations += explored;
+        m.starts = tried;
         fit_from_minimum(from(&m.x), &m, repeat.len(), "Gamma-Gamma")
     }
 
@@ -152,12 +159,16 @@ pub fn customer_lifetime_value(
     monthly_discount_rate: f64,
     periods_per_month: f64,
 ) -> f64 {
+    let ts: Vec<f64> = (1..=months).map(|i| f64::from(i) * periods_per_month).collect();
+    let mut cumulative = vec![0.0; ts.len()];
+    model.conditional_expected_purchases_at(&ts, rfm, &mut cumulative);
     let mut clv = 0.0;
     let mut previous = 0.0;
-    for i in 1..=months {
-        let cumulative = model.conditional_expected_purchases(f64::from(i) * periods_per_month, rfm);
-        clv += expected_spend * (cumulative - previous) / (1.0 + monthly_discount_rate).powi(i as i32);
-        previous = cumulative;
+    let mut discount = 1.0;
+    for c in cumulative {
+        discount /= 1.0 + monthly_discount_rate;
+        clv += expected_spend * (c - previous) * discount;
+        previous = c;
     }
     clv
 }

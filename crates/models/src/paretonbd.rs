@@ -8,9 +8,9 @@
 use serde::Serialize;
 
 use crate::bgnbd::check_summaries;
-use crate::optimise::{Options, minimise};
-use crate::special::{hyp2f1, ln_gamma, log_add_exp, log_sub_exp};
-use crate::{Error, Fit, LOG_PARAM_BOUND, PurchaseModel, Rfm, bounded, fit_from_minimum};
+use crate::optimise::{Options, bfgs, minimise};
+use crate::special::{digamma, hyp2f1, hyp2f1_with_gradient, ln_gamma, log_add_exp, log_sub_exp};
+use crate::{ByFrequency, Error, Fit, LOG_PARAM_BOUND, PurchaseModel, Rfm, chunked_sum, fit_from_minimum};
 
 /// The cap on the dropout rate's shape s (see [`ParetoNbd::fit`]).
 pub const S_MAX: f64 = 1e4;
@@ -59,7 +59,103 @@ impl ParetoNbd {
         data.iter().map(|c| self.log_likelihood_one(c)).sum()
     }
 
-    /// Maximum-likelihood fit on customers' summaries.
+    /// ln F(y) of [`ParetoNbd::ln_a0`] and its gradient in (r, α, s, β), for
+    /// the branch the parameters select:
+    /// ∂ ln F = (∂2F1/∂a ∂a + ∂2F1/∂b ∂b + ∂2F1/∂c ∂c + ∂2F1/∂z ∂z) / 2F1
+    ///          - ∂(r+s+x) ln(m+y) - (r+s+x) ∂m / (m+y),
+    /// with a = r+s+x, c = a+1, m = max(α, β), z = |α-β| / (m+y), and b = s+1
+    /// (α >= β) or r+x (α < β).
+    fn ln_f_with_gradient(&self, x: f64, y: f64) -> (f64, [f64; 4]) {
+        let ParetoNbd { r, alpha, s, beta } = *self;
+        let rsx = r + s + x;
+        // d a = d c over (r, α, s, β).
+        let da = [1.0, 0.0, 1.0, 0.0];
+        let (m, b, db, dz, dm) = if alpha >= beta {
+            let z_of = alpha + y;
+            (
+                alpha,
+                s + 1.0,
+                [0.0, 0.0, 1.0, 0.0],
+                [0.0, (beta + y) / (z_of * z_of), 0.0, -1.0 / z_of],
+                [0.0, 1.0, 0.0, 0.0],
+            )
+        } else {
+            let z_of = beta + y;
+            (
+                beta,
+                r + x,
+                [1.0, 0.0, 0.0, 0.0],
+                [0.0, -1.0 / z_of, 0.0, (alpha + y) / (z_of * z_of)],
+                [0.0, 0.0, 0.0, 1.0],
+            )
+        };
+        let z = (alpha - beta).abs() / (m + y);
+        let (h, hg) = hyp2f1_with_gradient(rsx, b, rsx + 1.0, z);
+        let ln_my = (m + y).ln();
+        let mut g = [0.0; 4];
+        for i in 0..4 {
+            g[i] = (hg[0] * da[i] + hg[1] * db[i] + hg[2] * da[i] + hg[3] * dz[i]) / h
+                - da[i] * ln_my
+                - rsx * dm[i] / (m + y);
+        }
+        (h.ln() - rsx * ln_my, g)
+    }
+
+    /// The total log-likelihood and its gradient in (r, α, s, β). With
+    /// L = e^head (e^A + e^B), A = -(r+x) ln(α+T) - s ln(β+T) (alive at T) and
+    /// B = ln s - ln(r+s+x) + ln A0 (dropped out in (t_x, T]), each term's
+    /// derivative is ∂head + w ∂A + (1-w) ∂B with w = e^A / (e^A + e^B), and
+    /// ∂ ln A0 = (∂ ln F(t_x) - q ∂ ln F(T)) / (1 - q), q = F(T)/F(t_x).
+    /// F(0), the customers with t_x = 0, is computed once per frequency.
+    pub(crate) fn log_likelihood_and_gradient(&self, data: &[Rfm], by_x: &ByFrequency) -> (f64, [f64; 4]) {
+        let ParetoNbd { r, alpha, s, beta } = *self;
+        let (lg_r, psi_r, ln_alpha, ln_beta) = (ln_gamma(r), digamma(r), alpha.ln(), beta.ln());
+        // Per distinct x: ln Γ(r+x) - ln Γ(r), ψ(r+x) - ψ(r), and ln F(0) with its gradient.
+        let per_x: Vec<(f64, f64, (f64, [f64; 4]))> = by_x
+            .values
+            .iter()
+            .map(|&x| (ln_gamma(r + x) - lg_r, digamma(r + x) - psi_r, self.ln_f_with_gradient(x, 0.0)))
+            .collect();
+        chunked_sum(data.len(), |range, g| {
+            let mut ll = 0.0;
+            for i in range {
+                let c = &data[i];
+                let (lgx, psix, f0) = &per_x[by_x.index[i] as usize];
+                let x = c.x();
+                let rsx = r + s + x;
+                let (ln_at, ln_bt) = ((alpha + c.t).ln(), (beta + c.t).ln());
+                let head = lgx + r * ln_alpha + s * ln_beta;
+                let a_term = -(r + x) * ln_at - s * ln_bt;
+                let (lf1, g1) = if c.recency == 0.0 { *f0 } else { self.ln_f_with_gradient(x, c.recency) };
+                let (lf2, g2) = self.ln_f_with_gradient(x, c.t);
+                let q = (lf2 - lf1).exp();
+                let dg_head = [psix + ln_alpha, r / alpha, ln_beta, s / beta];
+                let dg_a = [-ln_at, -(r + x) / (alpha + c.t), -ln_bt, -s / (beta + c.t)];
+                // t_x = T (or F(T) = F(t_x) to the last digit): no dropout term.
+                let (total, w) = if q < 1.0 {
+                    let b_term = (s / rsx).ln() + lf1 + (-q).ln_1p();
+                    let mx = a_term.max(b_term);
+                    let (ea, eb) = ((a_term - mx).exp(), (b_term - mx).exp());
+                    (mx + (ea + eb).ln(), ea / (ea + eb))
+                } else {
+                    (a_term, 1.0)
+                };
+                ll += head + total;
+                for k in 0..4 {
+                    let mut d = dg_head[k] + w * dg_a[k];
+                    if w < 1.0 {
+                        let own = [-1.0 / rsx, 0.0, 1.0 / s - 1.0 / rsx, 0.0];
+                        d += (1.0 - w) * (own[k] + (g1[k] - q * g2[k]) / (1.0 - q));
+                    }
+                    g[k] += d;
+                }
+            }
+            ll
+        })
+    }
+
+    /// Maximum-likelihood fit on customers' summaries: BFGS with the analytic
+    /// gradient from three starting points.
     ///
     /// The search is over (ln r, ln α, ln s, ln s/β): the dropout rate's shape
     /// and its mean. When dropout is (nearly) the same for every customer,
@@ -71,15 +167,22 @@ impl ParetoNbd {
     /// variation, so the predictions are the limit's to about four digits).
     pub fn fit(data: &[Rfm]) -> Result<Fit<ParetoNbd>, Error> {
         check_summaries(data)?;
+        let by_x = ByFrequency::new(data);
         let mean_t = data.iter().map(|c| c.t).sum::<f64>() / data.len() as f64;
         let ln_s_max = S_MAX.ln();
         let from = |p: &[f64]| ParetoNbd { r: p[0].exp(), alpha: p[1].exp(), s: p[2].exp(), beta: (p[2] - p[3]).exp() };
-        let objective = |p: &[f64]| {
-            if p[2] > ln_s_max || (p[2] - p[3]).abs() > LOG_PARAM_BOUND {
+        // Minus the log-likelihood and its gradient in the search coordinates:
+        // d/d ln r = r ∂r, d/d ln α = α ∂α, d/d ln s = s ∂s + β ∂β, d/d ln(s/β) = -β ∂β.
+        let objective_on = |data: &[Rfm], by_x: &ByFrequency, p: &[f64], grad: &mut [f64]| {
+            if p.iter().any(|v| v.abs() > LOG_PARAM_BOUND) || p[2] > ln_s_max || (p[2] - p[3]).abs() > LOG_PARAM_BOUND {
                 return f64::INFINITY;
             }
-            bounded(p, || -from(p).log_likelihood(data))
+            let m = from(p);
+            let (ll, g) = m.log_likelihood_and_gradient(data, by_x);
+            grad.copy_from_slice(&[-m.r * g[0], -m.alpha * g[1], -(m.s * g[2] + m.beta * g[3]), m.beta * g[3]]);
+            -ll
         };
+        let objective = |p: &[f64], grad: &mut [f64]| objective_on(data, &by_x, p, grad);
         let scale = mean_t.max(1e-6).ln();
         // (ln r, ln α, ln s, ln s/β): β = e^scale and s = 1 means a mean
         // lifetime of about the mean observed age.
@@ -88,20 +191,54 @@ impl ParetoNbd {
             vec![(0.5f64).ln(), scale - 1.0, (0.5f64).ln(), (0.5f64).ln() - scale + 1.0],
             vec![(0.2f64).ln(), scale, 0.0, -scale - 1.0],
         ];
-        let m = minimise(objective, &starts, &Options::default());
-        if m.x[2] < ln_s_max - 1.0 {
+        let tried = starts.len();
+        let (starts, explored) = crate::starts_from_sample(data, starts, |sample, starts| {
+            let by_x = ByFrequency::new(sample);
+            bfgs(|p: &[f64], g: &mut [f64]| objective_on(sample, &by_x, p, g), starts, 1e-10, 1_000)
+        });
+        let mut m = bfgs(objective, &starts, 1e-10, 1_000);
+        m.evaluations += explored;
+        m.starts = tried;
+        if m.converged && m.x[2] < ln_s_max - 1.0 {
             return fit_from_minimum(from(&m.x), &m, data.len(), "Pareto/NBD");
         }
-        // The search ran into the cap on s, where Nelder-Mead crawls along
-        // the wall: fit the other three with s on the cap, from there.
-        let on_cap = |p: &[f64]| objective(&[p[0], p[1], ln_s_max, p[2]]);
-        let capped = minimise(on_cap, &[vec![m.x[0], m.x[1], m.x[3]]], &Options::default());
+        // The search ran into the cap on s, or crawled along the ridge towards
+        // it without converging: fit the other three with s on the cap, and
+        // keep that when it is at least as good.
+        let on_cap = |p: &[f64], grad: &mut [f64]| {
+            let mut full = [0.0; 4];
+            let v = objective(&[p[0], p[1], ln_s_max, p[2]], &mut full);
+            grad.copy_from_slice(&[full[0], full[1], full[3]]);
+            v
+        };
+        let mut capped = bfgs(on_cap, &[vec![m.x[0], m.x[1], m.x[3]]], 1e-10, 1_000);
+        if !capped.converged {
+            // On the cap the arguments of the 2F1 are near 1, where its
+            // parameter derivatives are finite differences: when BFGS stalls
+            // on their noise, Nelder-Mead (values only) finishes from there.
+            let value = |p: &[f64]| {
+                let full = [p[0], p[1], ln_s_max, p[2]];
+                if full.iter().any(|v| v.abs() > LOG_PARAM_BOUND) || (full[2] - full[3]).abs() > LOG_PARAM_BOUND {
+                    return f64::INFINITY;
+                }
+                -from(&full).log_likelihood(data)
+            };
+            let polished = minimise(value, &[capped.x.clone()], &Options { initial_step: 0.05, ..Options::default() });
+            capped = crate::optimise::Minimum {
+                iterations: capped.iterations + polished.iterations,
+                evaluations: capped.evaluations + polished.evaluations,
+                ..polished
+            };
+        }
         let x = [capped.x[0], capped.x[1], ln_s_max, capped.x[2]];
         let params = from(&x);
-        let best = if capped.value <= m.value { &capped } else { &m };
-        let mut fit = fit_from_minimum(params, best, data.len(), "Pareto/NBD")?;
+        if capped.value > m.value {
+            return fit_from_minimum(from(&m.x), &m, data.len(), "Pareto/NBD");
+        }
+        let mut fit = fit_from_minimum(params, &capped, data.len(), "Pareto/NBD")?;
         fit.iterations = m.iterations + capped.iterations;
         fit.evaluations = m.evaluations + capped.evaluations;
+        fit.starts = tried;
         fit.boundary = Some(format!(
             "s is at its cap of {S_MAX:e}: dropout looks the same for every customer, so the likelihood keeps rising \
              towards exponential lifetimes at the mean rate s/beta = {:.6} per period; the predictions are that limit's",
@@ -192,6 +329,39 @@ mod tests {
                 let want = (survive * nbd(t) + integral).ln();
                 let got = m.log_likelihood_one(&Rfm::new(x, tx, t, 0.0));
                 assert!((got - want).abs() < 1e-8, "{m:?} x={x}: {got} vs {want}");
+            }
+        }
+    }
+
+    /// The analytic gradient against central differences of the likelihood,
+    /// in both 2F1 branches (α > β and α < β), with customers whose argument
+    /// is near 1 (the fallback of the 2F1 gradient) and with t_x = T.
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let data = crate::test_summaries();
+        let by_x = ByFrequency::new(&data);
+        for m in [
+            ParetoNbd { r: 0.553, alpha: 10.578, s: 0.606, beta: 11.669 },
+            ParetoNbd { r: 0.8, alpha: 15.0, s: 1.3, beta: 6.0 },
+            ParetoNbd { r: 1.3, alpha: 0.5, s: 2.0, beta: 40.0 },
+            ParetoNbd { r: 0.4, alpha: 90.0, s: 0.7, beta: 2.0 },
+        ] {
+            let (ll, g) = m.log_likelihood_and_gradient(&data, &by_x);
+            let direct = m.log_likelihood(&data);
+            assert!((ll - direct).abs() < 1e-9 * direct.abs(), "{m:?}: {ll} vs {direct}");
+            for i in 0..4 {
+                let at = |d: f64| {
+                    let mut p = [m.r, m.alpha, m.s, m.beta];
+                    p[i] += d * p[i];
+                    ParetoNbd { r: p[0], alpha: p[1], s: p[2], beta: p[3] }.log_likelihood(&data)
+                };
+                let h = 1e-5;
+                let numeric = (at(h) - at(-h)) / (2.0 * h * [m.r, m.alpha, m.s, m.beta][i]);
+                assert!(
+                    (g[i] - numeric).abs() < 1e-5 * (1.0 + numeric.abs()),
+                    "{m:?} param {i}: {} vs {numeric}",
+                    g[i]
+                );
             }
         }
     }

@@ -32,7 +32,12 @@ pub fn python() -> PathBuf {
 
 /// The oracle's answer to `request` (see the script's docstring).
 pub fn run(request: &Value) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oracle/lifetimes_clv.py");
+    run_script("lifetimes_clv.py", request)
+}
+
+/// The answer of `scripts/oracle/SCRIPT` to `request`, in the environment.
+pub fn run_script(script: &str, request: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oracle").join(script);
     let mut child = Command::new(python())
         .arg(&script)
         .stdin(Stdio::piped())
