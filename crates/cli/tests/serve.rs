@@ -5,6 +5,7 @@ mod common;
 mod serve_support;
 
 use std::io::Write;
+use std::time::Duration;
 
 use base64_basic::basic;
 use common::{Ws, example};
@@ -63,6 +64,14 @@ fn auth_matrix_no_key_wrong_key_revoked_key_and_scopes() {
     let body = batch(&tracks("auth", 1));
 
     assert_eq!(server.get("/healthz").0, 200, "health needs no key");
+    // The OpenAPI document: any key, no key refused.
+    assert_eq!(server.get("/api/v1/openapi.json").0, 401);
+    for k in [&write, &read, &admin] {
+        let (status, doc) = server.get_key("/api/v1/openapi.json", k);
+        assert_eq!(status, 200, "{doc}");
+        let doc: Value = serde_json::from_str(&doc).unwrap();
+        assert!(doc["paths"]["/v1/batch"]["post"].is_object(), "{doc}");
+    }
     let (status, answer) = server.post("/api/v1/batch", &[], &body);
     assert_eq!(status, 401);
     assert!(answer["error"].as_str().unwrap().contains("tenure keys create"), "{answer}");
@@ -411,4 +420,53 @@ fn a_server_behind_answers_503_with_retry_after_writes_nothing_and_recovers() {
     assert_eq!(status, 200, "writes resume when the backlog is gone");
     server.stop();
     assert_eq!(ws.count("events"), accepted, "a refused request wrote nothing");
+}
+
+/// `tenure metrics engagement` (the CLI, another process) runs while the
+/// server ingests: every run succeeds and sees a committed state. Each batch
+/// is BATCH new users active on one day, so a consistent snapshot has a DAU
+/// that is a whole number of batches, and snapshots only grow.
+#[test]
+fn the_cli_queries_a_consistent_snapshot_while_ingest_runs() {
+    const BATCH: usize = 20;
+    const BATCHES: usize = 60;
+    let ws = Ws::new();
+    let write = key(&ws, "segment", "write");
+    let server = Served::start(&ws, &["--compact-ms", "50"]);
+    let url = server.url.clone();
+    let writer = std::thread::spawn(move || {
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into();
+        for b in 0..BATCHES {
+            let messages: Vec<Value> = (0..BATCH)
+                .map(|i| {
+                    json!({"type": "track", "messageId": format!("live-{b}-{i}"), "userId": format!("u-{b}-{i}"),
+                        "event": "Report Created", "timestamp": "2024-05-01T10:00:00Z", "context": {"groupId": "acct-1"}})
+                })
+                .collect();
+            let resp = agent
+                .post(format!("{url}/v1/batch"))
+                .header("Authorization", format!("Bearer {write}"))
+                .send(batch(&messages).as_bytes())
+                .expect("batch acknowledged");
+            assert_eq!(resp.status(), 200);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    });
+    let dau = || {
+        let e = ws.json(&["metrics", "engagement", "--as-of", "2024-05-01", "--timezone", "UTC", "--json"]);
+        e["days"][0]["dau"].as_u64().unwrap_or_else(|| panic!("no DAU: {e}")) as usize
+    };
+    let mut seen = Vec::new();
+    while !writer.is_finished() {
+        seen.push(dau());
+    }
+    writer.join().expect("the writer");
+    assert!(!seen.is_empty(), "the CLI ran while the server ingested");
+    for pair in seen.windows(2) {
+        assert!(pair[0] <= pair[1], "a later snapshot saw less: {seen:?}");
+    }
+    assert!(seen.iter().all(|n| n % BATCH == 0), "a snapshot saw part of a batch: {seen:?}");
+    server.stop();
+    assert_eq!(dau(), BATCH * BATCHES, "after the stop everything is compacted (runs during the load: {seen:?})");
 }

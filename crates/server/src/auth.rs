@@ -59,6 +59,21 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Authenticated<S> {
     }
 }
 
+/// Any valid key, whatever its scope (for the API's description).
+pub struct AnyKey(pub ApiKey);
+
+impl FromRequestParts<AppState> for AnyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Every key allows its own scope; without a valid key, authenticate explains what is missing.
+        let scope = presented_key(parts, false)
+            .and_then(|secret| keys::verify(&state.keys().current(), &secret).map(|k| k.scope))
+            .unwrap_or(Scope::Read);
+        authenticate(parts, state.keys(), scope).map(AnyKey)
+    }
+}
+
 /// Check a request's key against the workspace's keys for `required`.
 pub fn authenticate(parts: &Parts, keys: &KeyCache, required: Scope) -> Result<ApiKey, ApiError> {
     let path = parts.uri.path();

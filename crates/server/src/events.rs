@@ -450,6 +450,32 @@ fn write_object<'a>(out: &mut Vec<u8>, m: &Members<'a>, keys: &mut Vec<&'a [u8]>
     Ok(1 + depth)
 }
 
+/// One row of the ingest log, read as an event.
+pub struct LoggedEvent<'a> {
+    view: EventView<'a>,
+    pub message_id: &'a str,
+    /// Microseconds since the epoch.
+    pub timestamp: i64,
+    context: Option<&'a RawValue>,
+}
+
+impl<'a> LoggedEvent<'a> {
+    /// Rows in the log are canonical JSON (written by serde_json or by
+    /// [`Batch::accept`]), so an object member's text is what the store's
+    /// `json_text` would write for it.
+    pub fn read(row: &'a str) -> Fast<LoggedEvent<'a>> {
+        let m = Members::parse(row)?;
+        let context = m.object("context")?;
+        let members = match context {
+            Some(c) => Some(Members::parse(c.get())?),
+            None => None,
+        };
+        let view = EventView::read(&m, members.as_ref())?;
+        let (Some(message_id), Some(timestamp)) = (view.message_id, view.timestamp) else { return Err(Unsure) };
+        Ok(LoggedEvent { view, message_id, timestamp: timestamp.as_microsecond(), context })
+    }
+}
+
 /// Usage events as Arrow columns in the store's `events` schema, built from
 /// log rows without a `Value` tree.
 pub struct EventColumns {
@@ -493,29 +519,25 @@ impl EventColumns {
         self.timestamp.is_empty()
     }
 
-    /// Add one logged row. Rows in the log are canonical JSON (written by
-    /// serde_json or by [`Batch::accept`]), so an object member's text is
-    /// what the store's `json_text` would write for it.
+    /// Add one logged row (see [`LoggedEvent::read`]).
     pub fn push_logged(&mut self, row: &str) -> Fast<()> {
-        let m = Members::parse(row)?;
-        let context = match m.object("context")? {
-            Some(c) => Some(Members::parse(c.get())?),
-            None => None,
-        };
-        let v = EventView::read(&m, context.as_ref())?;
-        let (Some(message_id), Some(timestamp)) = (v.message_id, v.timestamp) else { return Err(Unsure) };
-        self.message_id.append_value(message_id);
+        self.push(&LoggedEvent::read(row)?);
+        Ok(())
+    }
+
+    pub fn push(&mut self, e: &LoggedEvent) {
+        let v = &e.view;
+        self.message_id.append_value(e.message_id);
         self.kind.append_value(v.kind.as_str());
         self.user_id.append_option(v.user_id);
         self.anonymous_id.append_option(v.anonymous_id);
         self.event.append_option(v.event);
         self.name.append_option(v.name);
-        self.timestamp.push(timestamp.as_microsecond());
+        self.timestamp.push(e.timestamp);
         self.group_id.append_option(v.group_id);
         self.properties.append_option(v.properties.map(RawValue::get));
         self.traits.append_option(v.traits.map(RawValue::get));
-        self.context.append_option(m.object("context")?.map(RawValue::get));
-        Ok(())
+        self.context.append_option(e.context.map(RawValue::get));
     }
 
     /// The rows so far as one batch; the builders start again empty.

@@ -11,7 +11,7 @@
 //! crash changes nothing: events dedupe on `messageId`, entities upsert on
 //! their ids, so `kill -9` at any moment neither loses nor duplicates a row.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +28,7 @@ use tenure_store::log::{IngestLog, Segment, segments};
 use tenure_store::{StoreError, Workspace};
 
 use crate::error::ApiError;
-use crate::events::EventColumns;
+use crate::events::{EventColumns, LoggedEvent};
 use crate::rows::{Rows, rows_for};
 
 /// The frames one sync may carry at most, so a flood cannot hold every
@@ -38,6 +38,13 @@ const GROUP_BYTES: usize = 32 << 20;
 const MAX_QUEUED_BYTES: u64 = 256 << 20;
 /// Events handed to the store's writer at a time while compacting (bounds memory).
 const COMPACT_EVENT_CHUNK: usize = 100_000;
+/// Sealed segments moved into the store in one commit, at most (bytes of log):
+/// a compactor that fell behind catches up in few commits (each commit has a
+/// fixed cost: fsyncs, the manifest, the rollups), with bounded memory.
+const COMPACT_COMMIT_BYTES: u64 = 128 << 20;
+/// Message ids the compactor keeps in memory at most (16 bytes each, plus the table).
+const MAX_CACHED_IDS: usize = 4_000_000;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// How long a completed Idempotency-Key is remembered.
 const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
 const IDEMPOTENCY_FILE: &str = "idempotency.jsonl";
@@ -140,7 +147,12 @@ impl Ingest {
         let log = IngestLog::open(root, segment_bytes)?;
         let log_dir = log.dir().to_path_buf();
         let stats = Arc::new(IngestStats::default());
-        let mut compactor = Compactor { ws: Workspace::open(root)?, log_dir: log_dir.clone(), stats: stats.clone() };
+        let mut compactor = Compactor {
+            ws: Workspace::open(root)?,
+            log_dir: log_dir.clone(),
+            stats: stats.clone(),
+            ids: DayIds::default(),
+        };
         let mut remembered = load_idempotency(&log_dir)?;
         let replayed = compactor.compact_below(log.current_seq())?;
         remembered.extend(replayed);
@@ -351,6 +363,112 @@ struct Compactor {
     ws: Workspace,
     log_dir: PathBuf,
     stats: Arc<IngestStats>,
+    ids: DayIds,
+}
+
+/// A message id as the compactor remembers it: 128 bits of its BLAKE3 hash
+/// (a collision, which would drop an event, is as likely as guessing a key).
+type IdHash = u128;
+
+/// The ids are hashes already: use their bits as the table's hash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+type IdSet = HashSet<IdHash, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Each day's stored message ids, kept by the compactor so that deduplicating
+/// a commit's events costs a lookup per event instead of reading every id of
+/// the day again. A day is loaded from the store the first time a commit
+/// touches it, and checked against the day's files in the manifest at every
+/// commit: when another writer (`tenure import`) changed them, it is loaded
+/// again. After a failed commit everything is forgotten (the ids it added
+/// were never stored), so the cache can only ever be exact.
+#[derive(Default)]
+struct DayIds {
+    days: HashMap<i32, CachedDay>,
+    /// Days checked against the manifest in the current commit.
+    checked: HashSet<i32>,
+}
+
+struct CachedDay {
+    /// The day's files (paths) the ids are those of.
+    files: Vec<String>,
+    ids: IdSet,
+}
+
+fn day_files(manifest: &tenure_store::Manifest, day: i32) -> Vec<String> {
+    let date = tenure_store::schema::days_to_date(day).to_string();
+    let mut files: Vec<String> = manifest
+        .tables
+        .get("events")
+        .map(|t| t.files.iter().filter(|f| f.day.as_deref() == Some(date.as_str())).map(|f| f.path.clone()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn id_hash(id: &str) -> IdHash {
+    let hash = blake3::hash(id.as_bytes());
+    u128::from_le_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes"))
+}
+
+impl DayIds {
+    /// Whether an event is new: its id is neither stored on its day nor
+    /// earlier in this commit (it is remembered as stored from now on).
+    fn fresh(&mut self, root: &Path, manifest: &tenure_store::Manifest, id: &str, ts: i64) -> Result<bool, StoreError> {
+        let day = ts.div_euclid(MICROS_PER_DAY) as i32;
+        if self.checked.insert(day) {
+            let files = day_files(manifest, day);
+            if self.days.get(&day).is_none_or(|d| d.files != files) {
+                let mut ids = IdSet::default();
+                for f in &files {
+                    for batch in tenure_store::read_parquet(&root.join(f), Some(&["message_id"]))? {
+                        let col = batch.column(0).as_string::<i32>();
+                        ids.extend(col.iter().flatten().map(id_hash));
+                    }
+                }
+                self.days.insert(day, CachedDay { files, ids });
+            }
+        }
+        Ok(self.days.get_mut(&day).expect("loaded").ids.insert(id_hash(id)))
+    }
+
+    /// After a commit: the touched days now hold the files the manifest names.
+    fn committed(&mut self, manifest: &tenure_store::Manifest) {
+        let touched = std::mem::take(&mut self.checked);
+        for day in &touched {
+            if let Some(d) = self.days.get_mut(day) {
+                d.files = day_files(manifest, *day);
+            }
+        }
+        if self.days.values().map(|d| d.ids.len()).sum::<usize>() > MAX_CACHED_IDS {
+            self.days.retain(|day, _| touched.contains(day));
+            if self.days.values().map(|d| d.ids.len()).sum::<usize>() > MAX_CACHED_IDS {
+                self.days.clear();
+            }
+        }
+    }
+
+    fn forget(&mut self) {
+        self.days.clear();
+        self.checked.clear();
+    }
 }
 
 impl Compactor {
@@ -369,87 +487,147 @@ impl Compactor {
             if stopping {
                 return;
             }
+            // Health alert rules see what was committed (debounced, evaluated in the background).
+            tenure_query::health::evaluate_alerts_after_ingest(&self.ws);
         }
     }
 
     /// Move every segment older than `current` into the store, oldest
-    /// first, one commit each. Returns the idempotency records they held.
+    /// first, as few commits as [`COMPACT_COMMIT_BYTES`] allows. Returns the
+    /// idempotency records they held.
     fn compact_below(&mut self, current: u64) -> Result<Vec<IdempotentResponse>, StoreError> {
         let mut remembered = Vec::new();
+        let mut group: Vec<(Segment, u64)> = Vec::new();
+        let mut group_bytes = 0;
         for segment in segments(&self.log_dir)?.into_iter().filter(|s| s.seq < current) {
-            remembered.extend(self.compact(&segment)?);
+            let size = fs_err::metadata(&segment.path).map(|m| m.len()).unwrap_or(0);
+            if !group.is_empty() && group_bytes + size > COMPACT_COMMIT_BYTES {
+                remembered.extend(self.compact_logged(&std::mem::take(&mut group))?);
+                group_bytes = 0;
+            }
+            group_bytes += size;
+            group.push((segment, size));
+        }
+        if !group.is_empty() {
+            remembered.extend(self.compact_logged(&group)?);
         }
         Ok(remembered)
     }
 
-    fn compact(&mut self, segment: &Segment) -> Result<Vec<IdempotentResponse>, StoreError> {
-        let frames = segment.read()?;
-        if frames.torn_bytes > 0 {
-            // Only the frame being written when the process died can be torn; it was never acknowledged.
-            tracing::info!("{}: ignoring {} bytes of an unfinished write", segment.path.display(), frames.torn_bytes);
+    /// [`Compactor::compact`]; anything it remembered is forgotten if it fails.
+    fn compact_logged(&mut self, segments: &[(Segment, u64)]) -> Result<Vec<IdempotentResponse>, StoreError> {
+        let result = self.compact(segments);
+        if result.is_err() {
+            self.ids.forget();
         }
-        if frames.payloads.is_empty() {
-            // Nothing was acknowledged from it (an idle run, or a torn first write).
-            segment.remove()?;
+        result
+    }
+
+    /// Move sealed segments (with their sizes) into the store in one commit, then remove them.
+    fn compact(&mut self, segments: &[(Segment, u64)]) -> Result<Vec<IdempotentResponse>, StoreError> {
+        let mut logged = Vec::with_capacity(segments.len());
+        for (segment, _) in segments {
+            let frames = segment.read()?;
+            if frames.torn_bytes > 0 {
+                // Only the frame being written when the process died can be torn; it was never acknowledged.
+                tracing::info!(
+                    "{}: ignoring {} bytes of an unfinished write",
+                    segment.path.display(),
+                    frames.torn_bytes
+                );
+            }
+            logged.push((segment, frames.payloads));
+        }
+        if logged.iter().all(|(_, payloads)| payloads.is_empty()) {
+            // Nothing was acknowledged from them (an idle run, or a torn first write): no commit.
+            for (segment, size) in segments {
+                segment.remove()?;
+                release(&self.stats.backlog_bytes, *size);
+            }
             return Ok(Vec::new());
         }
         let mut tables: BTreeMap<String, Box<dyn Rows>> = BTreeMap::new();
         // Events go straight from the log's bytes to Arrow; the rest (and any
         // event the fast reader is unsure of) through `Rows`.
         let mut events = EventColumns::default();
+        // Events that went through `Rows` are deduplicated by the store, not by `self.ids`.
+        let mut reference_events = false;
         let mut remembered = Vec::new();
         let mut rows_total = 0u64;
+        let root = self.ws.root().to_path_buf();
         let mut writer = self.ws.writer()?;
-        for (request, payload) in frames.payloads.iter().enumerate() {
-            let entry: LoggedEntry = match std::str::from_utf8(payload)
-                .map_err(|e| e.to_string())
-                .and_then(|p| serde_json::from_str(p).map_err(|e| e.to_string()))
-            {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::error!("{}: frame {request} is not a log entry ({e}); skipped", segment.path.display());
-                    continue;
-                }
-            };
-            let Some(rows) = table_rows(&mut tables, &entry.entity) else {
-                tracing::error!("{}: unknown entity {:?}; its rows are skipped", segment.path.display(), entry.entity);
-                continue;
-            };
-            for (i, row) in entry.rows.iter().enumerate() {
-                rows_total += 1;
-                if entry.entity == "events" && events.push_logged(row.get()).is_ok() {
-                    continue;
-                }
-                let pushed = serde_json::from_str(row.get())
-                    .map_err(|e| vec![tenure_model::FieldError::new("", format!("not a JSON object: {e}"))])
-                    .and_then(|fields| rows.push(&Record::new(i as u64, fields), request as u64));
-                // Rows were validated before they were logged; a row that no
-                // longer validates (a newer tenure with stricter rules) must not
-                // block the log forever.
-                if let Err(errors) = pushed {
-                    let why: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        for (segment, payloads) in &logged {
+            for (request, payload) in payloads.iter().enumerate() {
+                let entry: LoggedEntry = match std::str::from_utf8(payload)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| serde_json::from_str(p).map_err(|e| e.to_string()))
+                {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!(
+                            "{}: frame {request} is not a log entry ({e}); skipped",
+                            segment.path.display()
+                        );
+                        continue;
+                    }
+                };
+                let Some(rows) = table_rows(&mut tables, &entry.entity) else {
                     tracing::error!(
-                        "{}: a logged row no longer validates ({}); skipped",
+                        "{}: unknown entity {:?}; its rows are skipped",
                         segment.path.display(),
-                        why.join("; ")
+                        entry.entity
                     );
+                    continue;
+                };
+                for (i, row) in entry.rows.iter().enumerate() {
+                    rows_total += 1;
+                    if entry.entity == "events"
+                        && let Ok(event) = LoggedEvent::read(row.get())
+                    {
+                        if self.ids.fresh(&root, writer.manifest(), event.message_id, event.timestamp)? {
+                            events.push(&event);
+                        }
+                        continue;
+                    }
+                    reference_events |= entry.entity == "events";
+                    let pushed = serde_json::from_str(row.get())
+                        .map_err(|e| vec![tenure_model::FieldError::new("", format!("not a JSON object: {e}"))])
+                        .and_then(|fields| rows.push(&Record::new(i as u64, fields), request as u64));
+                    // Rows were validated before they were logged; a row that no
+                    // longer validates (a newer tenure with stricter rules) must not
+                    // block the log forever.
+                    if let Err(errors) = pushed {
+                        let why: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                        tracing::error!(
+                            "{}: a logged row no longer validates ({}); skipped",
+                            segment.path.display(),
+                            why.join("; ")
+                        );
+                    }
                 }
+                if entry.entity == "events" && rows.len() + events.len() >= COMPACT_EVENT_CHUNK {
+                    rows.write(&mut writer)?;
+                    writer.append_checked_event_batch(&events.finish())?;
+                }
+                remembered.extend(entry.idempotency);
             }
-            if entry.entity == "events" && rows.len() + events.len() >= COMPACT_EVENT_CHUNK {
-                rows.write(&mut writer)?;
-                writer.append_event_batch(&events.finish())?;
-            }
-            remembered.extend(entry.idempotency);
         }
-        writer.append_event_batch(&events.finish())?;
+        writer.append_checked_event_batch(&events.finish())?;
         for rows in tables.values_mut() {
             rows.write(&mut writer)?;
         }
         writer.commit()?;
+        if reference_events {
+            // The store deduplicated those against the files; the cache does not know their ids.
+            self.ids.forget();
+        } else {
+            self.ids.committed(self.ws.manifest());
+        }
         append_idempotency(&self.log_dir, &remembered)?;
-        let size = fs_err::metadata(&segment.path).map(|m| m.len()).unwrap_or(0);
-        segment.remove()?;
-        release(&self.stats.backlog_bytes, size);
+        for (segment, size) in segments {
+            segment.remove()?;
+            release(&self.stats.backlog_bytes, *size);
+        }
         // The rollups are a cache: a failure only makes engagement queries scan.
         if let Err(e) = tenure_query::rollup::refresh(&self.ws) {
             tracing::error!("refreshing the engagement rollups failed: {e:#}");
@@ -498,9 +676,13 @@ fn load_idempotency(dir: &Path) -> Result<Vec<IdempotentResponse>, StoreError> {
     let all: Vec<IdempotentResponse> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let kept: Vec<IdempotentResponse> = all.iter().filter(|r| r.at >= since).cloned().collect();
     if kept.len() < all.len() {
+        // Durably, like the manifest: a crash leaves the old file or the new one, never a torn one.
         let tmp = dir.join(format!("{IDEMPOTENCY_FILE}.tmp"));
-        fs_err::write(&tmp, jsonl(&kept))?;
+        let mut f = fs_err::File::create(&tmp)?;
+        f.write_all(&jsonl(&kept))?;
+        f.sync_all()?;
         fs_err::rename(&tmp, &path)?;
+        tenure_store::manifest::sync_dir(dir)?;
     }
     Ok(kept)
 }

@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod ingest;
+mod openapi;
 pub mod read_api;
 mod routes;
 pub mod rows;
@@ -115,9 +116,15 @@ impl AppState {
 
 /// The API's routes: `GET /healthz`, the Segment-compatible ingest paths
 /// (`/v1/*` and `/api/v1/{batch,track,identify,group,page}`), the bulk
-/// entity endpoints (`POST /api/v1/{entity}`) and `POST /api/v1/sql` (admin).
+/// entity endpoints (`POST /api/v1/{entity}`), `POST /api/v1/sql` (admin),
+/// the read API, the OpenAPI document, and the dashboard.
 pub fn routes() -> Router<AppState> {
-    routes::routes().merge(read_api::routes()).merge(dashboard::routes())
+    api_routes().into_router().merge(dashboard::routes())
+}
+
+/// The API's routes (every one documented in openapi.json; the dashboard's pages are not API).
+fn api_routes() -> openapi::ApiRoutes {
+    routes::routes().merge(read_api::routes()).merge(openapi::routes())
 }
 
 /// Routes with the layers every endpoint gets (body limit, a 500 instead

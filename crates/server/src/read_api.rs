@@ -4,10 +4,8 @@
 //! admin key, or a dashboard session.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use serde_json::Value;
 use tenure_query::MetricQuery;
 use tenure_store::{StoreError, Workspace};
@@ -15,9 +13,10 @@ use tenure_store::{StoreError, Workspace};
 use crate::AppState;
 use crate::dashboard::session::Reader;
 use crate::error::ApiError;
+use crate::openapi::ApiRoutes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/metrics/{group}", get(metrics)).route("/api/v1/accounts/{id}", get(account))
+pub(crate) fn routes() -> ApiRoutes {
+    ApiRoutes::new().get("/api/v1/metrics/{group}", metrics).get("/api/v1/accounts/{id}", account)
 }
 
 /// A query failure: an I/O or store failure is the server's (500); anything

@@ -9,13 +9,11 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -28,25 +26,26 @@ use crate::body::{self, Item};
 use crate::error::ApiError;
 use crate::events::{Accepted, Batch};
 use crate::ingest::{IdempotentResponse, LogEntry};
+use crate::openapi::ApiRoutes;
 use crate::rows::rows_for;
 
 /// The most rejected fields one error answer lists.
 const MAX_LISTED: usize = 1000;
 const SEGMENT_KINDS: &[&str] = &["track", "identify", "group", "page", "screen", "alias"];
 
-pub(crate) fn routes() -> Router<AppState> {
-    let mut r = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/batch", post(segment_batch))
-        .route("/v1/import", post(segment_batch))
-        .route("/api/v1/batch", post(segment_batch))
-        .route("/api/v1/sql", post(crate::sql::sql))
-        .route("/api/v1/{entity}", post(bulk));
+pub(crate) fn routes() -> ApiRoutes {
+    let mut r = ApiRoutes::new()
+        .get("/healthz", healthz)
+        .post("/v1/batch", segment_batch)
+        .post("/v1/import", segment_batch)
+        .post("/api/v1/batch", segment_batch)
+        .post("/api/v1/sql", crate::sql::sql)
+        .post("/api/v1/{entity}", bulk);
     for kind in SEGMENT_KINDS {
-        r = r.route(&format!("/v1/{kind}"), post(segment_single));
+        r = r.post(&format!("/v1/{kind}"), segment_single);
         if !matches!(*kind, "screen" | "alias") {
             // Static paths win over /api/v1/{entity} in axum's router.
-            r = r.route(&format!("/api/v1/{kind}"), post(segment_single));
+            r = r.post(&format!("/api/v1/{kind}"), segment_single);
         }
     }
     r
@@ -60,6 +59,57 @@ async fn healthz() -> Json<Value> {
 struct WriteParams {
     #[serde(default)]
     partial: bool,
+}
+
+/// A write request as every ingest endpoint takes it: the key (write
+/// scope, checked before the body is read), the path, `?partial=true`, the
+/// headers (content type, encoding, Idempotency-Key) and the body.
+pub(crate) struct WriteCall {
+    state: AppState,
+    auth: Authenticated<Write>,
+    path: String,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+}
+
+impl FromRequest<AppState> for WriteCall {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let auth = Authenticated::<Write>::from_request_parts(&mut parts, state).await?;
+        let params = Query::<WriteParams>::from_request_parts(&mut parts, state).await;
+        let path = parts.uri.path().to_string();
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state).await;
+        Ok(WriteCall { state: state.clone(), auth, path, params, headers, body })
+    }
+}
+
+impl WriteCall {
+    /// Decode the body (`segment`: Segment's lenient content type), let
+    /// `prepare` validate its items, then log them (see [`Ingestion::run`]).
+    async fn ingest(
+        self,
+        entity: &'static str,
+        segment: bool,
+        prepare: impl FnOnce(&Batch, body::Layout, &str) -> Result<Checked, ApiError>,
+    ) -> Response {
+        let state = &self.state;
+        let result = async {
+            let raw = read_body(self.body, state)?;
+            let req = write_request(&self.auth, &self.path, &self.headers, self.params, &raw)?;
+            Ingestion { state, entity, segment }
+                .run(req, |batch| {
+                    let (layout, decoded) = body::decode(&self.headers, raw, state.limits().max_body_bytes, segment)?;
+                    prepare(batch, layout, std::str::from_utf8(&decoded).expect("checked in decode"))
+                })
+                .await
+        }
+        .await;
+        result.unwrap_or_else(IntoResponse::into_response)
+    }
 }
 
 /// What a write request says besides its items.
@@ -111,31 +161,14 @@ pub(crate) fn read_body(body: Result<Bytes, BytesRejection>, state: &AppState) -
 }
 
 /// `POST /v1/batch`, `/api/v1/batch`: `{"batch": [messages], "context": {...}}`.
-async fn segment_batch(
-    State(state): State<AppState>,
-    auth: Authenticated<Write>,
-    uri: axum::http::Uri,
-    params: Result<Query<WriteParams>, QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let raw = read_body(body, &state)?;
-        let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
-        let ingest = Ingestion { state: &state, entity: "events", segment: true };
-        ingest
-            .run(req, |batch| {
-                let (_, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, true)?;
-                let text = std::str::from_utf8(&decoded).expect("checked in decode");
-                if let Some(accepted) = fast_segment_batch(batch, text) {
-                    return Ok(accepted);
-                }
-                Ok(check_items("events", batch, segment_items(body::parse_document(&decoded)?)?))
-            })
-            .await
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+async fn segment_batch(call: WriteCall) -> Response {
+    call.ingest("events", true, |batch, _, text| {
+        if let Some(accepted) = fast_segment_batch(batch, text) {
+            return Ok(accepted);
+        }
+        Ok(check_items("events", batch, segment_items(body::parse_document(text.as_bytes())?)?))
+    })
+    .await
 }
 
 /// The messages of a Segment batch document, each with the batch's context.
@@ -216,81 +249,74 @@ fn fast_accept(batch: &Batch, items: &[&str], context: Option<&RawValue>) -> Opt
 }
 
 /// `POST /v1/track` and its siblings: one message; the path gives its type.
-async fn segment_single(
-    State(state): State<AppState>,
-    auth: Authenticated<Write>,
-    uri: axum::http::Uri,
-    params: Result<Query<WriteParams>, QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let kind = uri.path().rsplit('/').next().unwrap_or_default().to_string();
-    let result = async {
-        let raw = read_body(body, &state)?;
-        let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
-        let ingest = Ingestion { state: &state, entity: "events", segment: true };
-        ingest
-            .run(req, |batch| {
-                let (_, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, true)?;
-                let Value::Object(mut message) = body::parse_document(&decoded)? else {
-                    return Err(ApiError::bad_request(format!("expected one {kind} message (a JSON object)")));
-                };
-                let said = message.get("type").and_then(Value::as_str).map(str::to_ascii_lowercase);
-                match said {
-                    None => {
-                        message.insert("type".into(), Value::from(kind.clone()));
-                    }
-                    Some(t) if t == kind => {}
-                    Some(t) => {
-                        return Err(ApiError::bad_request(format!(
-                            "type: the message says {t:?} but was sent to /{kind}; send it to /v1/batch or /v1/{t}"
-                        )));
-                    }
-                }
-                Ok(check_items("events", batch, body::numbered(vec![Value::Object(message)])))
-            })
-            .await
+async fn segment_single(call: WriteCall) -> Response {
+    let kind = call.path.rsplit('/').next().unwrap_or_default().to_string();
+    call.ingest("events", true, |batch, _, text| match fast_segment_single(batch, &kind, text) {
+        Some(accepted) => Ok(accepted),
+        None => segment_single_items(batch, &kind, text),
+    })
+    .await
+}
+
+/// The reference path of one message sent to `/v1/{kind}`.
+pub(crate) fn segment_single_items(batch: &Batch, kind: &str, text: &str) -> Result<Checked, ApiError> {
+    let Value::Object(mut message) = body::parse_document(text.as_bytes())? else {
+        return Err(ApiError::bad_request(format!("expected one {kind} message (a JSON object)")));
+    };
+    let said = message.get("type").and_then(Value::as_str).map(str::to_ascii_lowercase);
+    match said {
+        None => {
+            message.insert("type".into(), Value::from(kind));
+        }
+        Some(t) if t == kind => {}
+        Some(t) => {
+            return Err(ApiError::bad_request(format!(
+                "type: the message says {t:?} but was sent to /{kind}; send it to /v1/batch or /v1/{t}"
+            )));
+        }
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    Ok(check_items("events", batch, body::numbered(vec![Value::Object(message)])))
+}
+
+/// One message sent to `/v1/{kind}` through the fast path: it says that
+/// type, or none (then it gets `"type"` as the last member, where the
+/// reference path's map insert puts it), or `None` for the reference path.
+pub(crate) fn fast_segment_single(batch: &Batch, kind: &str, text: &str) -> Option<Checked> {
+    let message: &RawValue = serde_json::from_str(text).ok()?;
+    let members = crate::events::Members::parse(message.get()).ok()?;
+    match members.get("type") {
+        Some(t) if t.get().strip_prefix('"').and_then(|t| t.strip_suffix('"')) == Some(kind) => {
+            fast_accept(batch, &[message.get()], None)
+        }
+        Some(_) => None,
+        None if members.0.is_empty() => None,
+        None => {
+            let body = message.get().trim_end().strip_suffix('}')?;
+            let typed = format!("{body},\"type\":\"{kind}\"}}");
+            fast_accept(batch, &[typed.as_str()], None)
+        }
+    }
 }
 
 /// `POST /api/v1/{entity}`: a JSON array of rows (or one row), or JSON Lines,
 /// in the shape `tenure import` reads.
-async fn bulk(
-    State(state): State<AppState>,
-    auth: Authenticated<Write>,
-    Path(entity): Path<String>,
-    uri: axum::http::Uri,
-    params: Result<Query<WriteParams>, QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let Some(entity) = tenure_model::ENTITY_NAMES.iter().copied().find(|e| *e == entity) else {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("unknown entity {entity:?}; expected one of: {}", tenure_model::ENTITY_NAMES.join(", ")),
-            ));
-        };
-        let raw = read_body(body, &state)?;
-        let req = write_request(&auth, uri.path(), &headers, params, &raw)?;
-        let ingest = Ingestion { state: &state, entity, segment: false };
-        ingest
-            .run(req, |batch| {
-                let (layout, decoded) = body::decode(&headers, raw.clone(), state.limits().max_body_bytes, false)?;
-                if entity == "events"
-                    && let Some(accepted) =
-                        fast_bulk_events(batch, layout, std::str::from_utf8(&decoded).expect("checked in decode"))
-                {
-                    return Ok(accepted);
-                }
-                Ok(check_items(entity, batch, body::bulk_items(layout, &decoded)?))
-            })
-            .await
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+async fn bulk(Path(entity): Path<String>, call: WriteCall) -> Response {
+    let Some(entity) = tenure_model::ENTITY_NAMES.iter().copied().find(|e| *e == entity) else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown entity {entity:?}; expected one of: {}", tenure_model::ENTITY_NAMES.join(", ")),
+        )
+        .into_response();
+    };
+    call.ingest(entity, false, |batch, layout, text| {
+        if entity == "events"
+            && let Some(accepted) = fast_bulk_events(batch, layout, text)
+        {
+            return Ok(accepted);
+        }
+        Ok(check_items(entity, batch, body::bulk_items(layout, text.as_bytes())?))
+    })
+    .await
 }
 
 /// One write request's way through validation and the log.

@@ -28,7 +28,11 @@ fn event_flush_rows() -> usize {
         .filter(|n| *n > 0)
         .unwrap_or(EVENT_FLUSH_ROWS)
 }
-/// A day with more files than this is compacted into one at commit.
+/// A day's files are compacted by tier (files within a factor 4 of each
+/// other in rows): a tier with more files than this becomes one file at
+/// commit. Merging only like-sized files keeps a day that grows by a small
+/// file per commit (live ingest) from being rewritten whole every time: a
+/// row is rewritten about log4(day / file) times, not once per commit.
 const MAX_FILES_PER_DAY: usize = 4;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -67,6 +71,9 @@ pub struct Writer<'w> {
     written: Vec<PathBuf>,
     dirs: BTreeSet<PathBuf>,
     events: BTreeMap<i32, Vec<RecordBatch>>,
+    /// Days with buffered rows whose ids still need checking against the
+    /// stored ones (rows of [`Writer::append_event_batch`]).
+    unchecked_days: BTreeSet<i32>,
     buffered_events: usize,
     event_summary: AppendSummary,
     changed: bool,
@@ -94,6 +101,7 @@ impl<'w> Writer<'w> {
             written: Vec::new(),
             dirs: BTreeSet::new(),
             events: BTreeMap::new(),
+            unchecked_days: BTreeSet::new(),
             buffered_events: 0,
             event_summary: AppendSummary::default(),
             changed: false,
@@ -208,6 +216,23 @@ impl<'w> Writer<'w> {
     /// [`Writer::append_events`] for rows already in the `events` schema
     /// (the ingest compactor builds them straight from its log).
     pub fn append_event_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.buffer_events(batch, false)
+    }
+
+    /// [`Writer::append_event_batch`] for rows whose `message_id`s the caller
+    /// has already checked: unique, and not stored on their day (the ingest
+    /// compactor keeps each day's ids in memory). The day's stored ids are
+    /// not read again, unless unchecked rows of the same day are buffered too.
+    pub fn append_checked_event_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.buffer_events(batch, true)
+    }
+
+    /// The committed state this writer started from, with what it staged so far.
+    pub fn manifest(&self) -> &Manifest {
+        &self.next
+    }
+
+    fn buffer_events(&mut self, batch: &RecordBatch, checked: bool) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -217,7 +242,14 @@ impl<'w> Writer<'w> {
             by_day.entry(ts.value(r).div_euclid(MICROS_PER_DAY) as i32).or_default().push(r as u32);
         }
         for (day, idx) in by_day {
-            let part = take_record_batch(batch, &UInt32Array::from(idx))?;
+            if !checked {
+                self.unchecked_days.insert(day);
+            }
+            let part = if idx.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                take_record_batch(batch, &UInt32Array::from(idx))?
+            };
             self.events.entry(day).or_default().push(part);
         }
         self.buffered_events += batch.num_rows();
@@ -234,24 +266,13 @@ impl<'w> Writer<'w> {
 
     fn flush_events(&mut self) -> Result<()> {
         let days = std::mem::take(&mut self.events);
+        let unchecked = std::mem::take(&mut self.unchecked_days);
         self.buffered_events = 0;
         let schema = schema::EVENTS.clone();
-        for (day, parts) in days {
+        for (day, mut parts) in days {
             let day_str = schema::days_to_date(day).to_string();
-            let batch = concat_batches(&schema, &parts)?;
-            // Ids stored (committed or flushed earlier in this import) on that day.
-            let mut seen: HashSet<String> = HashSet::new();
-            for f in self.day_files(&day_str) {
-                for b in read_parquet(&self.ws.root.join(&f.path), Some(&["message_id"]))? {
-                    let ids = b.column(0).as_string::<i32>();
-                    seen.extend((0..b.num_rows()).map(|r| ids.value(r).to_string()));
-                }
-            }
-            let ids = batch.column_by_name("message_id").expect("message_id").as_string::<i32>();
-            let keep: BooleanArray =
-                (0..batch.num_rows()).map(|r| Some(seen.insert(ids.value(r).to_string()))).collect();
-            let fresh = filter_record_batch(&batch, &keep)?;
-            self.event_summary.duplicates += (batch.num_rows() - fresh.num_rows()) as u64;
+            let batch = if parts.len() == 1 { parts.remove(0) } else { concat_batches(&schema, &parts)? };
+            let fresh = if unchecked.contains(&day) { self.drop_stored_ids(&day_str, &batch)? } else { batch };
             if fresh.num_rows() == 0 {
                 continue;
             }
@@ -265,6 +286,24 @@ impl<'w> Writer<'w> {
         Ok(())
     }
 
+    /// The rows of `batch` (all of one day) whose ids are neither stored on
+    /// that day nor earlier in the batch.
+    fn drop_stored_ids(&mut self, day_str: &str, batch: &RecordBatch) -> Result<RecordBatch> {
+        // Ids stored (committed or flushed earlier in this import) on that day.
+        let mut seen: HashSet<String> = HashSet::new();
+        for f in self.day_files(day_str) {
+            for b in read_parquet(&self.ws.root.join(&f.path), Some(&["message_id"]))? {
+                let ids = b.column(0).as_string::<i32>();
+                seen.extend((0..b.num_rows()).map(|r| ids.value(r).to_string()));
+            }
+        }
+        let ids = batch.column_by_name("message_id").expect("message_id").as_string::<i32>();
+        let keep: BooleanArray = (0..batch.num_rows()).map(|r| Some(seen.insert(ids.value(r).to_string()))).collect();
+        let fresh = filter_record_batch(batch, &keep)?;
+        self.event_summary.duplicates += (batch.num_rows() - fresh.num_rows()) as u64;
+        Ok(fresh)
+    }
+
     fn day_files(&self, day: &str) -> Vec<DataFile> {
         self.next
             .tables
@@ -273,27 +312,27 @@ impl<'w> Writer<'w> {
             .unwrap_or_default()
     }
 
-    /// Merge days that have accumulated many small files into one file each.
+    /// Merge each day's like-sized files once a tier has too many (see [`MAX_FILES_PER_DAY`]).
     fn compact_events(&mut self) -> Result<()> {
         let Some(events) = self.next.tables.get("events") else { return Ok(()) };
-        let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
-        for f in &events.files {
-            *per_day.entry(f.day.clone().unwrap_or_default()).or_default() += 1;
-        }
-        let crowded: Vec<String> =
-            per_day.into_iter().filter(|(_, n)| *n > MAX_FILES_PER_DAY).map(|(d, _)| d).collect();
-        for day in crowded {
-            let files = self.day_files(&day);
-            let mut parts = Vec::new();
-            for f in &files {
-                parts.extend(read_parquet(&self.ws.root.join(&f.path), None)?);
+        let days: BTreeSet<String> = events.files.iter().filter_map(|f| f.day.clone()).collect();
+        for day in days {
+            // A merged file can fill the next tier up: repeat until no tier is crowded.
+            while let Some(tier) = crowded_tier(&self.day_files(&day)) {
+                let files: Vec<DataFile> =
+                    self.day_files(&day).into_iter().filter(|f| file_tier(f.rows) == tier).collect();
+                let mut parts = Vec::new();
+                for f in &files {
+                    parts.extend(read_parquet(&self.ws.root.join(&f.path), None)?);
+                }
+                let merged = sort_by_timestamp(&concat_batches(&schema::EVENTS, &parts)?)?;
+                let rel = format!("{TABLES_DIR}/events/day={day}/{}", self.next_file_name());
+                let file = self.write_file(&rel, &merged, Some(day.clone()))?;
+                let gone: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+                let t = self.next.tables.get_mut("events").expect("events table");
+                t.files.retain(|f| !gone.contains(f.path.as_str()));
+                t.files.push(file);
             }
-            let merged = sort_by_timestamp(&concat_batches(&schema::EVENTS, &parts)?)?;
-            let rel = format!("{TABLES_DIR}/events/day={day}/{}", self.next_file_name());
-            let file = self.write_file(&rel, &merged, Some(day.clone()))?;
-            let t = self.next.tables.get_mut("events").expect("events table");
-            t.files.retain(|f| f.day.as_deref() != Some(day.as_str()));
-            t.files.push(file);
         }
         Ok(())
     }
@@ -364,6 +403,20 @@ impl Drop for Writer<'_> {
             }
         }
     }
+}
+
+/// A file's size class: files within a factor 4 of each other in rows share a tier.
+fn file_tier(rows: u64) -> u32 {
+    rows.max(1).ilog(4)
+}
+
+/// The smallest tier of a day's files holding more than [`MAX_FILES_PER_DAY`] files.
+fn crowded_tier(files: &[DataFile]) -> Option<u32> {
+    let mut per_tier: BTreeMap<u32, usize> = BTreeMap::new();
+    for f in files {
+        *per_tier.entry(file_tier(f.rows)).or_default() += 1;
+    }
+    per_tier.into_iter().find(|(_, n)| *n > MAX_FILES_PER_DAY).map(|(t, _)| t)
 }
 
 fn sort_by_key(batch: &RecordBatch) -> Result<RecordBatch> {
@@ -548,6 +601,46 @@ mod tests {
         drop(w);
         assert_eq!(ws.rows("customers"), 0);
         assert_eq!(leftovers(), 1, "only the referenced file is left");
+    }
+
+    #[test]
+    fn only_like_sized_files_of_a_day_are_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::init(dir.path()).unwrap();
+        let big: Vec<UsageEvent> = (0..64).map(|i| event(&format!("big{i}"), "2024-03-01T09:00:00Z")).collect();
+        let mut w = ws.writer().unwrap();
+        w.append_events(&big).unwrap();
+        w.commit().unwrap();
+        let big_file = ws.manifest().tables["events"].files[0].path.clone();
+        for i in 0..(MAX_FILES_PER_DAY + 1) {
+            let mut w = ws.writer().unwrap();
+            w.append_events(&[event(&format!("m{i}"), "2024-03-01T10:00:00Z")]).unwrap();
+            w.commit().unwrap();
+        }
+        let files = &ws.manifest().tables["events"].files;
+        let rows: Vec<u64> = files.iter().map(|f| f.rows).collect();
+        assert_eq!(rows, [64, MAX_FILES_PER_DAY as u64 + 1], "the small files merged, the big one kept");
+        assert_eq!(files[0].path, big_file, "the big file was not rewritten");
+    }
+
+    #[test]
+    fn checked_event_rows_skip_the_stored_ids_unless_unchecked_rows_share_their_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::init(dir.path()).unwrap();
+        let batch = |ids: &[&str], ts: &str| {
+            UsageEvent::to_batches(&ids.iter().map(|id| event(id, ts)).collect::<Vec<_>>()).remove(0)
+        };
+        let mut w = ws.writer().unwrap();
+        w.append_checked_event_batch(&batch(&["m1", "m2"], "2024-03-01T10:00:00Z")).unwrap();
+        w.commit().unwrap();
+        let mut w = ws.writer().unwrap();
+        // Day 1 also gets an unchecked row, so its stored ids are read: m1 is dropped.
+        w.append_checked_event_batch(&batch(&["m1", "m3"], "2024-03-01T11:00:00Z")).unwrap();
+        w.append_events(&[event("m4", "2024-03-01T12:00:00Z")]).unwrap();
+        w.append_checked_event_batch(&batch(&["m5"], "2024-03-02T10:00:00Z")).unwrap();
+        let s = w.commit().unwrap();
+        assert_eq!(s.events, AppendSummary { appended: 3, duplicates: 1 });
+        assert_eq!(ws.rows("events"), 5);
     }
 
     fn walk_count(dir: &Path) -> usize {

@@ -109,6 +109,17 @@ impl Served {
         self.post(path, &[("Authorization", &format!("Bearer {key}"))], body)
     }
 
+    /// GET with a Bearer key.
+    pub fn get_key(&self, path: &str, key: &str) -> (u16, String) {
+        let mut resp = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {key}"))
+            .call()
+            .expect("GET");
+        (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default())
+    }
+
     pub fn get(&self, path: &str) -> (u16, String) {
         let mut resp = self.agent.get(format!("{}{path}", self.url)).call().expect("GET");
         (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default())

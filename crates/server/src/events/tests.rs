@@ -8,7 +8,10 @@ use tenure_store::Stored;
 
 use super::*;
 use crate::body::{self, Layout};
-use crate::routes::{Checked, check_items, fast_bulk_events, fast_segment_batch, segment_items};
+use crate::routes::{
+    Checked, check_items, fast_bulk_events, fast_segment_batch, fast_segment_single, segment_items,
+    segment_single_items,
+};
 
 fn no_groups(_: &str) -> Option<String> {
     None
@@ -202,4 +205,37 @@ fn compacted_columns_equal_the_entities_batches() {
     assert!(columns.is_empty(), "finish starts again");
     // A row the fast reader is unsure of is left to `from_record`.
     assert_eq!(columns.push_logged(r#"{"type":"track","userId":"u","event":"a\/b"}"#), Err(Unsure));
+}
+
+#[test]
+fn single_messages_take_the_fast_path_with_the_reference_rows() {
+    let b = batch(true, &known_groups);
+    let cases = [
+        (
+            "track",
+            r#"{"type": "track", "messageId": "s1", "userId": "u1", "event": "E", "timestamp": "2024-06-01T10:00:00Z"}"#,
+        ),
+        // No type: the path gives it, as the last member.
+        ("track", r#"{"messageId": "s2", "userId": "known", "event": "E", "timestamp": "2024-06-01T10:00:00Z"}"#),
+        ("page", r#" {"messageId":"s3","anonymousId":"a","name":"Home","context":{"groupId":"g"}} "#),
+        ("group", r#"{"messageId": "s4", "userId": "u1", "groupId": "acct-1", "timestamp": "2024-06-01T10:00:00Z"}"#),
+    ];
+    for (kind, text) in cases {
+        let fast = fast_segment_single(&b, kind, text).unwrap_or_else(|| panic!("fast path for {text}"));
+        let reference = segment_single_items(&b, kind, text).unwrap();
+        assert_eq!(reference.rejected, Vec::<Value>::new(), "{text}");
+        assert_eq!(String::from_utf8(fast.rows_json).unwrap(), String::from_utf8(reference.rows_json).unwrap());
+        assert_eq!(fast.groups, reference.groups, "{text}");
+    }
+    // Left to the reference path: another type than the path's, a type in capitals, screen, a bad message.
+    for (kind, text) in [
+        ("track", r#"{"type": "page", "messageId": "x", "userId": "u1", "name": "N"}"#),
+        ("track", r#"{"type": "Track", "messageId": "x", "userId": "u1", "event": "E"}"#),
+        ("screen", r#"{"messageId": "x", "userId": "u1", "name": "N"}"#),
+        ("track", r#"{"messageId": "x", "event": "E"}"#),
+        ("track", r#"{}"#),
+        ("track", r#"[1]"#),
+    ] {
+        assert!(fast_segment_single(&b, kind, text).is_none(), "{text}");
+    }
 }
