@@ -1,5 +1,6 @@
 //! `tenure demo`: a generated company, imported and summarised.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -27,7 +28,7 @@ Running the demo again replaces a workspace an earlier demo made; it refuses to 
 workspace holding imported data unless --force is given.
 
 Examples:
-  tenure demo
+  tenure demo                         then serves the dashboard (from a terminal; --no-serve to skip)
   tenure demo --seed 7 --data /tmp/demo
   tenure demo --customers 100000 --events 10000000 --data /tmp/bench   # benchmark scale")]
 pub struct DemoArgs {
@@ -44,8 +45,12 @@ pub struct DemoArgs {
     #[arg(long)]
     force: bool,
     /// Then serve the dashboard and the API (`tenure serve`; a one-time login link is printed; Ctrl-C stops).
-    #[arg(long)]
+    /// This is the default when run from a terminal.
+    #[arg(long, conflicts_with = "no_serve")]
     serve: bool,
+    /// Stop after the headline numbers, even in a terminal (scripts and pipes never serve unless --serve).
+    #[arg(long)]
+    no_serve: bool,
 }
 
 pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
@@ -104,7 +109,10 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
     ));
     headline(&ws)?;
     let d = data.display();
-    if args.serve {
+    // Serving blocks until Ctrl-C: a person at a terminal wants the dashboard
+    // (the issue's "demo ends by serving"), a script or a test wants the exit.
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if args.serve || (interactive && !args.no_serve) {
         output::line("");
         drop(ws);
         return crate::serve::run(data, crate::serve::ServeArgs::default());
