@@ -251,6 +251,63 @@ pub fn hyp2f1_with_gradient(a: f64, b: f64, c: f64, z: f64) -> (f64, [f64; 4]) {
     (sum, g)
 }
 
+/// Above this argument [`ln_hyp2f1_shifted_with_gradient`] leaves the series
+/// (about 3,500 terms at 0.99) for the connection formula of [`hyp2f1`] and
+/// its differenced parameter derivatives.
+const SHIFTED_SERIES_MAX_Z: f64 = 0.99;
+
+/// ln 2F1(a, b; a + 1; z) and its derivatives in a (with c = a + 1 moving
+/// along), b and z, for 0 < b < a + 1 and 0 <= z < 1: the form of the
+/// Pareto/NBD likelihood (b = s + 1 or r + x with a = r + s + x).
+///
+/// Euler's transformation 2F1(a, b; c; z) = (1 - z)^(c-a-b) 2F1(c-a, c-b; c; z)
+/// turns it into (1 - z)^(1-b) G, G = 2F1(1, e; a + 1; z) = Σ (e)_n / (a+1)_n z^n
+/// with e = a + 1 - b. G's term ratio (e+n)/(a+1+n) z rises towards z, so the
+/// terms fall at least as fast as z^n and, unlike the direct series, do not
+/// first grow like (b)_n / n! when b is large (the dropout shape s on its
+/// cap). Term by term, the n-th term t_n has the derivatives
+/// t_n Σ_{k<n} 1/(e+k) in e, -t_n Σ_{k<n} 1/(a+1+k) in a + 1 and t_n n / z in z,
+/// so one pass of all-positive terms gives the value and the analytic
+/// gradient. Above z = 0.99 the series gets long and [`hyp2f1_with_gradient`]
+/// takes over.
+pub fn ln_hyp2f1_shifted_with_gradient(a: f64, b: f64, z: f64) -> (f64, [f64; 3]) {
+    let (e, c) = (a + 1.0 - b, a + 1.0);
+    // e <= 0 (never in the likelihood) would make the terms change sign.
+    if z > SHIFTED_SERIES_MAX_Z || !(0.0..1.0).contains(&z) || e <= 0.0 || b <= 0.0 {
+        let (h, g) = hyp2f1_with_gradient(a, b, a + 1.0, z);
+        return (h.ln(), [(g[0] + g[2]) / h, g[1] / h, g[3] / h]);
+    }
+    let (mut term, mut sum) = (1.0f64, 1.0f64);
+    // Σ_{k<n} 1/(e+k) and Σ_{k<n} 1/(c+k) for the current term, and Σ t_n of
+    // each derivative (da = de + dc, db = -de).
+    let (mut se, mut sc) = (0.0, 0.0);
+    let (mut de, mut dc, mut dz) = (0.0f64, 0.0f64, 0.0f64);
+    let tail_factor = z / (1.0 - z);
+    for n in 0..HYP2F1_MAX_TERMS {
+        let n = n as f64;
+        let (inv_e, inv_c) = (1.0 / (e + n), 1.0 / (c + n));
+        term *= (e + n) * inv_c * z;
+        se += inv_e;
+        sc += inv_c;
+        sum += term;
+        de += term * se;
+        dc -= term * sc;
+        dz += term * (n + 1.0);
+        // The ratio stays below z, so the tail of Σ t_m is below t_n z/(1-z),
+        // of Σ m t_m below t_n (n z/(1-z) + z/(1-z)^2), and the sums of 1/(e+k)
+        // grow by less than m/e from here.
+        let weight = 1.0 + n + se.abs() + sc.abs() + (n + 1.0) / e.min(c) + 1.0 / (1.0 - z);
+        if term == 0.0 || term * weight * tail_factor <= 1e-16 * sum {
+            break;
+        }
+    }
+    let ln_w = (-z).ln_1p();
+    let ln_f = (1.0 - b) * ln_w + sum.ln();
+    // d ln F: a moves e and c together; b moves e the other way and the power.
+    let grad = [(de + dc) / sum, -ln_w - de / sum, (b - 1.0) / (1.0 - z) + if z > 0.0 { dz / z / sum } else { 0.0 }];
+    (ln_f, grad)
+}
+
 /// 2F1(a, b; c; z) at several arguments `zs`, written to `out`: the series'
 /// coefficients (a)_n (b)_n / ((c)_n n!) are the same for every z, so when
 /// all of them are in [-0.5, 0.9] one pass computes them once and each z
@@ -400,6 +457,46 @@ mod tests {
                     assert!(
                         (g[i] - numeric).abs() < tol * (1.0 + numeric.abs()),
                         "2F1({a}, {b}; {c}; {z}) d{i}: {} vs {numeric}",
+                        g[i]
+                    );
+                }
+            }
+        }
+    }
+
+    /// ln 2F1(a, b; a+1; z) by Euler's transformation against the direct
+    /// function, and its gradient against differences of it, on both sides
+    /// of the switch at 0.99, with a larger b (s towards its cap) and with
+    /// b > a + 1 (outside the likelihood: the general function's answer).
+    #[test]
+    fn shifted_hyp2f1_matches_direct_and_differences() {
+        for (a, b, tol) in
+            [(1.7, 1.6, 1e-7), (12.3, 3.1, 1e-7), (0.9, 5.3, 1e-7), (4.55, 0.553, 1e-7), (41.6, 41.3, 1e-6)]
+        {
+            for z in [0.0, 0.05, 0.4, 0.85, 0.93, 0.985, 0.995] {
+                // Past 0.99 it is hyp2f1_with_gradient's differenced connection
+                // formula, whose two terms cancel badly for a large b.
+                if z > SHIFTED_SERIES_MAX_Z && b > 10.0 {
+                    continue;
+                }
+                let (f, g) = ln_hyp2f1_shifted_with_gradient(a, b, z);
+                let direct = |p: [f64; 3]| hyp2f1(p[0], p[1], p[0] + 1.0, p[2]).ln();
+                assert!((f - direct([a, b, z])).abs() < 1e-10 * (1.0 + f.abs()), "value at {a} {b} {z}: {f}");
+                for i in 0..3 {
+                    if i == 2 && z == 0.0 {
+                        continue;
+                    }
+                    let at = |d: f64| {
+                        let mut q = [a, b, z];
+                        q[i] += d;
+                        direct(q)
+                    };
+                    let central = |h: f64| (at(h) - at(-h)) / (2.0 * h);
+                    let h = if i == 2 { 1e-5 } else { 1e-3 };
+                    let numeric = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+                    assert!(
+                        (g[i] - numeric).abs() < tol * (1.0 + numeric.abs()),
+                        "ln 2F1({a}, {b}; a+1; {z}) d{i}: {} vs {numeric}",
                         g[i]
                     );
                 }
