@@ -60,22 +60,26 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
 
     let spinner = ProgressBar::new_spinner().with_message(format!("generating {} customers", cfg.customers));
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let demo = tenure_demo::generate(&cfg);
-    spinner.finish_and_clear();
-
     let mut ws = Workspace::open(data)?;
     {
         let mut w = ws.writer()?;
-        w.upsert(&demo.customers)?;
-        w.upsert(&demo.plans)?;
-        w.upsert(&demo.subscription_events)?;
-        w.upsert(&demo.invoices)?;
-        w.upsert(&demo.orders)?;
-        w.upsert(&demo.survey_responses)?;
-        w.upsert(&demo.tickets)?;
-        w.upsert(&demo.cancellations)?;
-        w.upsert(&demo.costs)?;
-        w.upsert(&demo.fx_rates)?;
+        // The company is generated and upserted a batch of customers at a
+        // time: holding a million customers' rows at once took ~13 GB
+        // (issue 10), a batch a few hundred MB. Customer ids are unique
+        // across batches, so the tables are the same as from one upsert.
+        let mut failed = None;
+        let demo = tenure_demo::generate_batches(&cfg, demo_batch_customers(), |batch| {
+            if failed.is_none()
+                && let Err(e) = upsert_company(&mut w, &batch)
+            {
+                failed = Some(e);
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        upsert_company(&mut w, &demo)?;
+        spinner.finish_and_clear();
 
         let bar = ProgressBar::new(cfg.events as u64).with_style(
             ProgressStyle::with_template("usage events [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}")
@@ -121,6 +125,39 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
         "\nNext:\n  tenure --data {d} serve                     the dashboard (open the login link it prints)\n  tenure --data {d} health\n  tenure --data {d} metrics revenue --from 2026-01\n  tenure --data {d} metrics retention --period month\n  tenure --data {d} sql \"select segment, count(*) from customers group by 1\""
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Customers generated and upserted at a time; `TENURE_DEMO_BATCH_CUSTOMERS`
+/// overrides it (tests use tiny batches to compare with one batch).
+const DEMO_BATCH_CUSTOMERS: usize = 50_000;
+
+fn demo_batch_customers() -> usize {
+    std::env::var("TENURE_DEMO_BATCH_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEMO_BATCH_CUSTOMERS)
+}
+
+/// Upsert every non-empty entity of a demo batch (a batch holds the
+/// per-customer rows, the company-wide rest its plans, costs and FX rates).
+fn upsert_company(w: &mut tenure_store::Writer<'_>, demo: &tenure_demo::DemoData) -> tenure_store::Result<()> {
+    fn put<E: tenure_store::Stored>(w: &mut tenure_store::Writer<'_>, rows: &[E]) -> tenure_store::Result<()> {
+        if !rows.is_empty() {
+            w.upsert(rows)?;
+        }
+        Ok(())
+    }
+    put(w, &demo.customers)?;
+    put(w, &demo.plans)?;
+    put(w, &demo.subscription_events)?;
+    put(w, &demo.invoices)?;
+    put(w, &demo.orders)?;
+    put(w, &demo.survey_responses)?;
+    put(w, &demo.tickets)?;
+    put(w, &demo.cancellations)?;
+    put(w, &demo.costs)?;
+    put(w, &demo.fx_rates)
 }
 
 /// Make `data` an empty workspace: create it, or replace an earlier demo.
