@@ -255,6 +255,11 @@ impl HealthData {
         let (start_90, start_365) = (ago(90)?, ago(365)?);
         let day = date_to_day(as_of);
         let adopted = (!self.events.is_empty()).then(|| self.adoption_up_to(day));
+        // Breadth per account by key: a scan per account is quadratic (100k accounts took minutes).
+        let breadth: HashMap<&str, u64> = adopted
+            .iter()
+            .flat_map(|a| a.accounts.iter().map(|x| (x.account.as_str(), x.breadth)))
+            .collect();
         let slow_reply = if self.has_tickets { Some(self.slow_reply(card)?) } else { None };
         let ledgers: HashMap<&str, &revenue::CustomerLedger> =
             self.ledger.customers.iter().map(|c| (c.customer_id.as_str(), c)).collect();
@@ -280,7 +285,7 @@ impl HealthData {
             if let Some(a) = &adopted
                 && a.features_used > 0
             {
-                let breadth = a.accounts.iter().find(|x| &x.account == account).map_or(0, |x| x.breadth);
+                let breadth = breadth.get(account.as_str()).copied().unwrap_or(0);
                 num("feature_adoption_pct", Some(breadth as f64 * 100.0 / a.features_used as f64));
             }
             let customer = self.customer(account);
@@ -468,7 +473,8 @@ pub fn health_doc(ws: &Workspace, q: &HealthQuery) -> Result<Value> {
     let then: HashMap<&str, &AccountScore> = then.iter().map(|(s, _)| (s.account.as_str(), s)).collect();
     let mut rows = Vec::new();
     let mut kept: Vec<AccountScore> = Vec::new();
-    for (s, inputs) in now.into_iter().filter(|(s, _)| accounts.contains(&s.account)) {
+    let wanted: std::collections::HashSet<&str> = accounts.iter().map(String::as_str).collect();
+    for (s, inputs) in now.into_iter().filter(|(s, _)| wanted.contains(s.account.as_str())) {
         let mut v = s.to_json(&card);
         v["name"] = json!(data.customer(&s.account).and_then(|c| c.company.clone().or(c.name.clone())));
         let before = then.get(s.account.as_str());
