@@ -256,10 +256,8 @@ impl HealthData {
         let day = date_to_day(as_of);
         let adopted = (!self.events.is_empty()).then(|| self.adoption_up_to(day));
         // Breadth per account by key: a scan per account is quadratic (100k accounts took minutes).
-        let breadth: HashMap<&str, u64> = adopted
-            .iter()
-            .flat_map(|a| a.accounts.iter().map(|x| (x.account.as_str(), x.breadth)))
-            .collect();
+        let breadth: HashMap<&str, u64> =
+            adopted.iter().flat_map(|a| a.accounts.iter().map(|x| (x.account.as_str(), x.breadth))).collect();
         let slow_reply = if self.has_tickets { Some(self.slow_reply(card)?) } else { None };
         let ledgers: HashMap<&str, &revenue::CustomerLedger> =
             self.ledger.customers.iter().map(|c| (c.customer_id.as_str(), c)).collect();
