@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::chunked_sum;
 use crate::optimise::bfgs;
 use crate::special::{digamma, ln_gamma};
-use crate::{ByFrequency, Error, Fit, LOG_PARAM_BOUND, PurchaseModel, Rfm, fit_from_minimum};
+use crate::{Error, Fit, LOG_PARAM_BOUND, PurchaseModel, Rfm, count_distinct, fit_from_minimum, position};
 
 /// Gamma-Gamma parameters (`gamma` is the paper's γ, lifetimes' `v`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -35,22 +35,19 @@ impl GammaGamma {
         data.iter().filter(|c| usable(c)).map(|c| self.log_likelihood_one(c.x(), c.monetary_value)).sum()
     }
 
-    /// The total log-likelihood over `repeat` (customers with x > 0 and
-    /// m̄ > 0; `ln_m` their ln m̄) and its gradient in (p, q, γ):
+    /// The total log-likelihood over the customers of `spends` (x > 0 and
+    /// m̄ > 0) and its gradient in (p, q, γ):
     /// ∂p = x [ψ(px+q) - ψ(px) + ln m̄ + ln x - ln(γ+m̄x)],
     /// ∂q = ψ(px+q) - ψ(q) + ln γ - ln(γ+m̄x),
     /// ∂γ = q/γ - (px+q)/(γ+m̄x).
-    pub(crate) fn log_likelihood_and_gradient(
-        &self,
-        repeat: &[Rfm],
-        ln_m: &[f64],
-        by_x: &ByFrequency,
-    ) -> (f64, [f64; 3]) {
+    /// Summed over the distinct (x, m̄) of [`Spends`], each weighted by its
+    /// count, with the terms in x alone computed once per distinct x.
+    pub(crate) fn log_likelihood_and_gradient(&self, spends: &Spends) -> (f64, [f64; 3]) {
         let GammaGamma { p, q, gamma } = *self;
         let (lg_q, psi_q, ln_gamma_) = (ln_gamma(q), digamma(q), gamma.ln());
         // Per distinct x: [the terms in x alone, their ∂p, ∂q].
-        let per_x: Vec<[f64; 3]> = by_x
-            .values
+        let per_x: Vec<[f64; 3]> = spends
+            .xs
             .iter()
             .map(|&x| {
                 let (px, ln_x) = (p * x, x.ln());
@@ -62,19 +59,19 @@ impl GammaGamma {
                 ]
             })
             .collect();
-        chunked_sum(repeat.len(), |range, g| {
+        chunked_sum(spends.customers.len(), |range, g| {
             let mut ll = 0.0;
-            for i in range {
-                let c = &repeat[i];
-                let k = &per_x[by_x.index[i] as usize];
-                let (x, m) = (c.x(), c.monetary_value);
-                let total = gamma + m * x;
+            for c in &spends.customers[range] {
+                let k = &per_x[c.x as usize];
+                let x = spends.xs[c.x as usize];
+                let total = gamma + c.mean_value * x;
                 let ln_total = total.ln();
                 let px = p * x;
-                ll += k[0] + q * ln_gamma_ + (px - 1.0) * ln_m[i] - (px + q) * ln_total;
-                g[0] += k[1] + x * (ln_m[i] - ln_total);
-                g[1] += k[2] + ln_gamma_ - ln_total;
-                g[2] += q / gamma - (px + q) / total;
+                let n = c.count;
+                ll += n * (k[0] + q * ln_gamma_ + (px - 1.0) * c.ln_mean_value - (px + q) * ln_total);
+                g[0] += n * (k[1] + x * (c.ln_mean_value - ln_total));
+                g[1] += n * (k[2] + ln_gamma_ - ln_total);
+                g[2] += n * (q / gamma - (px + q) / total);
             }
             ll
         })
@@ -91,14 +88,13 @@ impl GammaGamma {
         let mean_m = repeat.iter().map(|c| c.monetary_value).sum::<f64>() / repeat.len() as f64;
         let from = |v: &[f64]| GammaGamma { p: v[0].exp(), q: v[1].exp(), gamma: v[2].exp() };
         let fit_on = |repeat: &[Rfm], starts: &[Vec<f64>]| {
-            let by_x = ByFrequency::new(repeat);
-            let ln_m: Vec<f64> = repeat.iter().map(|c| c.monetary_value.ln()).collect();
+            let spends = Spends::new(repeat);
             let objective = |v: &[f64], grad: &mut [f64]| {
                 if v.iter().any(|x| x.abs() > LOG_PARAM_BOUND) {
                     return f64::INFINITY;
                 }
                 let m = from(v);
-                let (ll, g) = m.log_likelihood_and_gradient(repeat, &ln_m, &by_x);
+                let (ll, g) = m.log_likelihood_and_gradient(&spends);
                 for (out, (gi, theta)) in grad.iter_mut().zip(g.iter().zip([m.p, m.q, m.gamma])) {
                     *out = -gi * theta;
                 }
@@ -136,6 +132,40 @@ impl GammaGamma {
         let GammaGamma { p, q, gamma } = *self;
         let x = rfm.x();
         p * (gamma + rfm.monetary_value * x) / (p * x + q - 1.0)
+    }
+}
+
+/// The customers of a spend fit grouped by (x, m̄): CDNOW's 946 have 753
+/// distinct ones.
+pub(crate) struct Spends {
+    /// The distinct frequencies x, ascending.
+    xs: Vec<f64>,
+    customers: Vec<Spend>,
+}
+
+/// One distinct (x, m̄) and how many customers have it.
+struct Spend {
+    /// Index into [`Spends::xs`].
+    x: u32,
+    mean_value: f64,
+    ln_mean_value: f64,
+    count: f64,
+}
+
+impl Spends {
+    fn new(repeat: &[Rfm]) -> Spends {
+        // Mean values are positive, so their bits sort like the numbers.
+        let distinct = count_distinct(repeat.iter().map(|c| (c.frequency, c.monetary_value.to_bits())).collect());
+        let mut frequencies: Vec<u32> = distinct.iter().map(|((x, _), _)| *x).collect();
+        frequencies.dedup();
+        let customers = distinct
+            .iter()
+            .map(|&((x, m), count)| {
+                let mean_value = f64::from_bits(m);
+                Spend { x: position(&frequencies, x), mean_value, ln_mean_value: mean_value.ln(), count }
+            })
+            .collect();
+        Spends { xs: frequencies.into_iter().map(f64::from).collect(), customers }
     }
 }
 
@@ -197,11 +227,12 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
+        // Frequencies and values cycle with coprime periods: 91 distinct (x, m̄), most of them twice or thrice.
         let data: Vec<Rfm> = (1..200).map(|i| Rfm::new(i % 7 + 1, 1.0, 2.0, 5.0 + f64::from(i % 13) * 3.7)).collect();
-        let by_x = ByFrequency::new(&data);
-        let ln_m: Vec<f64> = data.iter().map(|c| c.monetary_value.ln()).collect();
+        let spends = Spends::new(&data);
+        assert_eq!(spends.customers.len(), 91);
         let m = GammaGamma { p: 4.0, q: 2.5, gamma: 12.0 };
-        let (ll, g) = m.log_likelihood_and_gradient(&data, &ln_m, &by_x);
+        let (ll, g) = m.log_likelihood_and_gradient(&spends);
         assert!((ll - m.log_likelihood(&data)).abs() < 1e-9 * ll.abs());
         for i in 0..3 {
             let bump = |d: f64| {

@@ -5,14 +5,12 @@
 //! While active, a customer buys as a Poisson process with rate λ ~ Gamma(r, α);
 //! their lifetime is exponential with rate μ ~ Gamma(s, β).
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::bgnbd::check_summaries;
 use crate::optimise::{Options, bfgs, minimise};
 use crate::special::{digamma, hyp2f1, ln_gamma, ln_hyp2f1_shifted_with_gradient, log_add_exp, log_sub_exp};
-use crate::{Error, Fit, LOG_PARAM_BOUND, PurchaseModel, Rfm, fit_from_minimum};
+use crate::{Error, Fit, Groups, LOG_PARAM_BOUND, PurchaseModel, Rfm, fit_from_minimum};
 
 /// The cap on the dropout rate's shape s (see [`ParetoNbd::fit`]).
 pub const S_MAX: f64 = 1e4;
@@ -107,28 +105,28 @@ impl ParetoNbd {
     /// B = ln s - ln(r+s+x) + ln A0 (dropped out in (t_x, T]), each term's
     /// derivative is ∂head + w ∂A + (1-w) ∂B with w = e^A / (e^A + e^B), and
     /// ∂ ln A0 = (∂ ln F(t_x) - q ∂ ln F(T)) / (1 - q), q = F(T)/F(t_x).
-    /// ln F is computed once per point of [`Groups`], on all cores when there are thousands, and each
-    /// distinct customer is weighted by its count.
-    pub(crate) fn log_likelihood_and_gradient(&self, groups: &Groups) -> (f64, [f64; 4]) {
+    /// ln F is computed once per point of [`Points`], on all cores when there
+    /// are thousands, and each distinct customer is weighted by its count.
+    pub(crate) fn log_likelihood_and_gradient(&self, points: &Points) -> (f64, [f64; 4]) {
         let ParetoNbd { r, alpha, s, beta } = *self;
         let (lg_r, psi_r, ln_alpha, ln_beta) = (ln_gamma(r), digamma(r), alpha.ln(), beta.ln());
         // Per distinct x: ln Γ(r+x) - ln Γ(r) and ψ(r+x) - ψ(r).
         let per_x: Vec<(f64, f64)> =
-            groups.xs.iter().map(|&x| (ln_gamma(r + x) - lg_r, digamma(r + x) - psi_r)).collect();
-        let ln_f = strided_map(groups.points.len(), groups.threads, |i| {
-            let (xi, y) = groups.points[i];
-            self.ln_f_with_gradient(groups.xs[xi as usize], y)
+            points.groups.xs.iter().map(|&x| (ln_gamma(r + x) - lg_r, digamma(r + x) - psi_r)).collect();
+        let ln_f = strided_map(points.points.len(), points.threads, |i| {
+            let (xi, y) = points.points[i];
+            self.ln_f_with_gradient(points.groups.xs[xi as usize], y)
         });
         let (mut ll, mut g) = (0.0, [0.0; 4]);
-        for c in &groups.customers {
+        for (c, &[at_recency, at_t]) in points.groups.customers.iter().zip(&points.at) {
             let (lgx, psix) = per_x[c.x as usize];
-            let x = groups.xs[c.x as usize];
+            let x = points.groups.xs[c.x as usize];
             let rsx = r + s + x;
             let (ln_at, ln_bt) = ((alpha + c.t).ln(), (beta + c.t).ln());
             let head = lgx + r * ln_alpha + s * ln_beta;
             let a_term = -(r + x) * ln_at - s * ln_bt;
-            let (lf1, g1) = ln_f[c.at_recency as usize];
-            let (lf2, g2) = ln_f[c.at_t as usize];
+            let (lf1, g1) = ln_f[at_recency as usize];
+            let (lf2, g2) = ln_f[at_t as usize];
             let q = (lf2 - lf1).exp();
             let dg_head = [psix + ln_alpha, r / alpha, ln_beta, s / beta];
             let dg_a = [-ln_at, -(r + x) / (alpha + c.t), -ln_bt, -s / (beta + c.t)];
@@ -167,22 +165,22 @@ impl ParetoNbd {
     /// variation, so the predictions are the limit's to about four digits).
     pub fn fit(data: &[Rfm]) -> Result<Fit<ParetoNbd>, Error> {
         check_summaries(data)?;
-        let groups = Groups::new(data);
+        let points = Points::new(data);
         let mean_t = data.iter().map(|c| c.t).sum::<f64>() / data.len() as f64;
         let ln_s_max = S_MAX.ln();
         let from = |p: &[f64]| ParetoNbd { r: p[0].exp(), alpha: p[1].exp(), s: p[2].exp(), beta: (p[2] - p[3]).exp() };
         // Minus the log-likelihood and its gradient in the search coordinates:
         // d/d ln r = r ∂r, d/d ln α = α ∂α, d/d ln s = s ∂s + β ∂β, d/d ln(s/β) = -β ∂β.
-        let objective_on = |groups: &Groups, p: &[f64], grad: &mut [f64]| {
+        let objective_on = |points: &Points, p: &[f64], grad: &mut [f64]| {
             if p.iter().any(|v| v.abs() > LOG_PARAM_BOUND) || p[2] > ln_s_max || (p[2] - p[3]).abs() > LOG_PARAM_BOUND {
                 return f64::INFINITY;
             }
             let m = from(p);
-            let (ll, g) = m.log_likelihood_and_gradient(groups);
+            let (ll, g) = m.log_likelihood_and_gradient(points);
             grad.copy_from_slice(&[-m.r * g[0], -m.alpha * g[1], -(m.s * g[2] + m.beta * g[3]), m.beta * g[3]]);
             -ll
         };
-        let objective = |p: &[f64], grad: &mut [f64]| objective_on(&groups, p, grad);
+        let objective = |p: &[f64], grad: &mut [f64]| objective_on(&points, p, grad);
         let scale = mean_t.max(1e-6).ln();
         // (ln r, ln α, ln s, ln s/β): β = e^scale and s = 1 means a mean
         // lifetime of about the mean observed age.
@@ -193,8 +191,8 @@ impl ParetoNbd {
         ];
         let tried = starts.len();
         let (starts, explored) = crate::starts_from_sample(data, starts, |sample, starts| {
-            let groups = Groups::new(sample);
-            bfgs(|p: &[f64], g: &mut [f64]| objective_on(&groups, p, g), starts, 1e-10, 1_000)
+            let points = Points::new(sample);
+            bfgs(|p: &[f64], g: &mut [f64]| objective_on(&points, p, g), starts, 1e-10, 1_000)
         });
         let mut m = bfgs(objective, &starts, 1e-10, 1_000);
         m.evaluations += explored;
@@ -272,68 +270,26 @@ impl ParetoNbd {
     }
 }
 
-/// Customers grouped for the fit. The likelihood depends on a customer only
-/// through (x, t_x, T), and real summaries repeat those (CDNOW's 2,357
-/// customers have 1,016 distinct ones), so each distinct customer is
-/// computed once and weighted by its count. The costly part, ln F(y) of
-/// [`ParetoNbd::ln_a0`] with its gradient, depends only on (x, y): it is
-/// computed once per distinct (x, t_x) and (x, T), its points (1,050 on
-/// CDNOW instead of about 3,300 evaluations customer by customer).
-pub(crate) struct Groups {
-    /// The distinct frequencies x.
-    xs: Vec<f64>,
-    /// (index into `xs`, y): where ln F is needed.
+/// Customers grouped for the fit ([`Groups`]) and where each needs the
+/// costly part, ln F(y) of [`ParetoNbd::ln_a0`] with its gradient. That
+/// depends only on (x, y), so it is computed once per distinct (x, t_x) and
+/// (x, T) (1,050 points on CDNOW instead of about 3,300 evaluations customer
+/// by customer).
+pub(crate) struct Points {
+    groups: Groups,
+    /// (index into [`Groups::xs`], y): where ln F is needed.
     points: Vec<(u32, f64)>,
-    customers: Vec<Group>,
+    /// Per group: indices into `points` of (x, t_x) and (x, T).
+    at: Vec<[u32; 2]>,
     threads: usize,
 }
 
-/// One distinct (x, t_x, T) and how many customers have it.
-struct Group {
-    x: u32,
-    t: f64,
-    count: f64,
-    /// Indices into [`Groups::points`] of (x, t_x) and (x, T).
-    at_recency: u32,
-    at_t: u32,
-}
-
-impl Groups {
-    pub(crate) fn new(data: &[Rfm]) -> Groups {
-        // Times are non-negative, so their bits sort like the numbers.
-        let mut keys: Vec<(u32, u64, u64)> =
-            data.iter().map(|c| (c.frequency, c.recency.to_bits(), c.t.to_bits())).collect();
-        keys.sort_unstable();
-        let mut distinct: Vec<((u32, u64, u64), f64)> = Vec::new();
-        for k in keys {
-            match distinct.last_mut() {
-                Some((last, n)) if *last == k => *n += 1.0,
-                _ => distinct.push((k, 1.0)),
-            }
-        }
-        let mut frequencies: Vec<u32> = distinct.iter().map(|((x, _, _), _)| *x).collect();
-        frequencies.dedup();
-        let mut points = Vec::new();
-        let mut point_of: HashMap<(u32, u64), u32> = HashMap::new();
-        let mut point = |x: u32, y: u64| {
-            *point_of.entry((x, y)).or_insert_with(|| {
-                points.push((x, f64::from_bits(y)));
-                (points.len() - 1) as u32
-            })
-        };
-        let customers = distinct
-            .iter()
-            .map(|&((frequency, recency, t), count)| {
-                let x = frequencies.binary_search(&frequency).expect("every frequency is listed") as u32;
-                Group { x, t: f64::from_bits(t), count, at_recency: point(x, recency), at_t: point(x, t) }
-            })
-            .collect();
-        Groups {
-            xs: frequencies.into_iter().map(f64::from).collect(),
-            points,
-            customers,
-            threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
-        }
+impl Points {
+    pub(crate) fn new(data: &[Rfm]) -> Points {
+        let groups = Groups::new(data);
+        let (keys, at) = groups.points(|x, y| (x, y.to_bits()));
+        let points = keys.into_iter().map(|(x, y)| (x, f64::from_bits(y))).collect();
+        Points { groups, points, at, threads: crate::cores() }
     }
 }
 
@@ -438,7 +394,7 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let data = crate::test_summaries();
-        let groups = Groups::new(&data);
+        let points = Points::new(&data);
         for m in [
             ParetoNbd { r: 0.553, alpha: 10.578, s: 0.606, beta: 11.669 },
             ParetoNbd { r: 0.8, alpha: 15.0, s: 1.3, beta: 6.0 },
@@ -446,7 +402,7 @@ mod tests {
             ParetoNbd { r: 0.4, alpha: 90.0, s: 0.7, beta: 2.0 },
             ParetoNbd { r: 0.5, alpha: 0.2, s: 1.5, beta: 60.0 },
         ] {
-            let (ll, g) = m.log_likelihood_and_gradient(&groups);
+            let (ll, g) = m.log_likelihood_and_gradient(&points);
             let direct = m.log_likelihood(&data);
             assert!((ll - direct).abs() < 1e-9 * direct.abs(), "{m:?}: {ll} vs {direct}");
             for i in 0..4 {
