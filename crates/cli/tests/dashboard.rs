@@ -215,7 +215,7 @@ fn pages_need_a_session_and_the_read_api_serves_the_cli_json() {
     assert_eq!(mrr, api_json["months"]["2025-06"]["mrr_cents"].as_f64().unwrap());
     figures_follow_their_rules_and_lists(ws, &base, &session);
     overrides_need_an_admin_session(ws, &base, &session);
-    parts_come_alone(&base, &session);
+    parts_come_alone(ws, &base, &session);
     support_shows_business_hours_when_set(ws, &base, &session);
 
     // The session ends with its key.
@@ -237,11 +237,33 @@ fn pages_need_a_session_and_the_read_api_serves_the_cli_json() {
 /// The revenue page under a preset is `metrics revenue --preset`'s document;
 /// its reconciliation is `tenure reconcile --json` row for row; survey and
 /// support figures list the answers and tickets they count.
-/// A slow part of a page on its own (what the browser fetches for a placeholder).
-fn parts_come_alone(base: &str, session: &str) {
+/// A slow part of a page on its own (what the browser fetches for a placeholder);
+/// the journey's steps are `tenure metrics funnel`'s, per person and per account.
+fn parts_come_alone(ws: &Ws, base: &str, session: &str) {
     let part = get(&format!("{base}/engagement?part=funnel"), &[("Cookie", session)]);
     assert_eq!(part.status, 200, "{}", part.body);
     assert!(part.body.contains("data-chart-for=\"c-funnel\"") && !part.body.contains("<html"), "{}", part.body);
+    for by in ["user", "account"] {
+        let cli = ws.json(&["metrics", "funnel", "--by", by, "--json"]);
+        let steps = cli["steps"].as_array().unwrap();
+        let csv = get(&format!("{base}/engagement?by={by}&csv=funnel"), &[("Cookie", session)]);
+        let mut rows = csv_rows(&csv.body);
+        assert_eq!(rows.remove(0)[2], "reached", "{}", csv.body);
+        assert_eq!(rows.len(), steps.len(), "{}", csv.body);
+        assert!(steps[0]["count"].as_u64().unwrap() > 0, "the demo's people sign up: {cli}");
+        for (row, step) in rows.iter().zip(steps) {
+            assert_eq!(row[1], step["name"].as_str().unwrap());
+            for (col, key) in [
+                (2, "count"),
+                (3, "conversion_from_previous_pct"),
+                (4, "conversion_from_first_pct"),
+                (5, "dropped"),
+                (6, "median_time_to_convert_seconds"),
+            ] {
+                assert_eq!(num(&row[col]), step[key].as_f64().unwrap_or(0.0), "{key} of {} by {by}", row[1]);
+            }
+        }
+    }
     assert_eq!(get(&format!("{base}/engagement?part=nope"), &[("Cookie", session)]).status, 404);
     let body = get(&format!("{base}/accounts?part=body"), &[("Cookie", session)]);
     assert!(body.body.contains("href=\"/accounts/") && !body.body.contains("<html"), "the list alone");

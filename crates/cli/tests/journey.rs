@@ -34,6 +34,11 @@ fn tenure_json(ws: &Ws, args: &[&str]) -> Value {
     ws.json(args)
 }
 
+/// Each step's count of a funnel document.
+fn counts(f: &Value) -> Vec<u64> {
+    f["steps"].as_array().unwrap().iter().map(|s| s["count"].as_u64().unwrap()).collect()
+}
+
 #[test]
 fn adoption_funnel_and_feedback_on_a_small_demo() {
     let ws = Ws::uninitialised();
@@ -152,8 +157,6 @@ fn funnel_merges_anonymous_visitors_into_the_persons_they_identify_as() {
     ws.ok(&["import", "events", &events]);
     let steps = ["metrics", "funnel", "--steps", "page:Pricing,$identify,Report Created", "--json", "--list"];
     let f = tenure_json(&ws, &steps);
-    let counts =
-        |f: &Value| f["steps"].as_array().unwrap().iter().map(|s| s["count"].as_u64().unwrap()).collect::<Vec<_>>();
     // Merged: u1 (was a1) and a2 enter; u1 signs up 1800 s later and reports 1800 s after that.
     assert_eq!((f["identity_merge"].as_bool(), f["merged_anonymous_ids"].as_u64()), (Some(true), Some(1)));
     assert_eq!(counts(&f), [2, 1, 1]);
@@ -224,4 +227,51 @@ fn funnel_segments_follow_the_merged_persons_account() {
     let apart = by_segment(&["--no-identity-merge"]);
     assert_eq!(apart[0], ("(none)".to_string(), vec![3, 0, 0], serde_json::json!(["a1", "a2", "a3"])));
     assert!(apart[1..].iter().all(|(_, counts, _)| counts == &[0, 0, 0]), "{apart:?}");
+}
+
+/// The default journey on events without an anonymous id (nothing to merge:
+/// the funnel runs on the events table every metric shares) equals the one
+/// on the table read apart with page names (--no-identity-merge), per person
+/// and per account. Counts by hand.
+#[test]
+fn the_default_journey_without_anonymous_ids_counts_by_hand() {
+    let ws = Ws::new();
+    // u1 (acme) does the four steps. u2 (acme) creates a report before viewing the
+    // dashboard, so it stops at step 2. u3 (globex) views the dashboard 14 days and
+    // 1 s after signing up: outside the window. u4 (globex) never signs up.
+    let events = ws.file(
+        "events.csv",
+        "messageId,type,userId,anonymousId,event,name,timestamp,groupId\n\
+         m1,identify,u1,,,,2024-05-06T09:00:00Z,acme\n\
+         m2,identify,u2,,,,2024-05-06T09:00:00Z,acme\n\
+         m3,track,u2,,Report Created,,2024-05-06T09:05:00Z,acme\n\
+         m4,track,u1,,Dashboard Viewed,,2024-05-06T09:10:00Z,acme\n\
+         m5,page,u1,,,Home,2024-05-06T09:15:00Z,acme\n\
+         m6,track,u1,,Report Created,,2024-05-06T09:20:00Z,acme\n\
+         m7,track,u2,,Dashboard Viewed,,2024-05-06T09:30:00Z,acme\n\
+         m8,track,u1,,Invite Sent,,2024-05-06T10:00:00Z,acme\n\
+         m9,identify,u3,,,,2024-05-06T12:00:00Z,globex\n\
+         m10,track,u4,,Dashboard Viewed,,2024-05-06T13:00:00Z,globex\n\
+         m11,track,u3,,Dashboard Viewed,,2024-05-20T12:00:01Z,globex\n",
+    );
+    ws.ok(&["import", "events", &events]);
+    let medians = |f: &Value| {
+        f["steps"].as_array().unwrap().iter().map(|s| s["median_time_to_convert_seconds"].as_f64()).collect::<Vec<_>>()
+    };
+    let by_user = tenure_json(&ws, &["metrics", "funnel", "--json", "--list"]);
+    assert_eq!(by_user["merged_anonymous_ids"], 0);
+    // Entered u1, u2, u3; dashboard u1 (600 s), u2 (1800 s); report u1 (600 s); invite u1 (2400 s).
+    assert_eq!(counts(&by_user), [3, 2, 1, 1]);
+    assert_eq!(by_user["steps"][1]["actors"], serde_json::json!(["u1", "u2"]));
+    assert_eq!(medians(&by_user), [None, Some(1200.0), Some(600.0), Some(2400.0)]);
+    // Per account: acme enters at 09:00, dashboard 09:10, report 09:20 (the 09:05 one
+    // precedes the dashboard), invite 10:00; globex enters at 12:00 and u4's dashboard
+    // view at 13:00 is globex's step 2 (3600 s).
+    let by_account = tenure_json(&ws, &["metrics", "funnel", "--by", "account", "--json", "--list"]);
+    assert_eq!(counts(&by_account), [2, 2, 1, 1]);
+    assert_eq!(medians(&by_account), [None, Some(2100.0), Some(600.0), Some(2400.0)]);
+    for (by, merged) in [("user", &by_user), ("account", &by_account)] {
+        let apart = tenure_json(&ws, &["metrics", "funnel", "--by", by, "--no-identity-merge", "--json", "--list"]);
+        assert_eq!(apart["steps"], merged["steps"], "by {by}");
+    }
 }

@@ -84,10 +84,11 @@ pub fn shared<T: Any + Send + Sync>(ws: &Workspace, key: &str, load: impl FnOnce
 /// that a server's first page view does not wait for it. Errors are left for
 /// the documents that need the input to report.
 ///
-/// One events table only: the funnel's (page names, identities merged) is
-/// built per funnel document and dropped once the document is computed, not
-/// kept beside the shared one for the server's lifetime (it held a second
-/// copy of every event).
+/// One events table only: the funnel runs on it too unless it has
+/// anonymous visitors to merge or a `page:NAME` step; that table (page names,
+/// identities merged) is built per funnel document and dropped once the
+/// document is computed, not kept beside the shared one for the server's
+/// lifetime (it held a second copy of every event).
 pub fn warm(ws: &Workspace) {
     if let Ok(tz) = jiff::tz::TimeZone::get(&ws.settings().workspace.timezone) {
         let _ = crate::engagement::load_events(ws, tz, tenure_metrics::engagement::ActiveEvent::AnyTrack);
@@ -99,6 +100,8 @@ pub fn warm(ws: &Workspace) {
     if crate::churn::model_path(ws).is_file() {
         let _ = crate::churn::predict(ws, None, 0);
     }
+    // Last: only the funnel needs it, and the funnel runs on the events table above.
+    let _ = crate::journey::shared_identities(ws);
 }
 
 /// Forget everything kept for this workspace (tests, and memory after a big import).

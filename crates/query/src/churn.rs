@@ -110,7 +110,9 @@ struct AccountUsage {
 
 /// The raw inputs of a [`History`] (a workspace's tables, or test data).
 pub struct HistoryInputs {
-    pub revenue: RevenueData,
+    /// Shared with the revenue and health documents ([`RevenueData::shared`]):
+    /// the history reads it once while it is built, so it needs no copy.
+    pub revenue: Arc<RevenueData>,
     pub rules: Rules,
     pub reporting: Currency,
     pub tz: TimeZone,
@@ -128,7 +130,7 @@ impl History {
             .with_context(|| format!("workspace.timezone {:?} is not an IANA zone", settings.workspace.timezone))?;
         let usage = crate::engagement::load_events(ws, tz.clone(), ActiveEvent::AnyTrack)?;
         History::new(HistoryInputs {
-            revenue: (*RevenueData::shared(ws)?).clone(),
+            revenue: RevenueData::shared(ws)?,
             rules,
             reporting: settings.workspace.reporting_currency,
             tz,

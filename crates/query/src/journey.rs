@@ -3,16 +3,18 @@
 //! compact event table as the other engagement metrics.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::Args;
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use serde_json::Value;
 use tenure_metrics::engagement::events::{EVENT_COLUMNS_WITH_NAME, NO_ACCOUNT};
 use tenure_metrics::engagement::{ActiveEvent, EVENT_COLUMNS, EventTable, FunnelQuery, Step, adoption, funnel};
 use tenure_store::Workspace;
 
-use crate::engagement::{Cut, RangeArgs, day_range, header, identities, load_cut, time_zone, with_segments};
+use crate::engagement::{Cut, RangeArgs, day_range, header, identities, load, load_cut, time_zone, with_segments};
 use crate::filter::{NONE, merge, segments_of};
 
 pub const ADOPTION_AFTER_HELP: &str = "\
@@ -139,16 +141,17 @@ pub fn funnel_doc(ws: &Workspace, a: &FunnelArgs) -> Result<Value> {
         bail!("--window must be positive");
     }
     let (tzname, tz) = time_zone(ws, &a.range)?;
-    let ids = if a.no_identity_merge { None } else { Some(identities(ws)?) };
+    let ids = if a.no_identity_merge { None } else { Some(shared_identities(ws)?) };
     let segment = a.range.segment.as_deref();
     let cut = match (&ids, segment) {
         // Merged persons: cut by the person's account, not only the event's.
         (Some(ids), Some(attr)) => {
-            let all = load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, None, Some(ids))?.all;
+            let all = journey_events(ws, tz, &steps, ids)?;
             let segments = split_by_person_segment(&all, &segments_of(ws, attr)?);
             Cut { all, attribute: Some(attr.to_string()), segments }
         }
-        _ => load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, segment, ids.as_ref())?,
+        (Some(ids), None) => Cut { all: journey_events(ws, tz, &steps, ids)?, attribute: None, segments: Vec::new() },
+        (None, _) => load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, segment, None)?,
     };
     let range = day_range(cut.all.day_span(), &a.range)?;
     let q = FunnelQuery { steps, window_us, kind: a.range.by.kind(), from: range.0, to: range.1 };
@@ -169,6 +172,32 @@ pub fn funnel_doc(ws: &Workspace, a: &FunnelArgs) -> Result<Value> {
     merge(&mut o, body(&cut.all));
     with_segments(&mut o, &cut, body);
     Ok(o)
+}
+
+/// Every `anonymousId` -> `userId` ([`identities`]), read once per workspace
+/// state ([`crate::cache`]): each funnel document needs it, and reading it
+/// scans every event.
+pub fn shared_identities(ws: &Workspace) -> Result<Arc<HashMap<String, String>>> {
+    crate::cache::shared(ws, "identities", || identities(ws))
+}
+
+/// The events a merged-identity funnel runs on. Without an alias to merge
+/// and without a `page:NAME` step (the only step that needs page names) this
+/// is the events table every other metric shares: the same files read in
+/// the same order into the same rows, so the funnel over it is the funnel
+/// over a table built with the (empty) merge, without a second read of
+/// every event (seconds on the dashboard, a second copy in memory).
+fn journey_events(
+    ws: &Workspace,
+    tz: TimeZone,
+    steps: &[Step],
+    ids: &HashMap<String, String>,
+) -> Result<Arc<EventTable>> {
+    let page_names = steps.iter().any(|s| matches!(s, Step::Page(Some(_))));
+    if ids.is_empty() && !page_names {
+        return load(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS);
+    }
+    Ok(load_cut(ws, tz, ActiveEvent::AnyTrack, EVENT_COLUMNS_WITH_NAME, None, Some(ids))?.all)
 }
 
 /// The events of each segment when anonymous visitors are merged into the

@@ -247,11 +247,11 @@ fn inputs(c: &Company, cut: Option<Date>) -> HistoryInputs {
         })
         .collect();
     HistoryInputs {
-        revenue: RevenueData {
+        revenue: Arc::new(RevenueData {
             events: c.events.iter().filter(|e| known_date(e.date)).cloned().collect(),
             invoices,
             ..RevenueData::default()
-        },
+        }),
         rules: Rules::default(),
         reporting: Currency::USD,
         tz: TimeZone::UTC,
