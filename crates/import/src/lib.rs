@@ -5,6 +5,7 @@
 //! The same [`import_records`] pipeline serves files and (later) the HTTP
 //! API, so a row is validated identically whatever its source.
 
+mod events;
 pub mod read;
 pub mod vendor;
 
@@ -163,6 +164,14 @@ pub fn import_files(
                 }
             }
         }
+    }
+    let bulk_events = entity == "events"
+        && opts.vendor.is_none()
+        && sources.iter().all(|(_, f)| matches!(f, Format::Jsonl | Format::Csv));
+    if bulk_events {
+        let files: Vec<(PathBuf, Format)> = sources.into_iter().map(|(src, f)| (src.path, f)).collect();
+        events::import_event_files(ws, &files, opts, &mut report)?;
+        return Ok(report);
     }
     let records = sources.into_iter().map(|(src, _)| {
         let file = src.path.display().to_string();

@@ -88,9 +88,9 @@ pub fn open(path: &Path, format: Format, progress: Option<crate::Progress>) -> R
     }
 }
 
-struct CountingReader<R> {
-    inner: R,
-    progress: Option<crate::Progress>,
+pub(crate) struct CountingReader<R> {
+    pub(crate) inner: R,
+    pub(crate) progress: Option<crate::Progress>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
@@ -107,7 +107,7 @@ impl<R: Read> Read for CountingReader<R> {
 /// has an even number (escaped quotes are doubled), so an odd count at the
 /// end means the file stops inside a quoted field, typically a truncated file,
 /// which the csv reader would otherwise accept as one long last value.
-struct QuoteCounter<R> {
+pub(crate) struct QuoteCounter<R> {
     inner: R,
     quotes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -122,43 +122,73 @@ impl<R: Read> Read for QuoteCounter<R> {
 }
 
 fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, ImportError> {
-    let quotes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let reader = QuoteCounter { inner: reader, quotes: quotes.clone() };
-    let delimiter = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv")) { b'\t' } else { b',' };
-    let mut csv = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
-    let header_bytes =
-        csv.byte_headers().map_err(|e| file_error(path, format!("cannot read the header: {e}")))?.clone();
-    let mut header = Vec::new();
-    for (i, h) in header_bytes.iter().enumerate() {
-        let name = std::str::from_utf8(h).map_err(|_| {
-            file_error(path, format!("line 1: header column {} is not valid UTF-8 (save the file as UTF-8)", i + 1))
-        })?;
-        // Spreadsheets like to write a byte-order mark before the first column.
-        header.push(name.trim_start_matches('\u{feff}').trim().to_string());
-    }
-    if header.iter().all(|h| h.is_empty()) {
-        return Err(file_error(path, "line 1: the header row is empty"));
-    }
-    if let Some(dup) = header.iter().enumerate().find(|(i, h)| !h.is_empty() && header[..*i].contains(h)) {
-        return Err(file_error(path, format!("line 1: column {:?} appears twice in the header", dup.1)));
-    }
+    let mut csv = CsvRows::open(path, reader)?;
+    let header = csv.header.clone();
     let file = display(path);
-    let cols = header.clone();
     let mut record = csv::ByteRecord::new();
-    let mut last_line = 1;
-    let mut finished = false;
     let rows = std::iter::from_fn(move || {
+        let line = match csv.next_record(&mut record)? {
+            Ok(line) => line,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(csv_record(&file, line, &csv.header, record.iter()))
+    });
+    Ok(FileRows { path: path.to_path_buf(), header, rows: Box::new(rows) })
+}
+
+/// The records of a CSV file with its header checked: blank lines skipped,
+/// rows of the wrong width and a file ending inside quotes reported.
+pub(crate) struct CsvRows<R: Read> {
+    csv: csv::Reader<QuoteCounter<R>>,
+    quotes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    file: String,
+    /// Column names, trimmed, without a byte-order mark.
+    pub header: Vec<String>,
+    last_line: u64,
+    finished: bool,
+}
+
+impl<R: Read> CsvRows<R> {
+    pub(crate) fn open(path: &Path, reader: R) -> Result<CsvRows<R>, ImportError> {
+        let quotes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reader = QuoteCounter { inner: reader, quotes: quotes.clone() };
+        let delimiter = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv")) { b'\t' } else { b',' };
+        let mut csv =
+            csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
+        let header_bytes =
+            csv.byte_headers().map_err(|e| file_error(path, format!("cannot read the header: {e}")))?.clone();
+        let mut header = Vec::new();
+        for (i, h) in header_bytes.iter().enumerate() {
+            let name = std::str::from_utf8(h).map_err(|_| {
+                file_error(path, format!("line 1: header column {} is not valid UTF-8 (save the file as UTF-8)", i + 1))
+            })?;
+            // Spreadsheets like to write a byte-order mark before the first column.
+            header.push(name.trim_start_matches('\u{feff}').trim().to_string());
+        }
+        if header.iter().all(|h| h.is_empty()) {
+            return Err(file_error(path, "line 1: the header row is empty"));
+        }
+        if let Some(dup) = header.iter().enumerate().find(|(i, h)| !h.is_empty() && header[..*i].contains(h)) {
+            return Err(file_error(path, format!("line 1: column {:?} appears twice in the header", dup.1)));
+        }
+        Ok(CsvRows { csv, quotes, file: display(path), header, last_line: 1, finished: false })
+    }
+
+    /// Read the next non-blank record of the header's width into `record`:
+    /// its line, or why it could not be read; `None` at the end.
+    pub(crate) fn next_record(&mut self, record: &mut csv::ByteRecord) -> Option<Result<u64, RowError>> {
+        let file = &self.file;
         loop {
-            if finished {
+            if self.finished {
                 return None;
             }
-            match csv.read_byte_record(&mut record) {
+            match self.csv.read_byte_record(record) {
                 Ok(false) => {
-                    finished = true;
-                    if quotes.load(std::sync::atomic::Ordering::Relaxed) % 2 == 1 {
+                    self.finished = true;
+                    if self.quotes.load(std::sync::atomic::Ordering::Relaxed) % 2 == 1 {
                         return Some(Err(RowError::new(
-                            &file,
-                            last_line,
+                            file,
+                            self.last_line,
                             "csv",
                             "the file ends inside a quoted field that starts on this line (is the file truncated?)",
                         )));
@@ -167,57 +197,63 @@ fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, Impor
                 }
                 Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(last_line);
+                    let line = e.position().map(|p| p.line()).unwrap_or(self.last_line);
                     // The csv reader cannot resume after an I/O error; stop there.
-                    finished = matches!(e.kind(), csv::ErrorKind::Io(_));
-                    return Some(Err(RowError::new(&file, line, "csv", e.to_string())));
+                    self.finished = matches!(e.kind(), csv::ErrorKind::Io(_));
+                    return Some(Err(RowError::new(file, line, "csv", e.to_string())));
                 }
             }
             let line = record.position().map(|p| p.line()).unwrap_or(0);
-            last_line = line;
+            self.last_line = line;
             if record.iter().all(|f| f.is_empty()) {
                 continue; // blank line
             }
-            if record.len() != cols.len() {
+            if record.len() != self.header.len() {
                 return Some(Err(RowError::new(
-                    &file,
+                    file,
                     line,
                     "csv",
                     format!(
                         "has {} fields but the header has {} (a quote left open, or a stray comma?)",
                         record.len(),
-                        cols.len()
+                        self.header.len()
                     ),
                 )));
             }
-            let mut fields = Map::new();
-            for (name, bytes) in cols.iter().zip(record.iter()) {
-                if name.is_empty() {
-                    continue;
-                }
-                match std::str::from_utf8(bytes) {
-                    Ok(s) => {
-                        if !s.is_empty() {
-                            fields.insert(name.clone(), Value::String(s.to_string()));
-                        }
-                    }
-                    Err(e) => {
-                        return Some(Err(RowError::new(
-                            &file,
-                            line,
-                            name,
-                            format!(
-                                "is not valid UTF-8 (byte {} of the field); save the file as UTF-8",
-                                e.valid_up_to() + 1
-                            ),
-                        )));
-                    }
+            return Some(Ok(line));
+        }
+    }
+}
+
+/// One CSV row as a record: every non-empty cell of a named column, as a string.
+pub(crate) fn csv_record<'c>(
+    file: &str,
+    line: u64,
+    cols: &[String],
+    cells: impl Iterator<Item = &'c [u8]>,
+) -> Result<Record, RowError> {
+    let mut fields = Map::new();
+    for (name, bytes) in cols.iter().zip(cells) {
+        if name.is_empty() {
+            continue;
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                if !s.is_empty() {
+                    fields.insert(name.clone(), Value::String(s.to_string()));
                 }
             }
-            return Some(Ok(Record::new(line, fields)));
+            Err(e) => {
+                return Err(RowError::new(
+                    file,
+                    line,
+                    name,
+                    format!("is not valid UTF-8 (byte {} of the field); save the file as UTF-8", e.valid_up_to() + 1),
+                ));
+            }
         }
-    });
-    Ok(FileRows { path: path.to_path_buf(), header, rows: Box::new(rows) })
+    }
+    Ok(Record::new(line, fields))
 }
 
 fn open_jsonl<R: Read + 'static>(path: &Path, reader: R) -> FileRows {
@@ -234,35 +270,42 @@ fn open_jsonl<R: Read + 'static>(path: &Path, reader: R) -> FileRows {
                 Err(e) => return Some(Err(RowError::new(&file, line_no + 1, "file", e.to_string()))),
             }
             line_no += 1;
-            let text = match std::str::from_utf8(&buf) {
+            let text = match jsonl_text(&file, line_no, &buf) {
                 Ok(t) => t,
-                Err(e) => {
-                    return Some(Err(RowError::new(
-                        &file,
-                        line_no,
-                        "line",
-                        format!("is not valid UTF-8 (byte {}); save the file as UTF-8", e.valid_up_to() + 1),
-                    )));
-                }
+                Err(e) => return Some(Err(e)),
             };
-            let text = text.trim();
             if text.is_empty() {
                 continue;
             }
-            return Some(match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(m)) => Ok(Record::new(line_no, m)),
-                Ok(other) => Err(RowError::new(
-                    &file,
-                    line_no,
-                    "line",
-                    format!("expected a JSON object, found {}", json_kind(&other)),
-                )),
-                Err(e) if e.is_eof() => Err(RowError::new(&file, line_no, "json", format!("truncated JSON: {e}"))),
-                Err(e) => Err(RowError::new(&file, line_no, "json", format!("invalid JSON: {e}"))),
-            });
+            return Some(jsonl_record(&file, line_no, text));
         }
     });
     FileRows { path: path.to_path_buf(), header: Vec::new(), rows: Box::new(rows) }
+}
+
+/// One line of a JSON Lines file as text, trimmed (empty for a blank line).
+pub(crate) fn jsonl_text<'b>(file: &str, line_no: u64, bytes: &'b [u8]) -> Result<&'b str, RowError> {
+    match std::str::from_utf8(bytes) {
+        Ok(t) => Ok(t.trim()),
+        Err(e) => Err(RowError::new(
+            file,
+            line_no,
+            "line",
+            format!("is not valid UTF-8 (byte {}); save the file as UTF-8", e.valid_up_to() + 1),
+        )),
+    }
+}
+
+/// One line of a JSON Lines file (trimmed, not empty) as a record.
+pub(crate) fn jsonl_record(file: &str, line_no: u64, text: &str) -> Result<Record, RowError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(Record::new(line_no, m)),
+        Ok(other) => {
+            Err(RowError::new(file, line_no, "line", format!("expected a JSON object, found {}", json_kind(&other))))
+        }
+        Err(e) if e.is_eof() => Err(RowError::new(file, line_no, "json", format!("truncated JSON: {e}"))),
+        Err(e) => Err(RowError::new(file, line_no, "json", format!("invalid JSON: {e}"))),
+    }
 }
 
 /// A whole JSON document: an array of objects, or an object whose `batch`,

@@ -237,19 +237,34 @@ impl<'w> Writer<'w> {
             return Ok(());
         }
         let ts = batch.column_by_name("timestamp").expect("timestamp").as_primitive::<TimestampMicrosecondType>();
-        let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-        for r in 0..batch.num_rows() {
-            by_day.entry(ts.value(r).div_euclid(MICROS_PER_DAY) as i32).or_default().push(r as u32);
+        // Rows mostly come in time order, so each day is usually one run of
+        // rows: a slice of the batch, not a copy.
+        let mut runs: Vec<(i32, usize, usize)> = Vec::new();
+        for (r, t) in ts.values().iter().enumerate() {
+            let day = t.div_euclid(MICROS_PER_DAY) as i32;
+            match runs.last_mut() {
+                Some((d, _, len)) if *d == day => *len += 1,
+                _ => runs.push((day, r, 1)),
+            }
         }
-        for (day, idx) in by_day {
+        let days: BTreeSet<i32> = runs.iter().map(|r| r.0).collect();
+        let parts: Vec<(i32, RecordBatch)> = if days.len() == runs.len() {
+            runs.into_iter().map(|(day, start, len)| (day, batch.slice(start, len))).collect()
+        } else {
+            let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+            for (r, t) in ts.values().iter().enumerate() {
+                by_day.entry(t.div_euclid(MICROS_PER_DAY) as i32).or_default().push(r as u32);
+            }
+            let mut parts = Vec::with_capacity(by_day.len());
+            for (day, idx) in by_day {
+                parts.push((day, take_record_batch(batch, &UInt32Array::from(idx))?));
+            }
+            parts
+        };
+        for (day, part) in parts {
             if !checked {
                 self.unchecked_days.insert(day);
             }
-            let part = if idx.len() == batch.num_rows() {
-                batch.clone()
-            } else {
-                take_record_batch(batch, &UInt32Array::from(idx))?
-            };
             self.events.entry(day).or_default().push(part);
         }
         self.buffered_events += batch.num_rows();
@@ -289,16 +304,22 @@ impl<'w> Writer<'w> {
     /// The rows of `batch` (all of one day) whose ids are neither stored on
     /// that day nor earlier in the batch.
     fn drop_stored_ids(&mut self, day_str: &str, batch: &RecordBatch) -> Result<RecordBatch> {
-        // Ids stored (committed or flushed earlier in this import) on that day.
-        let mut seen: HashSet<String> = HashSet::new();
+        // Ids stored (committed or flushed earlier in this import) on that day,
+        // borrowed from their columns: no string copied per row.
+        let mut stored = Vec::new();
         for f in self.day_files(day_str) {
-            for b in read_parquet(&self.ws.root.join(&f.path), Some(&["message_id"]))? {
-                let ids = b.column(0).as_string::<i32>();
-                seen.extend((0..b.num_rows()).map(|r| ids.value(r).to_string()));
-            }
+            stored.extend(read_parquet(&self.ws.root.join(&f.path), Some(&["message_id"]))?);
+        }
+        let stored_rows: usize = stored.iter().map(|b| b.num_rows()).sum();
+        let mut seen: HashSet<&str> = HashSet::with_capacity(stored_rows + batch.num_rows());
+        for b in &stored {
+            seen.extend(b.column(0).as_string::<i32>().iter().flatten());
         }
         let ids = batch.column_by_name("message_id").expect("message_id").as_string::<i32>();
-        let keep: BooleanArray = (0..batch.num_rows()).map(|r| Some(seen.insert(ids.value(r).to_string()))).collect();
+        let keep: BooleanArray = ids.iter().map(|id| Some(seen.insert(id.unwrap_or_default()))).collect();
+        if keep.true_count() == batch.num_rows() {
+            return Ok(batch.clone());
+        }
         let fresh = filter_record_batch(batch, &keep)?;
         self.event_summary.duplicates += (batch.num_rows() - fresh.num_rows()) as u64;
         Ok(fresh)
@@ -427,6 +448,11 @@ fn sort_by_key(batch: &RecordBatch) -> Result<RecordBatch> {
 
 fn sort_by_timestamp(batch: &RecordBatch) -> Result<RecordBatch> {
     let ts = batch.column_by_name("timestamp").expect("timestamp column");
+    // Imports and the ingest log mostly arrive in time order: no copy then.
+    let times = ts.as_primitive::<TimestampMicrosecondType>().values();
+    if times.windows(2).all(|w| w[0] <= w[1]) {
+        return Ok(batch.clone());
+    }
     let idx = sort_to_indices(ts, None, None)?;
     Ok(take_record_batch(batch, &idx)?)
 }
