@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use tenure_demo::DemoConfig;
-use tenure_store::Workspace;
+use tenure_store::{Stored, Workspace};
 
 use crate::output;
 
@@ -58,39 +58,43 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
     let cfg = DemoConfig { seed: args.seed, customers: args.customers, events: args.events, ..DemoConfig::default() };
     let started = std::time::Instant::now();
 
-    let spinner = ProgressBar::new_spinner().with_message(format!("generating {} customers", cfg.customers));
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let mut ws = Workspace::open(data)?;
     {
         let mut w = ws.writer()?;
         // The company is generated and upserted a batch of customers at a
         // time: holding a million customers' rows at once took ~13 GB
         // (issue 10), a batch a few hundred MB. Customer ids are unique
-        // across batches, so the tables are the same as from one upsert.
+        // across batches, so each batch takes the Writer's insert path and
+        // the tables are the same as from one upsert.
+        let bar = progress_bar("customers", cfg.customers);
         let mut failed = None;
-        let demo = tenure_demo::generate_batches(&cfg, demo_batch_customers(), |batch| {
-            if failed.is_none()
-                && let Err(e) = upsert_company(&mut w, &batch)
-            {
-                failed = Some(e);
-            }
-        });
+        let demo =
+            tenure_demo::generate_batches(&cfg, demo_env_count("TENURE_DEMO_BATCH_CUSTOMERS", 50_000), |batch| {
+                bar.inc(batch.customers.len() as u64);
+                if failed.is_none()
+                    && let Err(e) = upsert_company(&mut w, &batch)
+                {
+                    failed = Some(e);
+                }
+            });
         if let Some(e) = failed {
             return Err(e.into());
         }
         upsert_company(&mut w, &demo)?;
-        spinner.finish_and_clear();
+        bar.finish_and_clear();
 
-        let bar = ProgressBar::new(cfg.events as u64).with_style(
-            ProgressStyle::with_template("usage events [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        // Events stream in chunks straight into the Writer, which writes
+        // them to Parquet every 2 M rows: memory does not grow with events.
+        // Their ids (customer, user, count) are unique and the workspace was
+        // empty, so the ids stored on each day need not be read again per
+        // flush (at 100 M events: 50 flushes over 730 days).
+        let bar = progress_bar("usage events", cfg.events);
         let mut failed = None;
-        tenure_demo::generate_events(&cfg, &demo, 20_000, |chunk| {
+        tenure_demo::generate_events(&cfg, &demo, demo_env_count("TENURE_DEMO_EVENT_CHUNK", 20_000), |chunk| {
             if failed.is_none() {
                 bar.inc(chunk.len() as u64);
-                if let Err(e) = w.append_events(&chunk) {
+                let batch = tenure_model::UsageEvent::to_batches(&chunk).remove(0);
+                if let Err(e) = w.append_checked_event_batch(&batch) {
                     failed = Some(e);
                 }
             }
@@ -99,9 +103,13 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
         if let Some(e) = failed {
             return Err(e.into());
         }
+        let spinner = progress_spinner("writing the workspace (merging each day's event files)");
         w.commit()?;
+        spinner.finish_and_clear();
     }
+    let spinner = progress_spinner("building the engagement rollups");
     tenure_query::rollup::refresh(&ws)?;
+    spinner.finish_and_clear();
     let marker = format!("seed = {}\ncustomers = {}\nevents = {}\n", cfg.seed, cfg.customers, cfg.events);
     fs_err::write(data.join(DEMO_MARKER), marker)?;
 
@@ -127,22 +135,36 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Customers generated and upserted at a time; `TENURE_DEMO_BATCH_CUSTOMERS`
-/// overrides it (tests use tiny batches to compare with one batch).
-const DEMO_BATCH_CUSTOMERS: usize = 50_000;
+/// A batch size the environment may override: `TENURE_DEMO_BATCH_CUSTOMERS`
+/// (customers generated and upserted at a time) and `TENURE_DEMO_EVENT_CHUNK`
+/// (events generated and appended at a time). Tests use tiny ones to compare
+/// with one batch.
+fn demo_env_count(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(default)
+}
 
-fn demo_batch_customers() -> usize {
-    std::env::var("TENURE_DEMO_BATCH_CUSTOMERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEMO_BATCH_CUSTOMERS)
+/// A bar for long work (a million customers and 100 M events take many
+/// minutes); hidden when stderr is not a terminal.
+fn progress_bar(what: &str, len: usize) -> ProgressBar {
+    ProgressBar::new(len as u64).with_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{bar:30}}] {{human_pos}}/{{human_len}} {{per_sec}} eta {{eta}}"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    )
+}
+
+fn progress_spinner(what: &str) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner().with_message(what.to_string());
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
 }
 
 /// Upsert every non-empty entity of a demo batch (a batch holds the
 /// per-customer rows, the company-wide rest its plans, costs and FX rates).
 fn upsert_company(w: &mut tenure_store::Writer<'_>, demo: &tenure_demo::DemoData) -> tenure_store::Result<()> {
-    fn put<E: tenure_store::Stored>(w: &mut tenure_store::Writer<'_>, rows: &[E]) -> tenure_store::Result<()> {
+    fn put<E: Stored>(w: &mut tenure_store::Writer<'_>, rows: &[E]) -> tenure_store::Result<()> {
         if !rows.is_empty() {
             w.upsert(rows)?;
         }

@@ -107,15 +107,18 @@ fn demo_data_passes_import_validation_and_round_trips_through_csv() {
     }
 }
 
-/// The company is generated and upserted a batch of customers at a time
-/// (bounded memory at a million customers): tiny batches give exactly the
-/// rows of one batch, table by table.
+/// The company is generated and upserted a batch of customers at a time,
+/// and events generated and written a chunk at a time (bounded memory at a
+/// million customers and 100 M events): tiny batches, chunks and event
+/// flushes give exactly the rows of one batch, table by table.
 #[test]
 fn demo_in_customer_batches_matches_one_batch() {
-    let run = |batch: &str| {
+    let run = |customers: &str, events: &str, flush: &str| {
         let ws = Ws::uninitialised();
         let out = common::tenure_cmd()
-            .env("TENURE_DEMO_BATCH_CUSTOMERS", batch)
+            .env("TENURE_DEMO_BATCH_CUSTOMERS", customers)
+            .env("TENURE_DEMO_EVENT_CHUNK", events)
+            .env("TENURE_EVENT_FLUSH_ROWS", flush)
             .arg("--data")
             .arg(ws.data())
             .args([SMALL, &["--seed", "3"]].concat())
@@ -124,7 +127,8 @@ fn demo_in_customer_batches_matches_one_batch() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         ws
     };
-    let (whole, batched) = (run("1000000"), run("7"));
+    // About 20,000 events: 3 flushes over the 730 days instead of one.
+    let (whole, batched) = (run("1000000", "1000000", "1000000"), run("7", "7", "7000"));
     // Every stored table, the events and the invoice children included.
     for table in tenure_store::TABLES.iter().map(|t| t.name) {
         let rows = sorted_rows(&whole, table);

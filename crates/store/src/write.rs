@@ -10,6 +10,7 @@ use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::error::{Result, StoreError};
@@ -116,6 +117,9 @@ impl<'w> Writer<'w> {
         let tables: Vec<&'static schema::TableDef> =
             E::TABLES.iter().map(|t| schema::table(t).expect("stored entity tables exist")).collect();
         debug_assert!(tables.iter().all(|t| t.mode == WriteMode::Upsert));
+        if let Some(summary) = self.insert_new_keys(&tables, &incoming)? {
+            return Ok(summary);
+        }
 
         // Rows per key, as comparable bytes, for incoming and stored data of each table.
         let mut changed_keys: HashSet<String> = HashSet::new();
@@ -201,6 +205,80 @@ impl<'w> Writer<'w> {
         }
         self.changed = true;
         Ok(summary)
+    }
+
+    /// The insert path of [`Writer::upsert`]: when every incoming key is new
+    /// (no key repeated, none in a stored file of the entity's tables), the
+    /// rows become one more file per table, without reading or rewriting the
+    /// stored rows; [`Writer::commit`] merges each table back into one file.
+    /// `tenure demo` upserts a million customers in 20 batches: each batch
+    /// then costs its own rows, not the whole table written so far (issue 10).
+    /// `None` when some key is repeated or stored: the caller merges.
+    fn insert_new_keys(
+        &mut self,
+        tables: &[&'static schema::TableDef],
+        incoming: &[RecordBatch],
+    ) -> Result<Option<UpsertSummary>> {
+        let keys: HashSet<&str> =
+            incoming[0].column_by_name(KEY).expect("key column").as_string::<i32>().iter().flatten().collect();
+        if keys.len() != incoming[0].num_rows() {
+            return Ok(None);
+        }
+        let (Some(lo), Some(hi)) = (keys.iter().min(), keys.iter().max()) else {
+            return Ok(Some(UpsertSummary::default()));
+        };
+        for def in tables {
+            for f in self.next.tables.get(def.name).map(|t| t.files.as_slice()).unwrap_or_default() {
+                if file_holds_any_key(&self.ws.root.join(&f.path), &keys, lo, hi)? {
+                    return Ok(None);
+                }
+            }
+        }
+        for (def, batch) in tables.iter().zip(incoming) {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let rel = format!("{TABLES_DIR}/{}/{}", def.name, self.next_file_name());
+            let file = self.write_file(&rel, &sort_by_key(batch)?, None)?;
+            self.next.tables.entry(def.name.to_string()).or_default().files.push(file);
+        }
+        self.changed = true;
+        Ok(Some(UpsertSummary { inserted: keys.len() as u64, updated: 0, unchanged: 0 }))
+    }
+
+    /// Merge each keyed table that [`Writer::insert_new_keys`] left in
+    /// several files into one sorted by key, as an upsert leaves it. Files
+    /// whose key ranges follow one another (a demo's batches come in id order)
+    /// are copied one after the other, one file in memory at a time; any
+    /// other table is read whole and sorted.
+    fn merge_keyed_tables(&mut self) -> Result<()> {
+        let split: Vec<(String, Vec<DataFile>)> = self
+            .next
+            .tables
+            .iter()
+            .filter(|(name, t)| t.files.len() > 1 && schema::table(name).is_some_and(|d| d.mode == WriteMode::Upsert))
+            .map(|(name, t)| (name.clone(), t.files.clone()))
+            .collect();
+        for (name, files) in split {
+            let def = schema::table(&name).expect("keyed table");
+            let paths: Vec<PathBuf> = files.iter().map(|f| self.ws.root.join(&f.path)).collect();
+            let rel = format!("{TABLES_DIR}/{name}/{}", self.next_file_name());
+            let file = if key_ranges_follow(&paths)? {
+                let rows = files.iter().map(|f| f.rows).sum();
+                self.write_file_with(&rel, rows, None, |path| write_parquet_files(path, &paths))?
+            } else {
+                let merged = sort_by_key(&self.read_current(&name, def.schema)?)?;
+                self.write_file(&rel, &merged, None)?
+            };
+            self.next.tables.insert(name, TableFiles { files: vec![file] });
+            // The parts this writer wrote were never published: they can go now.
+            for path in paths {
+                if let Some(i) = self.written.iter().position(|w| *w == path) {
+                    fs_err::remove_file(self.written.swap_remove(i))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Append usage events, dropping those whose `message_id` is already
@@ -365,6 +443,7 @@ impl<'w> Writer<'w> {
         if !self.changed {
             return Ok(CommitSummary { version: None, files_written: 0, events: self.event_summary.clone() });
         }
+        self.merge_keyed_tables()?;
         self.compact_events()?;
         for dir in &self.dirs {
             sync_dir(dir)?;
@@ -401,16 +480,27 @@ impl<'w> Writer<'w> {
     }
 
     fn write_file(&mut self, rel: &str, batch: &RecordBatch, day: Option<String>) -> Result<DataFile> {
+        self.write_file_with(rel, batch.num_rows() as u64, day, |path| write_parquet(path, batch))
+    }
+
+    /// [`Writer::write_file`] for a file of `rows` rows that `write` makes.
+    fn write_file_with(
+        &mut self,
+        rel: &str,
+        rows: u64,
+        day: Option<String>,
+        write: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<DataFile> {
         let path = self.ws.root.join(rel);
         let dir = path.parent().expect("file in a directory").to_path_buf();
         fs_err::create_dir_all(&dir)?;
-        write_parquet(&path, batch)?;
+        write(&path)?;
         if let Some(table_dir) = dir.parent() {
             self.dirs.insert(table_dir.to_path_buf());
         }
         self.dirs.insert(dir);
         self.written.push(path);
-        Ok(DataFile { path: rel.to_string(), rows: batch.num_rows() as u64, day })
+        Ok(DataFile { path: rel.to_string(), rows, day })
     }
 }
 
@@ -461,17 +551,98 @@ fn sort_by_timestamp(batch: &RecordBatch) -> Result<RecordBatch> {
 /// scans can skip row groups and pages by time.
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
     let pq = |source| StoreError::Parquet { path: path.to_path_buf(), source };
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build();
     let file = fs_err::File::create(path)?;
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(pq)?;
     w.write(batch).map_err(pq)?;
     let file = w.into_inner().map_err(pq)?;
     file.sync_all()?;
     Ok(())
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build()
+}
+
+/// Write the rows of `sources` (Parquet files of one schema), in order, as
+/// one file: one source's batches in memory at a time.
+fn write_parquet_files(path: &Path, sources: &[PathBuf]) -> Result<()> {
+    let pq = |source| StoreError::Parquet { path: path.to_path_buf(), source };
+    let mut w = None;
+    for src in sources {
+        for b in read_parquet(src, None)? {
+            let w = match &mut w {
+                Some(w) => w,
+                None => w.insert(
+                    ArrowWriter::try_new(fs_err::File::create(path)?, b.schema(), Some(writer_properties()))
+                        .map_err(pq)?,
+                ),
+            };
+            w.write(&b).map_err(pq)?;
+        }
+    }
+    let w = w.ok_or_else(|| StoreError::Io(std::io::Error::other(format!("{}: no rows to write", path.display()))))?;
+    w.into_inner().map_err(pq)?.sync_all()?;
+    Ok(())
+}
+
+/// The smallest and largest `_key` of a row group, as bytes.
+type KeyRange = (Vec<u8>, Vec<u8>);
+
+/// The `_key` range of each row group of a keyed table's file, from the
+/// Parquet statistics (`None` for a row group without them).
+fn key_ranges(path: &Path) -> Result<Vec<Option<KeyRange>>> {
+    let pq = |source| StoreError::Parquet { path: path.to_path_buf(), source };
+    let file = fs_err::File::open(path)?.into_parts().0;
+    let meta = ParquetMetaDataReader::new().parse_and_finish(&file).map_err(pq)?;
+    let col = meta.file_metadata().schema_descr().columns().iter().position(|c| c.name() == KEY);
+    Ok(meta
+        .row_groups()
+        .iter()
+        .map(|rg| {
+            let s = rg.column(col?).statistics()?;
+            Some((s.min_bytes_opt()?.to_vec(), s.max_bytes_opt()?.to_vec()))
+        })
+        .collect())
+}
+
+/// Whether a keyed table's file holds one of `keys` (all within `lo..=hi`).
+/// Row groups whose key range misses `lo..=hi` are not read: new keys past
+/// the stored ones (ids in sign-up order) cost only the file's footer.
+fn file_holds_any_key(path: &Path, keys: &HashSet<&str>, lo: &str, hi: &str) -> Result<bool> {
+    let overlaps = key_ranges(path)?.iter().any(|r| {
+        r.as_ref().is_none_or(|(min, max)| min.as_slice() <= hi.as_bytes() && lo.as_bytes() <= max.as_slice())
+    });
+    if !overlaps {
+        return Ok(false);
+    }
+    Ok(read_parquet(path, Some(&[KEY]))?
+        .iter()
+        .any(|b| b.column(0).as_string::<i32>().iter().flatten().any(|k| keys.contains(k))))
+}
+
+/// Whether the files' key ranges follow one another (each file's last key at
+/// most the next one's first), so that copying them in order keeps the rows
+/// sorted by key. False when a file has no statistics.
+fn key_ranges_follow(paths: &[PathBuf]) -> Result<bool> {
+    let mut prev_max: Option<Vec<u8>> = None;
+    for path in paths {
+        let ranges: Option<Vec<KeyRange>> = key_ranges(path)?.into_iter().collect();
+        let Some(ranges) = ranges else { return Ok(false) };
+        let (Some(min), Some(max)) =
+            (ranges.iter().map(|r| &r.0).min().cloned(), ranges.iter().map(|r| &r.1).max().cloned())
+        else {
+            continue;
+        };
+        if prev_max.as_ref().is_some_and(|p| *p > min) {
+            return Ok(false);
+        }
+        prev_max = Some(max);
+    }
+    Ok(true)
 }
 
 /// Remove data files no manifest names: leftovers of an interrupted import,
@@ -544,16 +715,63 @@ mod tests {
         assert_eq!(s, UpsertSummary { inserted: 1, updated: 1, unchanged: 0 });
         w.commit().unwrap();
         assert_eq!(ws.rows("customers"), 3);
+        assert_eq!(customer_names(&ws), ["A", "B2", "C2"]);
+        assert_eq!(ws.table_paths("customers").len(), 1, "one file per keyed table");
+    }
+
+    /// The names of the stored customers, in stored order.
+    fn customer_names(ws: &Workspace) -> Vec<String> {
         let batches = ws.read_table("customers").unwrap();
-        let names: Vec<String> = batches
+        batches
             .iter()
             .flat_map(|b| {
                 let n = b.column_by_name("name").unwrap().as_string::<i32>().clone();
                 (0..b.num_rows()).map(move |i| n.value(i).to_string()).collect::<Vec<_>>()
             })
-            .collect();
-        assert_eq!(names, ["A", "B2", "C2"]);
+            .collect()
+    }
+
+    #[test]
+    fn new_keys_are_inserted_without_a_rewrite_and_merged_into_one_sorted_file_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::init(dir.path()).unwrap();
+        let inserted = |n| UpsertSummary { inserted: n, updated: 0, unchanged: 0 };
+        let mut w = ws.writer().unwrap();
+        assert_eq!(w.upsert(&[customer("b", "B"), customer("d", "D")]).unwrap(), inserted(2));
+        w.commit().unwrap();
+        let stored = ws.table_paths("customers");
+
+        // New keys inside the stored range (c) and out of order across batches
+        // (a after e): each batch is a file of its own, then one sorted file.
+        let mut w = ws.writer().unwrap();
+        assert_eq!(w.upsert(&[customer("e", "E"), customer("c", "C")]).unwrap(), inserted(2));
+        assert_eq!(w.upsert(&[customer("a", "A")]).unwrap(), inserted(1));
+        assert_eq!(w.manifest().tables["customers"].files.len(), 3, "the stored file is not rewritten per batch");
+        w.commit().unwrap();
         assert_eq!(ws.table_paths("customers").len(), 1, "one file per keyed table");
+        assert_eq!(customer_names(&ws), ["A", "B", "C", "D", "E"]);
+        assert_eq!(
+            walk_count(&dir.path().join(TABLES_DIR)),
+            2,
+            "the parts are gone; the replaced file stays until the next writer"
+        );
+        assert!(stored[0].exists());
+
+        // Batches in key order are copied one after the other.
+        let mut w = ws.writer().unwrap();
+        assert_eq!(w.upsert(&[customer("f", "F")]).unwrap(), inserted(1));
+        assert_eq!(w.upsert(&[customer("g", "G"), customer("h", "H")]).unwrap(), inserted(2));
+        w.commit().unwrap();
+        assert_eq!(ws.table_paths("customers").len(), 1);
+        assert_eq!(customer_names(&ws), ["A", "B", "C", "D", "E", "F", "G", "H"]);
+
+        // A stored key, or a key repeated in a batch, takes the merging path.
+        let mut w = ws.writer().unwrap();
+        let s = w.upsert(&[customer("i", "I"), customer("a", "A2")]).unwrap();
+        assert_eq!(s, UpsertSummary { inserted: 1, updated: 1, unchanged: 0 });
+        assert_eq!(w.upsert(&[customer("j", "J"), customer("j", "J2")]).unwrap(), inserted(1));
+        w.commit().unwrap();
+        assert_eq!(customer_names(&ws), ["A2", "B", "C", "D", "E", "F", "G", "H", "I", "J2"]);
     }
 
     #[test]
