@@ -27,7 +27,7 @@ use anyhow::{Context, Result};
 use jiff::tz::TimeZone;
 use tenure_metrics::engagement::{
     ActiveEvent, ActorKind, DailyActors, DailyBuilder, DaySets, FileDays, IdMap, Interner, LocalDays, ScanIds,
-    daily_columns,
+    daily_columns_for,
 };
 use tenure_store::Workspace;
 
@@ -112,7 +112,7 @@ pub fn active_sets(
         ActorKind::User => (&mut names, &mut others),
         ActorKind::Account => (&mut others, &mut names),
     };
-    scan_files(&missing, tz, active, |_, map, f| {
+    scan_files(&missing, tz, active, Some(kind), |_, map, f| {
         map.learn(&f, users, accounts);
         b.add_owned(f.sets.span, map.remap(&f, kind));
         Ok(())
@@ -135,24 +135,26 @@ fn take_kind(sets: DaySets, kind: ActorKind) -> Vec<(i32, Vec<u32>)> {
     }
 }
 
-/// Scan files for their per-day sets, on every core (files in parallel),
-/// handing each to `f` with its index as it is done (in any order), so that
-/// only a few scanned files wait in memory. Each thread interns names into
-/// its own dictionaries; `f` gets the [`IdMap`] of the file's thread, to learn
-/// the file's new names and remap its ids to the caller's.
+/// Scan files for their per-day sets (of one kind of actor, or both with
+/// `None`), on every core (files in parallel), handing each to `f` with its
+/// index as it is done (in any order), so that only a few scanned files wait
+/// in memory. Each thread interns names into its own dictionaries; `f` gets
+/// the [`IdMap`] of the file's thread, to learn the file's new names and
+/// remap its ids to the caller's.
 pub fn scan_files(
     paths: &[PathBuf],
     tz: &TimeZone,
     active: &ActiveEvent,
+    only: Option<ActorKind>,
     mut f: impl FnMut(usize, &mut IdMap, FileDays) -> Result<()>,
 ) -> Result<()> {
-    let columns = daily_columns(active);
+    let columns = daily_columns_for(active, only);
     let mut maps: Vec<IdMap> = Vec::new();
     parallel_files(
         paths,
         |ids: &mut ScanIds, path| {
             let batches = tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?;
-            FileDays::scan(&batches, &mut LocalDays::new(tz.clone()), active, ids)
+            FileDays::scan_kind(&batches, &mut LocalDays::new(tz.clone()), active, ids, only)
                 .with_context(|| format!("reading {}", path.display()))
         },
         |i, thread, days| {
@@ -270,7 +272,7 @@ pub fn refresh(ws: &Workspace) -> Result<usize> {
         }
         changed |= !old.is_empty() || !missing.is_empty();
         let paths: Vec<PathBuf> = missing.iter().map(|&i| ws.root().join(&files[i].0)).collect();
-        scan_files(&paths, &tz, &ActiveEvent::AnyTrack, |j, map, f| {
+        scan_files(&paths, &tz, &ActiveEvent::AnyTrack, None, |j, map, f| {
             let i = missing[j];
             map.learn(&f, &mut users, &mut accounts);
             let sets = DaySets {

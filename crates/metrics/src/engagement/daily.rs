@@ -21,8 +21,16 @@ use super::events::{ActiveEvent, ActorKind, EventsError, Interner, LocalDays, TR
 /// The columns [`FileDays::scan`] reads for an active-event predicate (the
 /// event name only when a named event decides).
 pub fn daily_columns(active: &ActiveEvent) -> &'static [&'static str] {
-    match active {
-        ActiveEvent::Named(_) => &["type", "user_id", "anonymous_id", "event", "timestamp", "group_id"],
+    daily_columns_for(active, None)
+}
+
+/// The columns [`FileDays::scan_kind`] reads: `group_id` only when accounts
+/// are counted (decoding a column nobody reads is a tenth of a scan).
+pub fn daily_columns_for(active: &ActiveEvent, only: Option<ActorKind>) -> &'static [&'static str] {
+    match (active, only) {
+        (ActiveEvent::Named(_), Some(ActorKind::User)) => &["type", "user_id", "anonymous_id", "event", "timestamp"],
+        (ActiveEvent::Named(_), _) => &["type", "user_id", "anonymous_id", "event", "timestamp", "group_id"],
+        (_, Some(ActorKind::User)) => &["type", "user_id", "anonymous_id", "timestamp"],
         _ => &["type", "user_id", "anonymous_id", "timestamp", "group_id"],
     }
 }
@@ -73,7 +81,13 @@ pub fn map_strings(
 /// no actors or names); the lookup of a known name allocates nothing.
 pub(crate) enum Ids<'a> {
     Plain(&'a arrow::array::StringArray),
-    Dictionary { keys: &'a arrow::array::Int32Array, values: &'a arrow::array::StringArray, cache: Vec<u32> },
+    Dictionary {
+        keys: &'a arrow::array::Int32Array,
+        values: &'a arrow::array::StringArray,
+        cache: Vec<u32>,
+        /// Per value, the last run of [`Ids::get_new`] it was returned in.
+        last_run: Vec<u32>,
+    },
 }
 
 impl<'a> Ids<'a> {
@@ -85,9 +99,35 @@ impl<'a> Ids<'a> {
             DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
                 let d = col.as_dictionary::<Int32Type>();
                 let values = d.values().as_string::<i32>();
-                Ok(Ids::Dictionary { keys: d.keys(), values, cache: vec![NULL; values.len()] })
+                let n = values.len();
+                Ok(Ids::Dictionary { keys: d.keys(), values, cache: vec![NULL; n], last_run: vec![0; n] })
             }
             other => Err(EventsError(format!("events column `{name}` is {other}, expected Utf8"))),
+        }
+    }
+
+    /// Intern at once ([`Interner::intern_all`]) the values of `rows` not yet
+    /// known, so that [`Ids::get`] on those rows finds them cached. A plain
+    /// column has no dictionary to resolve: its rows are looked up one by one.
+    pub fn resolve(&mut self, rows: impl Iterator<Item = usize>, into: &mut Interner) {
+        let Ids::Dictionary { keys, values, cache, .. } = self else { return };
+        /// Marks a value picked for this call, not yet looked up.
+        const PICKED: u32 = NULL - 1;
+        let mut picked: Vec<usize> = Vec::new();
+        for i in rows {
+            if keys.is_null(i) {
+                continue;
+            }
+            let k = keys.value(i) as usize;
+            if cache[k] == NULL && values.is_valid(k) {
+                cache[k] = PICKED;
+                picked.push(k);
+            }
+        }
+        let mut got = Vec::with_capacity(picked.len());
+        into.intern_all(picked.iter().map(|&k| values.value(k)), &mut got);
+        for (k, id) in picked.into_iter().zip(got) {
+            cache[k] = id;
         }
     }
 
@@ -108,13 +148,39 @@ impl<'a> Ids<'a> {
         }
         match self {
             Ids::Plain(s) => into.intern(s.value(i)),
-            Ids::Dictionary { keys, values, cache } => {
+            Ids::Dictionary { keys, values, cache, .. } => {
                 let k = keys.value(i) as usize;
                 if cache[k] == NULL {
                     cache[k] = into.intern(values.value(k));
                 }
                 cache[k]
             }
+        }
+    }
+
+    /// [`Ids::get`], or `None` when row `i`'s dictionary value was already
+    /// returned in this `run` (one local day of rows): a day's repeats are
+    /// dropped in a table of the file's values that stays in cache. Plain
+    /// values, and the same name in two columns, still repeat: the caller
+    /// keeps the ids distinct.
+    #[inline]
+    pub fn get_new(&mut self, i: usize, run: u32, into: &mut Interner) -> Option<u32> {
+        if let Ids::Dictionary { keys, last_run, .. } = self
+            && !keys.is_null(i)
+        {
+            let k = keys.value(i) as usize;
+            if last_run[k] == run {
+                return None;
+            }
+            last_run[k] = run;
+        }
+        Some(self.get(i, into))
+    }
+
+    /// Forget the runs of [`Ids::get_new`] (the run numbers start over).
+    pub fn forget_runs(&mut self) {
+        if let Ids::Dictionary { last_run, .. } = self {
+            last_run.fill(0);
         }
     }
 }
@@ -130,9 +196,11 @@ pub fn timestamps(batch: &RecordBatch) -> Result<&TimestampMicrosecondArray, Eve
     }
 }
 
-/// Active actors per local day of one file: `(day, sorted distinct ids)`,
-/// days ascending, and the first and last local day of any event (active or
-/// not) that has an actor: the default range of the metrics.
+/// Active actors per local day of one file: `(day, distinct ids)`, days
+/// ascending, and the first and last local day of any event (active or
+/// not) that has an actor: the default range of the metrics. With
+/// workspace-wide ids (rollups, [`DaySets::remap_kind`]) each day's ids are
+/// sorted; a scanning thread's ids ([`FileDays`]) are in order of appearance.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DaySets {
     pub span: Option<(i32, i32)>,
@@ -148,7 +216,7 @@ impl DaySets {
         }
     }
 
-    /// The sets of one kind with every id replaced by `map[id]` (kept sorted).
+    /// The sets of one kind with every id replaced by `map[id]` (sorted).
     pub fn remap_kind(&self, kind: ActorKind, map: &[u32]) -> Vec<(i32, Vec<u32>)> {
         self.of(kind)
             .iter()
@@ -170,6 +238,74 @@ pub struct ScanIds {
     pub accounts: Interner,
     /// Names already handed out with earlier files ([`FileDays::new_users`]).
     sent: (usize, usize),
+    /// Per id, the last run of rows (one local day) it was seen in: the
+    /// distinct ids of a day without sorting the file's rows.
+    seen_users: Vec<u32>,
+    seen_accounts: Vec<u32>,
+    run: u32,
+}
+
+impl ScanIds {
+    /// A new run of rows (a local day): every id is unseen again. True when
+    /// the run numbers started over (every stamp of an old run is cleared).
+    fn next_run(&mut self) -> bool {
+        let wrapped = self.run == u32::MAX;
+        if wrapped {
+            self.seen_users.fill(0);
+            self.seen_accounts.fill(0);
+            self.run = 0;
+        }
+        self.run += 1;
+        wrapped
+    }
+}
+
+/// The per-day ids of one kind as a file is scanned: runs of rows of one
+/// local day, each id once per run.
+#[derive(Default)]
+struct Runs(Vec<(i32, Vec<u32>)>);
+
+impl Runs {
+    #[inline]
+    fn add(&mut self, id: u32, seen: &mut Vec<u32>, run: u32) {
+        let i = id as usize;
+        if i >= seen.len() {
+            seen.resize(i + 1 + i / 2, 0);
+        }
+        if seen[i] != run {
+            seen[i] = run;
+            self.0.last_mut().expect("a run is open").1.push(id);
+        }
+    }
+
+    /// Per-day distinct ids, days ascending. Files are sorted by time, so a
+    /// day is one run; a day split over several runs (unsorted rows, or two
+    /// batches) is merged here, so that the answer never depends on order.
+    fn finish(mut self) -> Vec<(i32, Vec<u32>)> {
+        self.0.retain(|(_, ids)| !ids.is_empty());
+        if self.0.windows(2).all(|w| w[0].0 < w[1].0) {
+            return self.0;
+        }
+        self.0.sort_by_key(|(d, _)| *d);
+        let mut out: Vec<(i32, Vec<u32>)> = Vec::with_capacity(self.0.len());
+        let mut merged = Vec::new();
+        for (day, ids) in self.0 {
+            match out.last_mut() {
+                Some((d, v)) if *d == day => {
+                    v.extend(ids);
+                    if merged.last() != Some(&(out.len() - 1)) {
+                        merged.push(out.len() - 1);
+                    }
+                }
+                _ => out.push((day, ids)),
+            }
+        }
+        for i in merged {
+            out[i].1.sort_unstable();
+            out[i].1.dedup();
+        }
+        out
+    }
 }
 
 /// [`DaySets`] of one file, with the ids of the scanning thread's [`ScanIds`].
@@ -191,20 +327,38 @@ impl FileDays {
         active: &ActiveEvent,
         ids: &mut ScanIds,
     ) -> Result<FileDays, EventsError> {
+        FileDays::scan_kind(batches, days, active, ids, None)
+    }
+
+    /// [`FileDays::scan`] of users only or accounts only (`None`: both); the
+    /// other kind's sets stay empty and its column need not be read
+    /// ([`daily_columns_for`]).
+    pub fn scan_kind(
+        batches: &[RecordBatch],
+        days: &mut LocalDays,
+        active: &ActiveEvent,
+        ids: &mut ScanIds,
+        only: Option<ActorKind>,
+    ) -> Result<FileDays, EventsError> {
+        let want_users = only != Some(ActorKind::Account);
+        let want_accounts = only != Some(ActorKind::User);
         let mut f = FileDays::default();
         let (mut kind, mut ev) = (Vec::new(), Vec::new());
-        let mut user_keys: Vec<u64> = Vec::new();
-        let mut account_keys: Vec<u64> = Vec::new();
+        let (mut users_of_day, mut accounts_of_day) = (Runs::default(), Runs::default());
+        let mut run_day: Option<i32> = None;
+        // (row, local day) of a batch's active rows.
+        let mut active_rows: Vec<(u32, i32)> = Vec::new();
         let (mut lo, mut hi) = (i32::MAX, i32::MIN);
         for batch in batches {
             map_strings(batch, "type", |s| kind_code(s) as u32, &mut kind)?;
             let mut users = Ids::of(batch, "user_id")?;
             let mut anonymous = Ids::of(batch, "anonymous_id")?;
-            let mut groups = Ids::of(batch, "group_id")?;
+            let mut groups = if want_accounts { Some(Ids::of(batch, "group_id")?) } else { None };
             if let ActiveEvent::Named(name) = active {
                 map_strings(batch, "event", |s| (s == name) as u32, &mut ev)?;
             }
             let ts = timestamps(batch)?;
+            active_rows.clear();
             for i in 0..batch.num_rows() {
                 let has_user = !users.is_null(i);
                 if (!has_user && anonymous.is_null(i)) || ts.is_null(i) {
@@ -219,19 +373,48 @@ impl FileDays {
                     ActiveEvent::Named(_) => kind[i] == TRACK as u32 && ev[i] == 1,
                 };
                 if on {
-                    let user = if has_user { users.get(i, &mut ids.users) } else { anonymous.get(i, &mut ids.users) };
-                    let d = (day as u32 ^ 0x8000_0000) as u64;
-                    user_keys.push(d << 32 | user as u64);
-                    let account = groups.get(i, &mut ids.accounts);
-                    if account != NULL {
-                        account_keys.push(d << 32 | account as u64);
+                    active_rows.push((i as u32, day));
+                }
+            }
+            // The ids of the active rows, looked up together per column.
+            if want_users {
+                users.resolve(active_rows.iter().map(|r| r.0 as usize), &mut ids.users);
+                let anonymous_rows = active_rows.iter().map(|r| r.0 as usize).filter(|&i| users.is_null(i));
+                anonymous.resolve(anonymous_rows, &mut ids.users);
+            }
+            if let Some(groups) = &mut groups {
+                groups.resolve(active_rows.iter().map(|r| r.0 as usize), &mut ids.accounts);
+            }
+            for &(i, day) in &active_rows {
+                let i = i as usize;
+                if run_day != Some(day) {
+                    run_day = Some(day);
+                    if ids.next_run() {
+                        users.forget_runs();
+                        anonymous.forget_runs();
+                        groups.iter_mut().for_each(Ids::forget_runs);
                     }
+                    users_of_day.0.push((day, Vec::new()));
+                    accounts_of_day.0.push((day, Vec::new()));
+                }
+                let run = ids.run;
+                if want_users {
+                    let column = if users.is_null(i) { &mut anonymous } else { &mut users };
+                    if let Some(user) = column.get_new(i, run, &mut ids.users) {
+                        users_of_day.add(user, &mut ids.seen_users, run);
+                    }
+                }
+                if let Some(groups) = &mut groups
+                    && let Some(account) = groups.get_new(i, run, &mut ids.accounts)
+                    && account != NULL
+                {
+                    accounts_of_day.add(account, &mut ids.seen_accounts, run);
                 }
             }
         }
         f.sets.span = (lo <= hi).then_some((lo, hi));
-        f.sets.users = group_keys(user_keys);
-        f.sets.accounts = group_keys(account_keys);
+        f.sets.users = users_of_day.finish();
+        f.sets.accounts = accounts_of_day.finish();
         f.new_users = ids.users.names()[ids.sent.0..].to_vec();
         f.new_accounts = ids.accounts.names()[ids.sent.1..].to_vec();
         ids.sent = (ids.users.len(), ids.accounts.len());
@@ -265,21 +448,6 @@ impl IdMap {
             },
         )
     }
-}
-
-/// Sorted `(day, id)` keys to per-day sorted distinct id lists.
-fn group_keys(mut keys: Vec<u64>) -> Vec<(i32, Vec<u32>)> {
-    keys.sort_unstable();
-    keys.dedup();
-    let mut out: Vec<(i32, Vec<u32>)> = Vec::new();
-    for k in keys {
-        let day = ((k >> 32) as u32 ^ 0x8000_0000) as i32;
-        match out.last_mut() {
-            Some((d, ids)) if *d == day => ids.push(k as u32),
-            _ => out.push((day, vec![k as u32])),
-        }
-    }
-    out
 }
 
 /// Merges per-file [`DaySets`] (with workspace-wide ids) into [`DailyActors`].
@@ -418,6 +586,35 @@ mod tests {
                 }
                 assert_eq!((users.len(), accounts.len()), (t.users.len(), t.accounts.len()));
             }
+        }
+    }
+
+    #[test]
+    fn a_day_split_over_runs_of_rows_is_one_set() {
+        // Rows out of time order: the 1st, the 2nd, the 1st again (u1 twice).
+        let rows: [Row; 5] = [
+            ("track", Some("u1"), None, None, Some("acme"), "2024-03-01T10:00:00Z"),
+            ("track", Some("u2"), None, None, Some("beta"), "2024-03-02T10:00:00Z"),
+            ("track", Some("u3"), None, None, Some("acme"), "2024-03-01T11:00:00Z"),
+            ("track", Some("u1"), None, None, None, "2024-03-01T12:00:00Z"),
+            ("track", Some("u2"), None, None, Some("beta"), "2024-03-02T12:00:00Z"),
+        ];
+        let d1 = date_to_day(Date::constant(2024, 3, 1));
+        // The run numbers also start over in the middle of the file.
+        for (dict, first_run) in [(false, 0), (true, 0), (true, u32::MAX - 1)] {
+            let mut ids = ScanIds { run: first_run, ..ScanIds::default() };
+            let mut days = LocalDays::new(TimeZone::UTC);
+            // Two batches of one file: the 2nd continues the 1st's last day.
+            let batches = [batch(&rows[..4], dict), batch(&rows[4..], dict)];
+            let f = FileDays::scan(&batches, &mut days, &ActiveEvent::AnyTrack, &mut ids).unwrap();
+            let identity: Vec<u32> = (0..8).collect();
+            assert_eq!(f.new_users, ["u1", "u2", "u3"]);
+            assert_eq!(f.sets.remap_kind(ActorKind::User, &identity), vec![(d1, vec![0, 2]), (d1 + 1, vec![1])]);
+            assert_eq!(f.sets.remap_kind(ActorKind::Account, &identity), vec![(d1, vec![0]), (d1 + 1, vec![1])]);
+            let only =
+                FileDays::scan_kind(&batches, &mut days, &ActiveEvent::AnyTrack, &mut ids, Some(ActorKind::User))
+                    .unwrap();
+            assert_eq!((only.sets.users, only.sets.accounts.len()), (f.sets.users, 0));
         }
     }
 

@@ -29,7 +29,7 @@ pub mod sessions;
 pub use active::{ActiveDay, DailyActors, Stickiness, active_days, stickiness};
 pub use adoption::{AccountAdoption, Adoption, FeatureAdoption, adoption};
 pub use arrow::array::RecordBatch;
-pub use daily::{DailyBuilder, DaySets, FileDays, IdMap, ScanIds, daily_columns};
+pub use daily::{DailyBuilder, DaySets, FileDays, IdMap, ScanIds, daily_columns, daily_columns_for};
 pub use events::{
     ActiveEvent, ActorKind, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder, EventsError,
     Interner, LocalDays,
