@@ -317,7 +317,7 @@ fn trimmed(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
 }
 
 fn parse_jsonl(file: &str, block: JsonlBlock) -> Parsed {
-    let mut cols = Columns::with_capacity(block.text.len());
+    let mut cols = EventColumns::with_capacity(block.text.len());
     let mut report = ImportReport::default();
     let mut scratch = Scratch::default();
     for (i, bytes) in block.text.split(|b| *b == b'\n').enumerate() {
@@ -411,7 +411,7 @@ fn csv_block<R: Read>(rows: &mut CsvRows<R>) -> Option<CsvBlock> {
 }
 
 fn parse_csv(file: &str, cols: &CsvColumns, block: CsvBlock) -> Parsed {
-    let mut out = Columns::with_capacity(block.cells.len() * 5 / 4);
+    let mut out = EventColumns::with_capacity(block.cells.len() * 5 / 4);
     let mut report = ImportReport::default();
     let mut scratch = Scratch::default();
     let width = cols.header.len();
@@ -511,8 +511,10 @@ struct Scratch {
     objects: Vec<usize>,
 }
 
-/// The `events` table's columns, built row by row.
-struct Columns {
+/// The `events` table's columns, built row by row: the one builder behind
+/// both bulk import and the server's ingest compactor, so that the two
+/// store the same rows for the same events.
+pub struct EventColumns {
     message_id: StringBuilder,
     kind: StringBuilder,
     user_id: StringBuilder,
@@ -526,12 +528,18 @@ struct Columns {
     context: StringBuilder,
 }
 
-impl Columns {
+impl Default for EventColumns {
+    fn default() -> Self {
+        EventColumns::with_capacity(0)
+    }
+}
+
+impl EventColumns {
     /// Room for the rows of `bytes` of input (about 240 bytes a row).
-    fn with_capacity(bytes: usize) -> Columns {
+    pub fn with_capacity(bytes: usize) -> EventColumns {
         let rows = bytes / 200 + 16;
         let text = |per_row: usize| StringBuilder::with_capacity(rows, rows * per_row);
-        Columns {
+        EventColumns {
             message_id: text(16),
             kind: text(8),
             user_id: text(16),
@@ -582,7 +590,7 @@ impl Columns {
         else {
             return false;
         };
-        self.push(Row {
+        self.push(EventRow {
             message_id,
             kind: kind.as_str(),
             user_id: f.user_id.as_deref(),
@@ -602,7 +610,7 @@ impl Columns {
     fn push_event(&mut self, e: &UsageEvent) {
         let json = |m: &Option<Map<String, Value>>| m.as_ref().map(|m| serde_json::to_string(m).expect("serialises"));
         let (properties, traits, context) = (json(&e.properties), json(&e.traits), json(&e.context));
-        self.push(Row {
+        self.push(EventRow {
             message_id: &e.message_id,
             kind: e.kind.as_str(),
             user_id: e.user_id.as_deref(),
@@ -617,7 +625,17 @@ impl Columns {
         });
     }
 
-    fn push(&mut self, r: Row) {
+    pub fn len(&self) -> usize {
+        self.timestamp.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timestamp.is_empty()
+    }
+
+    /// Append one row, its object members already in the text the store keeps
+    /// (what `serde_json::to_string` writes for the parsed object).
+    pub fn push(&mut self, r: EventRow) {
         self.message_id.append_value(r.message_id);
         self.kind.append_value(r.kind);
         self.user_id.append_option(r.user_id);
@@ -631,7 +649,8 @@ impl Columns {
         self.context.append_option(r.context);
     }
 
-    fn finish(mut self) -> RecordBatch {
+    /// The rows so far as one batch; the builders start again empty.
+    pub fn finish(&mut self) -> RecordBatch {
         let ts = TimestampMicrosecondArray::from(std::mem::take(&mut self.timestamp)).with_timezone("UTC");
         let s = |b: &mut StringBuilder| -> ArrayRef { std::sync::Arc::new(b.finish()) };
         let columns = vec![
@@ -651,19 +670,20 @@ impl Columns {
     }
 }
 
-/// One row of the `events` table.
-struct Row<'r> {
-    message_id: &'r str,
-    kind: &'static str,
-    user_id: Option<&'r str>,
-    anonymous_id: Option<&'r str>,
-    event: Option<&'r str>,
-    name: Option<&'r str>,
-    timestamp: i64,
-    group_id: Option<&'r str>,
-    properties: Option<&'r str>,
-    traits: Option<&'r str>,
-    context: Option<&'r str>,
+/// One row of the `events` table, borrowed.
+pub struct EventRow<'r> {
+    pub message_id: &'r str,
+    pub kind: &'static str,
+    pub user_id: Option<&'r str>,
+    pub anonymous_id: Option<&'r str>,
+    pub event: Option<&'r str>,
+    pub name: Option<&'r str>,
+    /// Microseconds since the epoch.
+    pub timestamp: i64,
+    pub group_id: Option<&'r str>,
+    pub properties: Option<&'r str>,
+    pub traits: Option<&'r str>,
+    pub context: Option<&'r str>,
 }
 
 /// Whether the text of a valid JSON object is exactly what serde_json

@@ -18,6 +18,7 @@ use serde_json::Value;
 use tenure_model::{Entity, FieldError, Record};
 use tenure_store::{AppendSummary, Stored, UpsertSummary, Workspace};
 
+pub use events::{EventColumns, EventRow};
 pub use read::Format;
 pub use vendor::Vendor;
 

@@ -13,7 +13,8 @@
 //! would have written them ([`canonical`]): no whitespace, the same escapes,
 //! the same number formatting. So the log holds the same bytes whichever
 //! path a request took, and the compactor reads them back the same way into
-//! Arrow columns ([`EventColumns`]) without a tree.
+//! Arrow columns (`tenure_import`'s [`EventColumns`], the builder bulk
+//! import uses too) without a tree.
 //!
 //! The fast path never decides anything the reference path would decide
 //! differently: whenever a message is not plainly valid and plainly
@@ -24,13 +25,12 @@
 //! messages as before. The unit tests check both paths give identical bytes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondArray};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
+pub use tenure_import::{EventColumns, EventRow};
 use tenure_model::UsageEventType;
 use tenure_model::time::parse_timestamp;
 
@@ -374,18 +374,7 @@ impl Batch<'_> {
             let body_start = out.rows_json.len();
             let row = &mut out.rows_json;
             row.push(b'{');
-            let mut depth = 0;
-            for (n, (k, v)) in m.0.iter().enumerate() {
-                if n > 0 {
-                    row.push(b',');
-                }
-                write_key(row, k);
-                depth = depth.max(if *k == "context" && merge {
-                    write_object(row, context.as_ref().expect("merged"), &mut keys)?
-                } else {
-                    canonical(v.get(), row, &mut keys)?
-                });
-            }
+            let mut depth = write_members(row, &m, context.as_ref().filter(|_| merge), &mut keys)?;
             if merge && own.is_none() {
                 row.push(b',');
                 write_key(row, "context");
@@ -438,16 +427,32 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
 
 fn write_object<'a>(out: &mut Vec<u8>, m: &Members<'a>, keys: &mut Vec<&'a [u8]>) -> Fast<usize> {
     out.push(b'{');
+    let depth = write_members(out, m, None, keys)?;
+    out.push(b'}');
+    Ok(1 + depth)
+}
+
+/// `m`'s members, comma-separated and canonical, without braces; returns how
+/// deeply their values nest. With `context` (a batch context merged into the
+/// message's own), a `context` member is written as that object instead.
+fn write_members<'a>(
+    out: &mut Vec<u8>,
+    m: &Members<'a>,
+    context: Option<&Members<'a>>,
+    keys: &mut Vec<&'a [u8]>,
+) -> Fast<usize> {
     let mut depth = 0;
     for (n, (k, v)) in m.0.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
         write_key(out, k);
-        depth = depth.max(canonical(v.get(), out, keys)?);
+        depth = depth.max(match context {
+            Some(c) if *k == "context" => write_object(out, c, keys)?,
+            _ => canonical(v.get(), out, keys)?,
+        });
     }
-    out.push(b'}');
-    Ok(1 + depth)
+    Ok(depth)
 }
 
 /// One row of the ingest log, read as an event.
@@ -474,91 +479,24 @@ impl<'a> LoggedEvent<'a> {
         let (Some(message_id), Some(timestamp)) = (view.message_id, view.timestamp) else { return Err(Unsure) };
         Ok(LoggedEvent { view, message_id, timestamp: timestamp.as_microsecond(), context })
     }
-}
 
-/// Usage events as Arrow columns in the store's `events` schema, built from
-/// log rows without a `Value` tree.
-pub struct EventColumns {
-    message_id: StringBuilder,
-    kind: StringBuilder,
-    user_id: StringBuilder,
-    anonymous_id: StringBuilder,
-    event: StringBuilder,
-    name: StringBuilder,
-    timestamp: Vec<i64>,
-    group_id: StringBuilder,
-    properties: StringBuilder,
-    traits: StringBuilder,
-    context: StringBuilder,
-}
-
-impl Default for EventColumns {
-    fn default() -> Self {
-        EventColumns {
-            message_id: StringBuilder::new(),
-            kind: StringBuilder::new(),
-            user_id: StringBuilder::new(),
-            anonymous_id: StringBuilder::new(),
-            event: StringBuilder::new(),
-            name: StringBuilder::new(),
-            timestamp: Vec::new(),
-            group_id: StringBuilder::new(),
-            properties: StringBuilder::new(),
-            traits: StringBuilder::new(),
-            context: StringBuilder::new(),
+    /// The row for the store's `events` table, built by the same
+    /// [`EventColumns`] as a bulk import, so both store the same rows.
+    pub fn row(&self) -> EventRow<'_> {
+        let v = &self.view;
+        EventRow {
+            message_id: self.message_id,
+            kind: v.kind.as_str(),
+            user_id: v.user_id,
+            anonymous_id: v.anonymous_id,
+            event: v.event,
+            name: v.name,
+            timestamp: self.timestamp,
+            group_id: v.group_id,
+            properties: v.properties.map(RawValue::get),
+            traits: v.traits.map(RawValue::get),
+            context: self.context.map(RawValue::get),
         }
-    }
-}
-
-impl EventColumns {
-    pub fn len(&self) -> usize {
-        self.timestamp.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.timestamp.is_empty()
-    }
-
-    /// Add one logged row (see [`LoggedEvent::read`]).
-    pub fn push_logged(&mut self, row: &str) -> Fast<()> {
-        self.push(&LoggedEvent::read(row)?);
-        Ok(())
-    }
-
-    pub fn push(&mut self, e: &LoggedEvent) {
-        let v = &e.view;
-        self.message_id.append_value(e.message_id);
-        self.kind.append_value(v.kind.as_str());
-        self.user_id.append_option(v.user_id);
-        self.anonymous_id.append_option(v.anonymous_id);
-        self.event.append_option(v.event);
-        self.name.append_option(v.name);
-        self.timestamp.push(e.timestamp);
-        self.group_id.append_option(v.group_id);
-        self.properties.append_option(v.properties.map(RawValue::get));
-        self.traits.append_option(v.traits.map(RawValue::get));
-        self.context.append_option(e.context.map(RawValue::get));
-    }
-
-    /// The rows so far as one batch; the builders start again empty.
-    pub fn finish(&mut self) -> RecordBatch {
-        let schema = tenure_store::schema::EVENTS.clone();
-        let ts_type = schema.field_with_name("timestamp").expect("timestamp").data_type().clone();
-        let timestamp = TimestampMicrosecondArray::from(std::mem::take(&mut self.timestamp)).with_data_type(ts_type);
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.message_id.finish()),
-            Arc::new(self.kind.finish()),
-            Arc::new(self.user_id.finish()),
-            Arc::new(self.anonymous_id.finish()),
-            Arc::new(self.event.finish()),
-            Arc::new(self.name.finish()),
-            Arc::new(timestamp),
-            Arc::new(self.group_id.finish()),
-            Arc::new(self.properties.finish()),
-            Arc::new(self.traits.finish()),
-            Arc::new(self.context.finish()),
-        ];
-        RecordBatch::try_new(schema, columns).expect("the events schema")
     }
 }
 

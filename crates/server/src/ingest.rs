@@ -585,7 +585,7 @@ impl Compactor {
                         && let Ok(event) = LoggedEvent::read(row.get())
                     {
                         if self.ids.fresh(&root, writer.manifest(), event.message_id, event.timestamp)? {
-                            events.push(&event);
+                            events.push(event.row());
                         }
                         continue;
                     }
