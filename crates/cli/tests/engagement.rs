@@ -41,13 +41,16 @@ for d in days:
     out["account_mau"][str(d)] = con.execute(q.format(a="group_id", n=29), [d, d]).fetchone()[0]
 
 # Sessions: all events of a user; a new one where the gap is > 1800 s.
+# Events at the same microsecond: only the first in lag()'s order can break, and the running
+# sum must see that one first (order by t, brk desc), or DuckDB's order among ties can glue a
+# later session onto an earlier one (a flaky > 24 h session).
 s = con.execute("""
 with g as (
   select actor, epoch_us(timestamp) as t,
          case when epoch_us(timestamp) - lag(epoch_us(timestamp)) over w > 1800 * 1000000 then 1 else 0 end as brk
   from ev window w as (partition by actor order by timestamp)
 ), s as (
-  select actor, t, sum(brk) over (partition by actor order by t rows unbounded preceding) as sid from g
+  select actor, t, sum(brk) over (partition by actor order by t, brk desc rows unbounded preceding) as sid from g
 ), ss as (
   select actor, sid, max(t) - min(t) as dur, count(*) as n from s group by 1, 2
 )
