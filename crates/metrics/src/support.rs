@@ -184,23 +184,44 @@ impl Timings {
     }
 
     pub fn to_json(&self) -> Value {
-        let per =
-            |v: &Vec<(String, i64)>| v.iter().map(|(id, s)| (id.clone(), json!(s))).collect::<serde_json::Map<_, _>>();
-        json!({
-            "frt_from_creation_seconds": per(&self.frt_from_creation_seconds),
-            "frt_from_creation_mean_seconds": round::json(self.frt_from_creation.mean),
-            "frt_from_creation_median_seconds": round::json(self.frt_from_creation.median),
-            "frt_from_creation_p90_seconds": round::json(self.frt_from_creation.p90),
-            "frt_from_handoff_seconds": per(&self.frt_from_handoff_seconds),
-            "frt_from_handoff_mean_seconds": round::json(self.frt_from_handoff.mean),
-            "frt_from_handoff_median_seconds": round::json(self.frt_from_handoff.median),
-            "frt_from_handoff_p90_seconds": round::json(self.frt_from_handoff.p90),
-            "time_to_resolution_seconds": per(&self.time_to_resolution_seconds),
-            "time_to_resolution_mean_seconds": round::json(self.time_to_resolution.mean),
-            "time_to_resolution_median_seconds": round::json(self.time_to_resolution.median),
-            "time_to_resolution_p90_seconds": round::json(self.time_to_resolution.p90),
-        })
+        self.clone().into_json()
     }
+
+    /// The JSON document, moving the ticket ids into it: at millions of
+    /// tickets a copy of every id list would double the peak memory.
+    pub fn into_json(self) -> Value {
+        let per = |v: Vec<(String, i64)>| Value::Object(v.into_iter().map(|(id, s)| (id, json!(s))).collect());
+        object([
+            ("frt_from_creation_seconds", per(self.frt_from_creation_seconds)),
+            ("frt_from_creation_mean_seconds", round::json(self.frt_from_creation.mean)),
+            ("frt_from_creation_median_seconds", round::json(self.frt_from_creation.median)),
+            ("frt_from_creation_p90_seconds", round::json(self.frt_from_creation.p90)),
+            ("frt_from_handoff_seconds", per(self.frt_from_handoff_seconds)),
+            ("frt_from_handoff_mean_seconds", round::json(self.frt_from_handoff.mean)),
+            ("frt_from_handoff_median_seconds", round::json(self.frt_from_handoff.median)),
+            ("frt_from_handoff_p90_seconds", round::json(self.frt_from_handoff.p90)),
+            ("time_to_resolution_seconds", per(self.time_to_resolution_seconds)),
+            ("time_to_resolution_mean_seconds", round::json(self.time_to_resolution.mean)),
+            ("time_to_resolution_median_seconds", round::json(self.time_to_resolution.median)),
+            ("time_to_resolution_p90_seconds", round::json(self.time_to_resolution.p90)),
+        ])
+    }
+}
+
+/// A JSON object with these keys in this order, taking the values as they are
+/// (`json!` would serialise each value again, a deep copy of every id list).
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// Ticket ids as a JSON array, moved.
+fn ids(v: Vec<String>) -> Value {
+    Value::Array(v.into_iter().map(Value::String).collect())
+}
+
+/// Counts by key as a JSON object, in the map's (sorted) order.
+fn counts(m: BTreeMap<String, u64>) -> Value {
+    Value::Object(m.into_iter().map(|(k, n)| (k, json!(n))).collect())
 }
 
 /// One target's tickets by outcome.
@@ -242,14 +263,14 @@ impl TargetReport {
         r
     }
 
-    fn to_json(&self, prefix: &str) -> serde_json::Map<String, Value> {
+    fn into_json(self, prefix: &str) -> serde_json::Map<String, Value> {
         [
             ("target_seconds", json!(self.target_seconds)),
             ("achieved_count", json!(self.achieved_tickets.len())),
             ("breached_count", json!(self.breached_tickets.len())),
             ("pending_count", json!(self.pending_tickets.len())),
             ("breach_rate_pct", round::json(self.breach_rate_pct)),
-            ("breached_tickets", json!(self.breached_tickets)),
+            ("breached_tickets", ids(self.breached_tickets)),
         ]
         .into_iter()
         .map(|(k, v)| (format!("{prefix}_{k}"), v))
@@ -276,16 +297,20 @@ pub struct Sla {
 
 impl Sla {
     pub fn to_json(&self) -> Value {
+        self.clone().into_json()
+    }
+
+    pub fn into_json(self) -> Value {
         let mut o = serde_json::Map::new();
         o.insert("clock".into(), json!(self.clock));
         o.insert("as_of".into(), json!(self.as_of.to_string()));
         o.insert("first_response_target_seconds".into(), Value::Null);
         o.insert("resolution_target_seconds".into(), Value::Null);
-        if let Some(r) = &self.first_response {
-            o.extend(r.to_json("first_response"));
+        if let Some(r) = self.first_response {
+            o.extend(r.into_json("first_response"));
         }
-        if let Some(r) = &self.resolution {
-            o.extend(r.to_json("resolution"));
+        if let Some(r) = self.resolution {
+            o.extend(r.into_json("resolution"));
         }
         Value::Object(o)
     }
@@ -443,31 +468,37 @@ impl Support {
     /// `business_hours` (the same durations in business time, or null) and
     /// `sla` (targets' outcomes, or null).
     pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "tickets": self.tickets,
-            "resolved_tickets": self.resolved_tickets,
-            "fcr_strict_rate_pct": round::json(self.fcr_strict_rate_pct),
-            "fcr_strict_tickets": self.fcr_strict_tickets,
-            "fcr_freshservice_rate_pct": round::json(self.fcr_freshservice_rate_pct),
-            "fcr_freshservice_tickets": self.fcr_freshservice_tickets,
-            "one_touch_rate_pct": round::json(self.one_touch_rate_pct),
-            "one_touch_tickets": self.one_touch_tickets,
-            "zero_touch_rate_pct": round::json(self.zero_touch_rate_pct),
-            "zero_touch_tickets": self.zero_touch_tickets,
-            "reopen_rate_pct": round::json(self.reopen_rate_pct),
-            "reopened_tickets": self.reopened_tickets,
-            "replied_count": self.replied_count,
-            "unreplied_count": self.unreplied_count,
-            "unreplied_tickets": self.unreplied_tickets,
-            "tickets_per_account": round::json(self.tickets_per_account),
-            "tickets_by_account": self.tickets_by_account,
-            "satisfaction_rated": self.satisfaction_rated,
-            "satisfaction_average": round::json(self.satisfaction_average),
-            "satisfaction_distribution": self.satisfaction_distribution,
-            "business_hours": self.business.as_ref().map(Timings::to_json),
-            "sla": self.sla.as_ref().map(Sla::to_json),
-        });
-        if let (Value::Object(o), Value::Object(c)) = (&mut v, self.calendar.to_json()) {
+        self.clone().into_json()
+    }
+
+    /// [`Support::to_json`], moving the ticket ids into the document instead
+    /// of copying them (3 M tickets make ~10 id lists of millions).
+    pub fn into_json(self) -> Value {
+        let mut v = object([
+            ("tickets", json!(self.tickets)),
+            ("resolved_tickets", json!(self.resolved_tickets)),
+            ("fcr_strict_rate_pct", round::json(self.fcr_strict_rate_pct)),
+            ("fcr_strict_tickets", ids(self.fcr_strict_tickets)),
+            ("fcr_freshservice_rate_pct", round::json(self.fcr_freshservice_rate_pct)),
+            ("fcr_freshservice_tickets", ids(self.fcr_freshservice_tickets)),
+            ("one_touch_rate_pct", round::json(self.one_touch_rate_pct)),
+            ("one_touch_tickets", ids(self.one_touch_tickets)),
+            ("zero_touch_rate_pct", round::json(self.zero_touch_rate_pct)),
+            ("zero_touch_tickets", ids(self.zero_touch_tickets)),
+            ("reopen_rate_pct", round::json(self.reopen_rate_pct)),
+            ("reopened_tickets", ids(self.reopened_tickets)),
+            ("replied_count", json!(self.replied_count)),
+            ("unreplied_count", json!(self.unreplied_count)),
+            ("unreplied_tickets", ids(self.unreplied_tickets)),
+            ("tickets_per_account", round::json(self.tickets_per_account)),
+            ("tickets_by_account", counts(self.tickets_by_account)),
+            ("satisfaction_rated", json!(self.satisfaction_rated)),
+            ("satisfaction_average", round::json(self.satisfaction_average)),
+            ("satisfaction_distribution", counts(self.satisfaction_distribution)),
+            ("business_hours", self.business.map_or(Value::Null, Timings::into_json)),
+            ("sla", self.sla.map_or(Value::Null, Sla::into_json)),
+        ]);
+        if let (Value::Object(o), Value::Object(c)) = (&mut v, self.calendar.into_json()) {
             o.extend(c);
         }
         v

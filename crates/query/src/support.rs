@@ -15,8 +15,8 @@ use clap::Args;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use tenure_metrics::support::{self, SlaQuery, SupportOptions};
+use tenure_model::Ticket;
 use tenure_model::business_hours::{BusinessHours, parse_duration_seconds};
-use tenure_model::{Customer, Ticket};
 use tenure_store::Workspace;
 
 use crate::filter::{Filter, Period, group_by_segment, merge, segments_of};
@@ -77,6 +77,16 @@ fn target(flag: &str, given: &Option<String>, configured: Result<Option<i64>, St
     }
 }
 
+/// The number of customers, from the `id` column alone: loading 1 M whole
+/// customer rows only to count them cost ~1 GB.
+fn customer_count(ws: &Workspace) -> Result<u64> {
+    let mut n = 0;
+    for path in ws.table_paths("customers") {
+        n += tenure_store::read_parquet(&path, Some(&["id"]))?.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+    }
+    Ok(n)
+}
+
 /// The document of `tenure metrics support --json`.
 pub fn compute(ws: &Workspace, args: &SupportArgs) -> Result<Value> {
     let (period, _tz) = Period::new(ws, &args.filter)?;
@@ -101,34 +111,47 @@ pub fn compute(ws: &Workspace, args: &SupportArgs) -> Result<Value> {
         .filter(|t| period.contains(Some(t.created_at)))
         .filter(|t| args.channel.as_ref().is_none_or(|c| t.channel.as_ref() == Some(c)))
         .collect();
-    let accounts = tenure_store::load::<Customer>(ws)?.len() as u64;
+    let accounts = customer_count(ws)?;
     let opts = |accounts: Option<u64>| SupportOptions { accounts, business_hours: hours.as_ref(), sla: Some(sla) };
+    let overall = support::report(tickets.iter().copied(), opts((accounts > 0).then_some(accounts)));
+    let segments = match &args.filter.segment {
+        Some(attr) => {
+            let seg = segments_of(ws, attr)?;
+            // Accounts per segment, for tickets per account.
+            let mut per_seg: BTreeMap<&str, u64> = BTreeMap::new();
+            for s in seg.values() {
+                *per_seg.entry(s.as_str()).or_default() += 1;
+            }
+            let groups = group_by_segment(&tickets, |t| t.customer_id.as_deref(), &seg);
+            let reports: Vec<(String, support::Support)> = groups
+                .iter()
+                .map(|(s, ts)| (s.clone(), support::report(ts.iter().copied(), opts(per_seg.get(s.as_str()).copied()))))
+                .collect();
+            Some((attr, reports))
+        }
+        None => None,
+    };
+    // The reports hold their own ticket ids: free the tickets before the
+    // document is built, so that rows, reports and document never coexist.
+    drop(tickets);
+    drop(all);
     let mut doc = json!({
         "metric": "support",
         "period": period.to_json(),
         "channel": args.channel,
         "hours": if hours.is_some() { "calendar and business" } else { "calendar" },
         "schedule": hours.as_ref().map(BusinessHours::to_json),
-        "overall": support::report(tickets.iter().copied(), opts((accounts > 0).then_some(accounts))).to_json(),
     });
-    if let Some(attr) = &args.filter.segment {
-        let seg = segments_of(ws, attr)?;
-        // Accounts per segment, for tickets per account.
-        let mut per_seg: BTreeMap<&str, u64> = BTreeMap::new();
-        for s in seg.values() {
-            *per_seg.entry(s.as_str()).or_default() += 1;
-        }
-        let groups = group_by_segment(&tickets, |t| t.customer_id.as_deref(), &seg);
+    // Assigned, not written inside `json!`, which would copy the whole report.
+    doc["overall"] = overall.into_json();
+    if let Some((attr, reports)) = segments {
         doc["segment_attribute"] = json!(attr);
         doc["segments"] = Value::Array(
-            groups
-                .iter()
-                .map(|(s, ts)| {
+            reports
+                .into_iter()
+                .map(|(s, report)| {
                     let mut v = json!({ "segment": s });
-                    merge(
-                        &mut v,
-                        support::report(ts.iter().copied(), opts(per_seg.get(s.as_str()).copied())).to_json(),
-                    );
+                    merge(&mut v, report.into_json());
                     v
                 })
                 .collect(),
