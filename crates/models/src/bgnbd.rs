@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::optimise::bfgs;
 use crate::special::{digamma, hyp2f1, hyp2f1_at, ln_gamma, log_add_exp};
-use crate::{Error, Fit, Groups, LOG_PARAM_BOUND, PurchaseModel, Rfm, chunked_sum, fit_from_minimum};
+use crate::{Error, Fit, Groups, PurchaseModel, Rfm, bounded_with_gradient, chunked_sum, fit_from_minimum};
 
 /// BG/NBD parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -122,16 +122,7 @@ impl BgNbd {
         let fit_on = |data: &[Rfm], starts: &[Vec<f64>]| {
             let times = Times::new(data);
             let objective = |p: &[f64], grad: &mut [f64]| {
-                if p.iter().any(|v| v.abs() > LOG_PARAM_BOUND) {
-                    return f64::INFINITY;
-                }
-                let m = from(p);
-                let (ll, g) = m.log_likelihood_and_gradient(&times);
-                // d/d ln θ = θ d/dθ; minimising -LL.
-                for (out, (gi, theta)) in grad.iter_mut().zip(g.iter().zip([m.r, m.alpha, m.a, m.b])) {
-                    *out = -gi * theta;
-                }
-                -ll
+                bounded_with_gradient(p, grad, || from(p).log_likelihood_and_gradient(&times))
             };
             bfgs(objective, starts, 1e-10, 1_000)
         };

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::chunked_sum;
 use crate::optimise::bfgs;
 use crate::special::{digamma, ln_gamma};
-use crate::{Error, Fit, LOG_PARAM_BOUND, PurchaseModel, Rfm, count_distinct, fit_from_minimum, position};
+use crate::{Error, Fit, PurchaseModel, Rfm, bounded_with_gradient, count_distinct, fit_from_minimum, position};
 
 /// Gamma-Gamma parameters (`gamma` is the paper's γ, lifetimes' `v`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -90,15 +90,7 @@ impl GammaGamma {
         let fit_on = |repeat: &[Rfm], starts: &[Vec<f64>]| {
             let spends = Spends::new(repeat);
             let objective = |v: &[f64], grad: &mut [f64]| {
-                if v.iter().any(|x| x.abs() > LOG_PARAM_BOUND) {
-                    return f64::INFINITY;
-                }
-                let m = from(v);
-                let (ll, g) = m.log_likelihood_and_gradient(&spends);
-                for (out, (gi, theta)) in grad.iter_mut().zip(g.iter().zip([m.p, m.q, m.gamma])) {
-                    *out = -gi * theta;
-                }
-                -ll
+                bounded_with_gradient(v, grad, || from(v).log_likelihood_and_gradient(&spends))
             };
             bfgs(objective, starts, 1e-10, 1_000)
         };

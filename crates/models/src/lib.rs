@@ -129,6 +129,23 @@ pub(crate) fn bounded(log_params: &[f64], minus_ll: impl FnOnce() -> f64) -> f64
     minus_ll()
 }
 
+/// [`bounded`] for a fit with an analytic gradient on the log-parameters
+/// (θ = e^p): minus the log-likelihood, and in `grad` its gradient by the
+/// chain rule d/d ln θ = θ d/dθ, from the likelihood's gradient in θ.
+pub(crate) fn bounded_with_gradient<const N: usize>(
+    log_params: &[f64],
+    grad: &mut [f64],
+    ll_and_gradient: impl FnOnce() -> (f64, [f64; N]),
+) -> f64 {
+    bounded(log_params, || {
+        let (ll, g) = ll_and_gradient();
+        for ((out, gi), p) in grad.iter_mut().zip(g).zip(log_params) {
+            *out = -gi * p.exp();
+        }
+        -ll
+    })
+}
+
 /// The distinct keys, ascending, each with how many times it occurs.
 pub(crate) fn count_distinct<K: Ord + Copy>(mut keys: Vec<K>) -> Vec<(K, f64)> {
     keys.sort_unstable();
