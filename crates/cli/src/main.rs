@@ -85,6 +85,13 @@ enum Command {
     Clv(clv::ClvArgs),
     /// Generate a realistic demo company, import it and print its headline numbers.
     Demo(demo::DemoArgs),
+    /// Bring the per-day rollups of the events up to date (`tenure import events`, the demo and
+    /// `tenure serve` do it themselves; run it after an upgrade that changed their format, which
+    /// queries otherwise answer by scanning the events)
+    #[command(
+        after_help = "Example:\n  tenure --data ./data rollups\nOnly events files without a valid entry are scanned; TENURE_NO_ROLLUPS=1 makes queries ignore the rollups."
+    )]
+    Rollups,
     /// List and search survey comments with their scores, themes and customers; count them per theme.
     #[command(after_help = feedback::AFTER_HELP)]
     Feedback(feedback::FeedbackArgs),
@@ -164,6 +171,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => import::run(&cli.data, args),
+        Command::Rollups => {
+            let ws = Workspace::open(&cli.data)?;
+            let scanned = tenure_query::rollup::refresh(&ws)?;
+            output::line(format!("Rollups up to date ({scanned} events file(s) scanned per time zone and rollup)"));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sql { query, format } => {
             let ws = Workspace::open(&cli.data)?;
             let engine = tenure_engine::Engine::new(&ws)?;

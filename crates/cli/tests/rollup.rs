@@ -62,8 +62,23 @@ fn rollups_answer_like_a_scan_follow_imports_and_are_what_answers() {
     assert!(days.len() > 300 && days.iter().any(|d| d["mau"].as_u64() > Some(10)), "a real answer was compared");
 
     // New events (some on days the demo already has) refresh the rollups.
+    let roll = ws.data().join("rollups/active-days.bin");
+    let old_rollups = std::fs::read(&roll).unwrap();
     ws.ok(&["import", "events", &example("events.jsonl")]);
     let after = check("after an import");
+    assert_ne!(after[0], before[0], "the import changed the daily counts");
+
+    // The rollups of before the import lack the new files: the stored DAU/WAU/MAU
+    // counts must not answer (the sets do, with the new files scanned).
+    let new_rollups = std::fs::read(&roll).unwrap();
+    std::fs::write(&roll, &old_rollups).unwrap();
+    assert_eq!(json(&ws, QUERIES[0], true).unwrap(), after[0], "stale rollups");
+    // `tenure rollups` brings them up to date (as the import did), as it rebuilds a
+    // missing or old-format file.
+    ws.ok(&["rollups"]);
+    assert_ne!(std::fs::read(&roll).unwrap(), old_rollups);
+    assert_eq!(check("after tenure rollups"), after);
+    std::fs::write(&roll, &new_rollups).unwrap();
 
     // Blank out every events file (same size): only the rollups can still
     // answer, with the same numbers; a scan and another time zone now fail.
@@ -81,7 +96,6 @@ fn rollups_answer_like_a_scan_follow_imports_and_are_what_answers() {
     assert!(json(&ws, &["metrics", "engagement", "--timezone", "UTC", "--event", "x", "--json"], true).is_err());
 
     // A damaged rollup file is ignored, not trusted (the scan then fails on the blank files).
-    let roll = ws.data().join("rollups/active-days.bin");
     let bytes = std::fs::read(&roll).unwrap();
     std::fs::write(&roll, &bytes[..bytes.len() / 2]).unwrap();
     assert!(json(&ws, QUERIES[0], true).is_err());

@@ -1,23 +1,31 @@
 //! Per-day rollups of active actors, maintained at import and ingest, so that
 //! DAU/WAU/MAU for every day, stickiness and retention cost O(days x set
-//! size) instead of a scan of every event.
+//! size) instead of a scan of every event, and the DAU/WAU/MAU counts alone
+//! O(days).
 //!
 //! `rollups/active-days.bin` holds, for the time zones `UTC` and the
 //! workspace's `timezone`, and for every file of the `events` table, the
 //! sorted ids of the actors (users: `userId`, else `anonymousId`; accounts:
 //! `groupId`) with a `track` event on each local day, plus the first and last
 //! local day of any event; ids index two workspace-wide dictionaries of names
-//! kept in the same file. The file is rewritten whole and atomically by
-//! [`refresh`], so ids and sets always agree.
+//! kept in the same file. Per zone and kind it also holds the DAU/WAU/MAU of
+//! every day over all the files ([`DayCounts`]). The file is rewritten whole
+//! and atomically by [`refresh`], so ids, sets and counts always agree.
+//!
+//! Layout (version 2): a table of contents names byte ranges (sections) so
+//! that a reader reads only what it needs: the files of its zone, the sets of
+//! one kind of actor, the names only when asked for, or just the counts.
 //!
 //! Consistency with the data: data files are never modified (a compaction
 //! writes a new file under a new name), and each entry records its file's path,
 //! row count and size. A reader uses an entry only if the manifest names that
 //! file with the same rows and the file on disk has the same size; any other
 //! file (new, replaced, or in a zone without rollups) is scanned instead, so a
-//! missing or stale rollup is slower, never wrong. Rollups cover only the
-//! default active event (any `track`); `--event` scans. Setting
-//! `TENURE_NO_ROLLUPS=1` makes readers ignore them (benchmarks of the scan).
+//! missing or stale rollup is slower, never wrong. The counts are used only
+//! when every entry of the zone is valid and the manifest has no other file.
+//! Rollups cover only the default active event (any `track`); `--event`
+//! scans. Setting `TENURE_NO_ROLLUPS=1` makes readers ignore them
+//! (benchmarks of the scan).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,13 +34,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result};
 use jiff::tz::TimeZone;
 use tenure_metrics::engagement::{
-    ActiveEvent, ActorKind, DailyActors, DailyBuilder, DaySets, FileDays, IdMap, Interner, LocalDays, ScanIds,
-    daily_columns_for,
+    ActiveEvent, ActorKind, DailyActors, DailyBuilder, DayCounts, DaySets, FileDays, IdMap, Interner, LocalDays,
+    ScanIds, Skipped, daily_columns_for,
 };
 use tenure_store::Workspace;
 
 const FILE: &str = "rollups/active-days.bin";
-const MAGIC: &[u8] = b"TENURE-ACTIVE-DAYS-1\n";
+/// Version 1 had no table of contents: such a file is rebuilt, never read.
+const MAGIC: &[u8] = b"TENURE-ACTIVE-DAYS-2\n";
+const KINDS: [ActorKind; 2] = [ActorKind::User, ActorKind::Account];
 /// The string columns decoded as dictionaries (ids and names repeat a lot).
 const DICTIONARY_COLUMNS: &[&str] = &["type", "user_id", "anonymous_id", "event", "group_id", "name"];
 
@@ -41,7 +51,7 @@ fn zone_key(tz: &TimeZone, given: &str) -> String {
     tz.iana_name().unwrap_or(given).to_string()
 }
 
-fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     std::env::var_os("TENURE_NO_ROLLUPS").is_none_or(|v| v.is_empty() || v == "0")
 }
 
@@ -67,6 +77,57 @@ fn event_files(ws: &Workspace) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// [`active_sets`], or only the DAU/WAU/MAU counts of every day when the
+/// rollups have them for every file (`list`: a drill-down needs the sets).
+/// The counts' [`DailyActors`] has no sets: it answers
+/// [`tenure_metrics::engagement::active_days`] without `list`, nothing else.
+pub fn active_sets_or_counts(
+    ws: &Workspace,
+    tz: &TimeZone,
+    tzname: &str,
+    active: &ActiveEvent,
+    kind: ActorKind,
+    list: bool,
+) -> Result<ActiveSets> {
+    if !list && *active == ActiveEvent::AnyTrack && enabled() {
+        // An unreadable rollup is only a missed shortcut: scan instead.
+        if let Some(sets) = counts(ws, &zone_key(tz, tzname), kind).ok().flatten() {
+            return Ok(sets);
+        }
+    }
+    active_sets(ws, tz, tzname, active, kind, list)
+}
+
+/// The stored counts, if every events file has a valid entry in the zone.
+fn counts(ws: &Workspace, zone: &str, kind: ActorKind) -> Result<Option<ActiveSets>> {
+    let Some(file) = RollupFile::open(ws.root())? else { return Ok(None) };
+    let Some(entries) = file.files(zone)? else { return Ok(None) };
+    let files = event_files(ws);
+    if entries.len() != files.len() {
+        return Ok(None);
+    }
+    let by_path: HashMap<&str, &FileMeta> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    if !files.iter().all(|(path, rows)| by_path.get(path.as_str()).is_some_and(|e| e.matches(ws.root(), *rows))) {
+        return Ok(None);
+    }
+    let Some(raw) = file.section(&format!("counts/{zone}/{}", kind_key(kind)))? else { return Ok(None) };
+    let counts = decode_counts(&raw)?;
+    let span = entries.iter().filter_map(|e| e.span).reduce(|(a, b), (x, y)| (a.min(x), b.max(y)));
+    Ok(Some(ActiveSets {
+        daily: DailyActors {
+            kind,
+            first_day: counts.first_day,
+            sets: Vec::new(),
+            actor_count: file.count(kind),
+            counts: Some(counts),
+        },
+        span,
+        names: Vec::new(),
+        from_rollups: entries.len(),
+        scanned: 0,
+    }))
+}
+
 /// The active actors of every local day in `tz`.
 pub fn active_sets(
     ws: &Workspace,
@@ -78,61 +139,80 @@ pub fn active_sets(
 ) -> Result<ActiveSets> {
     let files = event_files(ws);
     let zone = zone_key(tz, tzname);
-    let mut rollup = if *active == ActiveEvent::AnyTrack && enabled() {
+    let rows: HashMap<&str, u64> = files.iter().map(|(p, r)| (p.as_str(), *r)).collect();
+    let valid = |m: &FileMeta| rows.get(m.path.as_str()).is_some_and(|&r| m.matches(ws.root(), r));
+    let (file, mut entries) = match *active == ActiveEvent::AnyTrack && enabled() {
         // An unreadable rollup is only a missed shortcut: scan instead.
-        Rollup::read(ws.root(), Some(&zone)).ok().flatten()
-    } else {
-        None
+        true => read_zone(ws.root(), &zone, kind, valid).ok().flatten().unzip(),
+        false => (None, None),
     };
-    let mut entries: HashMap<String, FileEntry> = rollup
-        .as_mut()
-        .and_then(|r| r.zones.pop())
-        .map(|z| z.files.into_iter().map(|e| (e.path.clone(), e)).collect())
-        .unwrap_or_default();
     let mut b = DailyBuilder::default();
     let mut missing = Vec::new();
-    let mut from_rollups = 0;
-    for (path, rows) in &files {
-        match entries.remove(path) {
-            Some(e) if e.matches(ws.root(), *rows) => {
-                b.add_owned(e.sets.span, take_kind(e.sets, kind));
-                from_rollups += 1;
-            }
-            _ => missing.push(ws.root().join(path)),
+    for (path, _) in &files {
+        match entries.as_mut().and_then(|e| e.remove(path)) {
+            Some((span, sets)) => b.add_owned(span, sets),
+            None => missing.push(ws.root().join(path)),
         }
     }
-    let (mut names, count) = match &rollup {
-        Some(r) if need_names || !missing.is_empty() => (Interner::from_names(r.names(kind)?), 0),
-        Some(r) => (Interner::default(), r.count(kind)),
-        None => (Interner::default(), 0),
+    let count = file.as_ref().map_or(0, |f| f.count(kind));
+    let names = if missing.is_empty() {
+        // Names only to print them: no table to look them up in.
+        match &file {
+            Some(f) if need_names => f.names(kind)?,
+            _ => Vec::new(),
+        }
+    } else {
+        let mut names = match &file {
+            Some(f) => Interner::from_names(f.names(kind)?),
+            None => Interner::default(),
+        };
+        // The other kind's names are learnt too (an IdMap feeds both), then dropped.
+        let mut others = Interner::default();
+        let (users, accounts) = match kind {
+            ActorKind::User => (&mut names, &mut others),
+            ActorKind::Account => (&mut others, &mut names),
+        };
+        scan_files(&missing, tz, active, Some(kind), |_, map, f| {
+            map.learn(&f, users, accounts);
+            b.add_owned(f.sets.span, map.remap(&f, kind));
+            Ok(())
+        })?;
+        names.into_names()
     };
-    // The other kind's names are learnt too (an IdMap feeds both), then dropped.
-    let mut others = Interner::default();
-    let (users, accounts) = match kind {
-        ActorKind::User => (&mut names, &mut others),
-        ActorKind::Account => (&mut others, &mut names),
-    };
-    scan_files(&missing, tz, active, Some(kind), |_, map, f| {
-        map.learn(&f, users, accounts);
-        b.add_owned(f.sets.span, map.remap(&f, kind));
-        Ok(())
-    })?;
     let span = b.span();
     let actor_count = names.len().max(count);
     Ok(ActiveSets {
         daily: b.finish(kind, actor_count),
         span,
-        names: names.names().to_vec(),
-        from_rollups,
+        names,
+        from_rollups: files.len() - missing.len(),
         scanned: missing.len(),
     })
 }
 
-fn take_kind(sets: DaySets, kind: ActorKind) -> Vec<(i32, Vec<u32>)> {
-    match kind {
-        ActorKind::User => sets.users,
-        ActorKind::Account => sets.accounts,
+/// The valid entries of one zone (span and sets of one kind), by path.
+type ZoneSets = HashMap<String, (Option<(i32, i32)>, Vec<(i32, Vec<u32>)>)>;
+
+/// One zone's entries that pass `valid`, with their sets of `kind` (the
+/// others' sets are skipped, not decoded).
+fn read_zone(
+    root: &Path,
+    zone: &str,
+    kind: ActorKind,
+    valid: impl Fn(&FileMeta) -> bool,
+) -> Result<Option<(RollupFile, ZoneSets)>> {
+    let Some(file) = RollupFile::open(root)? else { return Ok(None) };
+    let Some(metas) = file.files(zone)? else { return Ok(None) };
+    let raw = file.section(&format!("sets/{zone}/{}", kind_key(kind)))?.context("a zone without its sets")?;
+    let mut r = Reader(&raw);
+    let mut out = HashMap::with_capacity(metas.len());
+    for meta in metas {
+        let body = r.bytes()?;
+        if valid(&meta) {
+            out.insert(meta.path, (meta.span, decode_sets(body, file.count(kind), meta.span)?));
+        }
     }
+    Ok(Some((file, out)))
 }
 
 /// Scan files for their per-day sets (of one kind of actor, or both with
@@ -153,8 +233,9 @@ pub fn scan_files(
     parallel_files(
         paths,
         |ids: &mut ScanIds, path| {
-            let batches = tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?;
-            FileDays::scan_kind(&batches, &mut LocalDays::new(tz.clone()), active, ids, only)
+            let mut days = LocalDays::new(tz.clone());
+            let (batches, skipped) = read_for_scan(path, columns, &mut days)?;
+            FileDays::scan_read(&batches, &mut days, active, ids, only, &skipped)
                 .with_context(|| format!("reading {}", path.display()))
         },
         |i, thread, days| {
@@ -164,6 +245,85 @@ pub fn scan_files(
             f(i, &mut maps[thread], days)
         },
     )
+}
+
+/// A file's `columns` for the per-day scan (ids as dictionaries), without the
+/// columns its row groups' statistics answer for: the timestamps when every
+/// row is on one local day (files hold one UTC day, sorted by time, so in UTC
+/// that is every file), `anonymous_id` when it is null in every row. Those
+/// two were about a third of the bytes a scan decoded.
+fn read_for_scan(
+    path: &Path,
+    columns: &[&str],
+    days: &mut LocalDays,
+) -> Result<(Vec<tenure_metrics::engagement::RecordBatch>, Skipped)> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    use parquet::file::statistics::Statistics;
+    let context = || format!("reading {}", path.display());
+    let file = fs_err::File::open(path)?.into_parts().0;
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).with_context(context)?;
+    let pq = meta.metadata();
+    let column = |name: &str| pq.file_metadata().schema_descr().columns().iter().position(|c| c.name() == name);
+    let groups = pq.row_groups();
+    let mut skipped = Skipped::default();
+    if let Some(ts) = column("timestamp") {
+        // Local days only grow with time: the first and last instants'
+        // days are equal only if every row's day is that one.
+        let mut day = None;
+        for g in groups {
+            let c = g.column(ts);
+            let range = match c.statistics() {
+                Some(Statistics::Int64(v)) if v.null_count_opt() == Some(0) => v.min_opt().zip(v.max_opt()),
+                _ => None,
+            };
+            let Some((lo, hi)) = range.map(|(&lo, &hi)| (days.day_of(lo), days.day_of(hi))) else {
+                day = None;
+                break;
+            };
+            if lo != hi || day.is_some_and(|d| d != lo) {
+                day = None;
+                break;
+            }
+            day = Some(lo);
+        }
+        skipped.day = day;
+    }
+    if let Some(anon) = column("anonymous_id") {
+        skipped.anonymous_id = !groups.is_empty()
+            && groups
+                .iter()
+                .all(|g| g.column(anon).statistics().and_then(|s| s.null_count_opt()) == Some(g.num_rows() as u64));
+    }
+    let wanted: Vec<&str> = columns
+        .iter()
+        .copied()
+        .filter(|&c| !(c == "timestamp" && skipped.day.is_some() || c == "anonymous_id" && skipped.anonymous_id))
+        .collect();
+    let fields: Vec<Field> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if DICTIONARY_COLUMNS.contains(&f.name().as_str()) => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = std::sync::Arc::new(Schema::new_with_metadata(fields, meta.schema().metadata().clone()));
+    let meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))
+        .with_context(context)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
+    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted.iter().copied());
+    // One batch per row group: each batch's dictionary values are looked up
+    // in the interner again, and a day's ids deduplicated again.
+    let rows = groups.iter().map(|g| g.num_rows()).max().unwrap_or(0).clamp(1024, 1 << 20) as usize;
+    let reader = builder.with_projection(mask).with_batch_size(rows).build().with_context(context)?;
+    let batches = reader.collect::<Result<Vec<_>, _>>().with_context(context)?;
+    Ok((batches, skipped))
 }
 
 /// Decode `paths` (their `columns`, ids as dictionaries) on worker threads
@@ -241,36 +401,27 @@ pub fn refresh(ws: &Workspace) -> Result<usize> {
     if zone_key(&tz, tzname) != "UTC" {
         zones.push((zone_key(&tz, tzname), tz.clone()));
     }
-    let old = Rollup::read(ws.root(), None).ok().flatten();
-    let mut changed = old.is_none();
-    let (mut users, mut accounts, mut old_zones) = match old {
-        Some(mut r) => {
-            (Interner::from_names(r.names(ActorKind::User)?), Interner::from_names(r.names(ActorKind::Account)?), {
-                std::mem::take(&mut r.zones)
-            })
-        }
-        None => (Interner::default(), Interner::default(), Vec::new()),
-    };
     let files = event_files(ws);
+    let rows: HashMap<&str, u64> = files.iter().map(|(p, r)| (p.as_str(), *r)).collect();
+    let old = RollupFile::open(ws.root()).ok().flatten();
+    // Any zone of the old file not kept, or any entry dropped, changes it.
+    let mut changed = old.as_ref().is_none_or(|f| f.zones().any(|z| !zones.iter().any(|(name, _)| name == z)));
+    let (mut users, mut accounts) = match &old {
+        Some(f) => {
+            (Interner::from_names(f.names(ActorKind::User)?), Interner::from_names(f.names(ActorKind::Account)?))
+        }
+        None => (Interner::default(), Interner::default()),
+    };
     let mut zones_out = Vec::new();
     let mut scanned = 0;
     for (name, tz) in zones {
-        let mut old: HashMap<String, FileEntry> = match old_zones.iter().position(|z| z.name == name) {
-            Some(i) => old_zones.swap_remove(i).files.into_iter().map(|e| (e.path.clone(), e)).collect(),
-            None => HashMap::new(),
+        let (mut kept, dropped) = match &old {
+            Some(f) => old_entries(f, &name, |m| rows.get(m.path.as_str()).is_some_and(|&r| m.matches(ws.root(), r)))?,
+            None => (HashMap::new(), 0),
         };
-        let mut entries: Vec<Option<FileEntry>> = Vec::with_capacity(files.len());
-        let mut missing = Vec::new();
-        for (i, (path, rows)) in files.iter().enumerate() {
-            match old.remove(path) {
-                Some(e) if e.matches(ws.root(), *rows) => entries.push(Some(e)),
-                _ => {
-                    entries.push(None);
-                    missing.push(i);
-                }
-            }
-        }
-        changed |= !old.is_empty() || !missing.is_empty();
+        let mut entries: Vec<Option<FileEntry>> = files.iter().map(|(path, _)| kept.remove(path)).collect();
+        let missing: Vec<usize> = (0..files.len()).filter(|&i| entries[i].is_none()).collect();
+        changed |= dropped > 0 || !missing.is_empty();
         let paths: Vec<PathBuf> = missing.iter().map(|&i| ws.root().join(&files[i].0)).collect();
         scan_files(&paths, &tz, &ActiveEvent::AnyTrack, None, |j, map, f| {
             let i = missing[j];
@@ -282,172 +433,295 @@ pub fn refresh(ws: &Workspace) -> Result<usize> {
             };
             let (path, rows) = &files[i];
             let bytes = fs_err::metadata(ws.root().join(path))?.len();
-            entries[i] = Some(FileEntry { path: path.clone(), rows: *rows, bytes, sets });
+            entries[i] =
+                Some(FileEntry { meta: FileMeta { path: path.clone(), rows: *rows, bytes, span: sets.span }, sets });
             Ok(())
         })?;
         scanned += missing.len();
-        zones_out.push(Zone { name, files: entries.into_iter().map(|e| e.expect("entry kept or scanned")).collect() });
+        zones_out.push((name, entries.into_iter().map(|e| e.expect("entry kept or scanned")).collect()));
     }
-    changed |= !old_zones.is_empty();
     if changed {
+        let mut sections = Vec::new();
+        for (name, entries) in zones_out {
+            sections.extend(zone_sections(&name, entries, [users.len(), accounts.len()]));
+        }
+        for (kind, names) in [("user", users.names()), ("account", accounts.names())] {
+            let mut d = Vec::new();
+            for n in names {
+                put_bytes(&mut d, n.as_bytes());
+            }
+            sections.push((format!("names/{kind}"), d));
+        }
         let path = ws.root().join(FILE);
         fs_err::create_dir_all(path.parent().expect("a directory"))?;
-        tenure_store::manifest::write_atomic(&path, encode(users.names(), accounts.names(), &zones_out))?;
+        tenure_store::manifest::write_atomic(&path, encode([users.len(), accounts.len()], &sections))?;
     }
+    crate::session_rollup::refresh(ws)?;
     Ok(scanned)
 }
 
-/// One data file's sets in one zone.
-struct FileEntry {
+/// The sections of one zone: its files, the sets of each kind, and the
+/// DAU/WAU/MAU of every day over all of them (`counts`: actors per kind).
+fn zone_sections(zone: &str, entries: Vec<FileEntry>, counts: [usize; 2]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    put_u32(&mut files, entries.len() as u32);
+    for e in &entries {
+        let m = &e.meta;
+        put_bytes(&mut files, m.path.as_bytes());
+        files.extend_from_slice(&m.rows.to_le_bytes());
+        files.extend_from_slice(&m.bytes.to_le_bytes());
+        let (lo, hi) = m.span.unwrap_or((1, 0));
+        files.extend_from_slice(&lo.to_le_bytes());
+        files.extend_from_slice(&hi.to_le_bytes());
+    }
+    let mut out = vec![(format!("files/{zone}"), files)];
+    let mut builders = [DailyBuilder::default(), DailyBuilder::default()];
+    let mut sets = [Vec::new(), Vec::new()];
+    for e in entries {
+        for (k, days) in [e.sets.users, e.sets.accounts].into_iter().enumerate() {
+            put_bytes(&mut sets[k], &encode_sets(&days));
+            builders[k].add_owned(e.meta.span, days);
+        }
+    }
+    for ((kind, builder), (sets, n)) in KINDS.into_iter().zip(builders).zip(sets.into_iter().zip(counts)) {
+        let c = DayCounts::of(&builder.finish(kind, n));
+        let mut w = Vec::with_capacity(8 + 12 * c.days.len());
+        w.extend_from_slice(&c.first_day.to_le_bytes());
+        put_u32(&mut w, c.days.len() as u32);
+        for day in &c.days {
+            day.iter().for_each(|&n| put_u32(&mut w, n));
+        }
+        out.push((format!("sets/{zone}/{}", kind_key(kind)), sets));
+        out.push((format!("counts/{zone}/{}", kind_key(kind)), w));
+    }
+    out
+}
+
+/// The entries of `zone` in the old file that pass `valid`, with both kinds'
+/// sets, by path; and how many did not.
+fn old_entries(
+    f: &RollupFile,
+    zone: &str,
+    valid: impl Fn(&FileMeta) -> bool,
+) -> Result<(HashMap<String, FileEntry>, usize)> {
+    let Some(metas) = f.files(zone)? else { return Ok((HashMap::new(), 0)) };
+    let mut raw = Vec::new();
+    for kind in KINDS {
+        raw.push(f.section(&format!("sets/{zone}/{}", kind_key(kind)))?.context("a zone without its sets")?);
+    }
+    let (mut users, mut accounts) = (Reader(&raw[0]), Reader(&raw[1]));
+    let mut kept = HashMap::with_capacity(metas.len());
+    let mut dropped = 0;
+    for meta in metas {
+        let (u, a) = (users.bytes()?, accounts.bytes()?);
+        if valid(&meta) {
+            let sets = DaySets {
+                span: meta.span,
+                users: decode_sets(u, f.count(ActorKind::User), meta.span)?,
+                accounts: decode_sets(a, f.count(ActorKind::Account), meta.span)?,
+            };
+            kept.insert(meta.path.clone(), FileEntry { meta, sets });
+        } else {
+            dropped += 1;
+        }
+    }
+    Ok((kept, dropped))
+}
+
+fn kind_key(kind: ActorKind) -> &'static str {
+    match kind {
+        ActorKind::User => "user",
+        ActorKind::Account => "account",
+    }
+}
+
+/// One data file as an entry records it: the rule of [`FileMeta::matches`].
+struct FileMeta {
     path: String,
     rows: u64,
     bytes: u64,
-    sets: DaySets,
+    /// First and last local day of any event of the file.
+    span: Option<(i32, i32)>,
 }
 
-impl FileEntry {
+impl FileMeta {
     /// Still describes the committed file: same rows, same size on disk.
     fn matches(&self, root: &Path, rows: u64) -> bool {
         self.rows == rows && std::fs::metadata(root.join(&self.path)).is_ok_and(|m| m.len() == self.bytes)
     }
 }
 
-struct Zone {
-    name: String,
-    files: Vec<FileEntry>,
+/// One data file's sets in one zone.
+struct FileEntry {
+    meta: FileMeta,
+    sets: DaySets,
 }
 
-/// The decoded file; dictionaries stay raw bytes until names are asked for.
-struct Rollup {
-    dicts: [(u32, Vec<u8>); 2],
-    zones: Vec<Zone>,
+/// An open rollup file: its table of contents, sections read on demand.
+struct RollupFile {
+    file: std::fs::File,
+    len: u64,
+    /// Actors per kind (the dictionaries' sizes).
+    counts: [usize; 2],
+    toc: HashMap<String, (u64, u64)>,
 }
 
-impl Rollup {
-    /// Read the rollups (`Ok(None)` when there are none), all zones or one.
-    fn read(root: &Path, zone: Option<&str>) -> Result<Option<Rollup>> {
-        let bytes = match std::fs::read(root.join(FILE)) {
-            Ok(b) => b,
+impl RollupFile {
+    /// `Ok(None)` when there are no rollups; an error when the file is not
+    /// one of this version or is damaged (callers then do without).
+    fn open(root: &Path) -> Result<Option<RollupFile>> {
+        let file = match std::fs::File::open(root.join(FILE)) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).context(FILE),
         };
-        decode(&bytes, zone).map(Some).with_context(|| format!("{FILE} is damaged"))
+        let len = file.metadata().context(FILE)?.len();
+        let head_len = MAGIC.len() as u64 + 16;
+        let mut f = RollupFile { file, len, counts: [0, 0], toc: HashMap::new() };
+        let head = f.read_at(0, head_len).with_context(|| format!("{FILE} is damaged"))?;
+        anyhow::ensure!(head.starts_with(MAGIC), "{FILE} is not a rollup file of this version");
+        let mut r = Reader(&head[MAGIC.len()..]);
+        f.counts = [r.u32()? as usize, r.u32()? as usize];
+        let toc_len = r.u64()?;
+        let toc = f.read_at(head_len, toc_len).with_context(|| format!("{FILE} is damaged"))?;
+        let mut r = Reader(&toc);
+        for _ in 0..r.u32()? {
+            let name = std::str::from_utf8(r.bytes()?)?.to_string();
+            let (offset, n) = (r.u64()?, r.u64()?);
+            anyhow::ensure!(offset.checked_add(n).is_some_and(|end| end <= len), "{FILE} is damaged: {name}");
+            f.toc.insert(name, (offset, n));
+        }
+        Ok(Some(f))
+    }
+
+    fn read_at(&self, offset: u64, n: u64) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        anyhow::ensure!(offset.checked_add(n).is_some_and(|end| end <= self.len), "truncated");
+        let mut buf = vec![0; usize::try_from(n)?];
+        self.file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    /// A section's bytes (`None`: no such section).
+    fn section(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.toc.get(name) {
+            Some(&(offset, n)) => self.read_at(offset, n).map(Some).with_context(|| format!("{FILE}: {name}")),
+            None => Ok(None),
+        }
     }
 
     fn count(&self, kind: ActorKind) -> usize {
-        self.dicts[kind as usize].0 as usize
+        self.counts[kind as usize]
+    }
+
+    /// The zones the file has entries for.
+    fn zones(&self) -> impl Iterator<Item = &str> {
+        self.toc.keys().filter_map(|k| k.strip_prefix("files/"))
     }
 
     fn names(&self, kind: ActorKind) -> Result<Vec<String>> {
-        let (n, raw) = &self.dicts[kind as usize];
-        let mut r = Reader(raw);
-        (0..*n).map(|_| Ok(String::from_utf8(r.bytes()?.to_vec())?)).collect()
+        let raw = self.section(&format!("names/{}", kind_key(kind)))?.context("no names")?;
+        let mut r = Reader(&raw);
+        let names: Vec<String> =
+            (0..self.count(kind)).map(|_| Ok(String::from_utf8(r.bytes()?.to_vec())?)).collect::<Result<_>>()?;
+        Ok(names)
+    }
+
+    /// The entries of one zone, in the order of its sets (`None`: no such zone).
+    fn files(&self, zone: &str) -> Result<Option<Vec<FileMeta>>> {
+        let Some(raw) = self.section(&format!("files/{zone}"))? else { return Ok(None) };
+        let mut r = Reader(&raw);
+        let n = r.u32()?;
+        let mut out = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let path = std::str::from_utf8(r.bytes()?)?.to_string();
+            let (rows, bytes) = (r.u64()?, r.u64()?);
+            let (lo, hi) = (r.u32()? as i32, r.u32()? as i32);
+            out.push(FileMeta { path, rows, bytes, span: (lo <= hi).then_some((lo, hi)) });
+        }
+        Ok(Some(out))
     }
 }
 
-fn encode(users: &[String], accounts: &[String], zones: &[Zone]) -> Vec<u8> {
-    let mut w = Vec::with_capacity(1 << 20);
-    w.extend_from_slice(MAGIC);
-    for names in [users, accounts] {
-        let mut d = Vec::new();
-        for n in names {
-            put_bytes(&mut d, n.as_bytes());
-        }
-        put_u32(&mut w, names.len() as u32);
-        put_bytes(&mut w, &d);
+/// The file: magic, the actor counts, the table of contents, the sections.
+fn encode(counts: [usize; 2], sections: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut toc = Vec::new();
+    put_u32(&mut toc, sections.len() as u32);
+    let mut offset = (MAGIC.len() + 16) as u64;
+    let toc_len: u64 = 4 + sections.iter().map(|(name, _)| 8 + name.len() as u64 + 16).sum::<u64>();
+    offset += toc_len;
+    for (name, body) in sections {
+        put_bytes(&mut toc, name.as_bytes());
+        toc.extend_from_slice(&offset.to_le_bytes());
+        toc.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        offset += body.len() as u64;
     }
-    put_u32(&mut w, zones.len() as u32);
-    for z in zones {
-        let mut b = Vec::new();
-        put_u32(&mut b, z.files.len() as u32);
-        for f in &z.files {
-            put_bytes(&mut b, f.path.as_bytes());
-            b.extend_from_slice(&f.rows.to_le_bytes());
-            b.extend_from_slice(&f.bytes.to_le_bytes());
-            let (lo, hi) = f.sets.span.unwrap_or((1, 0));
-            b.extend_from_slice(&lo.to_le_bytes());
-            b.extend_from_slice(&hi.to_le_bytes());
-            for sets in [&f.sets.users, &f.sets.accounts] {
-                put_u32(&mut b, sets.len() as u32);
-                for (day, ids) in sets {
-                    b.extend_from_slice(&day.to_le_bytes());
-                    put_u32(&mut b, ids.len() as u32);
-                    // Sorted ids as varint gaps: a few bytes per actor-day.
-                    let mut prev = 0u32;
-                    for &a in ids {
-                        put_varint(&mut b, a - prev);
-                        prev = a;
-                    }
-                }
-            }
-        }
-        put_bytes(&mut w, z.name.as_bytes());
-        put_bytes(&mut w, &b);
+    debug_assert_eq!(toc.len() as u64, toc_len);
+    let mut w = Vec::with_capacity(offset as usize);
+    w.extend_from_slice(MAGIC);
+    counts.iter().for_each(|&n| put_u32(&mut w, n as u32));
+    w.extend_from_slice(&toc_len.to_le_bytes());
+    w.extend_from_slice(&toc);
+    for (_, body) in sections {
+        w.extend_from_slice(body);
     }
     w
 }
 
-fn decode(bytes: &[u8], zone: Option<&str>) -> Result<Rollup> {
-    let rest = bytes.strip_prefix(MAGIC).context("not a rollup file of this version")?;
-    let mut r = Reader(rest);
-    let mut dict = || -> Result<(u32, Vec<u8>)> {
-        let n = r.u32()?;
-        let raw = r.bytes()?;
-        Ok((n, raw.to_vec()))
-    };
-    let dicts = [dict()?, dict()?];
-    let mut zones = Vec::new();
-    for _ in 0..r.u32()? {
-        let name = std::str::from_utf8(r.bytes()?)?.to_string();
-        let body = r.bytes()?;
-        if zone.is_some_and(|z| z != name) {
-            continue;
-        }
-        let mut b = Reader(body);
-        let mut files = Vec::new();
-        for _ in 0..b.u32()? {
-            let path = std::str::from_utf8(b.bytes()?)?.to_string();
-            let (rows, size) = (b.u64()?, b.u64()?);
-            let (lo, hi) = (b.u32()? as i32, b.u32()? as i32);
-            let mut sets = DaySets { span: (lo <= hi).then_some((lo, hi)), ..DaySets::default() };
-            for k in 0..2 {
-                let n = b.u32()?;
-                let mut days = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    let day = b.u32()? as i32;
-                    let len = b.u32()?;
-                    let mut ids = Vec::with_capacity(len as usize);
-                    let mut prev = 0u32;
-                    for _ in 0..len {
-                        prev = prev.checked_add(b.varint()?).context("id overflow")?;
-                        ids.push(prev);
-                    }
-                    days.push((day, ids));
-                }
-                if k == 0 { sets.users = days } else { sets.accounts = days }
-            }
-            files.push(FileEntry { path, rows, bytes: size, sets });
-        }
-        zones.push(Zone { name, files });
-    }
-    // Ids must index the dictionaries: a damaged file must not panic a reader.
-    for z in &zones {
-        for f in &z.files {
-            for (k, sets) in [(0, &f.sets.users), (1, &f.sets.accounts)] {
-                if sets.iter().any(|(_, ids)| ids.last().is_some_and(|&a| a >= dicts[k].0)) {
-                    anyhow::bail!("an id beyond its dictionary in {}", f.path);
-                }
-            }
+/// One file's days of one kind: day, count, sorted ids as varint gaps (a few
+/// bytes per actor-day).
+fn encode_sets(days: &[(i32, Vec<u32>)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_u32(&mut b, days.len() as u32);
+    for (day, ids) in days {
+        b.extend_from_slice(&day.to_le_bytes());
+        put_u32(&mut b, ids.len() as u32);
+        let mut prev = 0u32;
+        for &a in ids {
+            put_varint(&mut b, a - prev);
+            prev = a;
         }
     }
-    Ok(Rollup { dicts, zones })
+    b
 }
 
-fn put_u32(w: &mut Vec<u8>, v: u32) {
+/// [`encode_sets`] back; ids must index a dictionary of `actors` names and
+/// days be inside the file's `span` (a damaged file must not panic a reader).
+fn decode_sets(raw: &[u8], actors: usize, span: Option<(i32, i32)>) -> Result<Vec<(i32, Vec<u32>)>> {
+    let mut b = Reader(raw);
+    let n = b.u32()?;
+    let mut days = Vec::with_capacity(n.min(1 << 16) as usize);
+    for _ in 0..n {
+        let day = b.u32()? as i32;
+        let len = b.u32()? as usize;
+        anyhow::ensure!(len <= b.0.len(), "truncated");
+        let mut ids = Vec::with_capacity(len);
+        let mut prev = 0u32;
+        for _ in 0..len {
+            prev = prev.checked_add(b.varint()?).context("id overflow")?;
+            ids.push(prev);
+        }
+        anyhow::ensure!(ids.last().is_none_or(|&a| (a as usize) < actors), "an id beyond its dictionary");
+        anyhow::ensure!(span.is_some_and(|(lo, hi)| (lo..=hi).contains(&day)), "a day outside its file's span");
+        days.push((day, ids));
+    }
+    Ok(days)
+}
+
+fn decode_counts(raw: &[u8]) -> Result<DayCounts> {
+    let mut r = Reader(raw);
+    let first_day = r.u32()? as i32;
+    let n = r.u32()? as usize;
+    anyhow::ensure!(n * 12 == r.0.len(), "counts of the wrong size");
+    let days = (0..n).map(|_| Ok([r.u32()?, r.u32()?, r.u32()?])).collect::<Result<_>>()?;
+    Ok(DayCounts { first_day, days })
+}
+
+pub(crate) fn put_u32(w: &mut Vec<u8>, v: u32) {
     w.extend_from_slice(&v.to_le_bytes());
 }
 
-fn put_bytes(w: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn put_bytes(w: &mut Vec<u8>, b: &[u8]) {
     w.extend_from_slice(&(b.len() as u64).to_le_bytes());
     w.extend_from_slice(b);
 }
@@ -460,22 +734,22 @@ fn put_varint(w: &mut Vec<u8>, mut v: u32) {
     w.push(v as u8);
 }
 
-struct Reader<'a>(&'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         anyhow::ensure!(self.0.len() >= n, "truncated");
         let (a, b) = self.0.split_at(n);
         self.0 = b;
         Ok(a)
     }
-    fn u32(&mut self) -> Result<u32> {
+    pub(crate) fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into()?))
     }
-    fn u64(&mut self) -> Result<u64> {
+    pub(crate) fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into()?))
     }
-    fn bytes(&mut self) -> Result<&'a [u8]> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.u64()?;
         self.take(usize::try_from(n)?)
     }
@@ -489,5 +763,121 @@ impl<'a> Reader<'a> {
             }
         }
         anyhow::bail!("varint too long")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use std::sync::Arc;
+
+    /// (type, user, anonymous id, RFC 3339 instant).
+    type Row = (&'static str, Option<&'static str>, Option<&'static str>, &'static str);
+
+    /// An events file of `rows`.
+    fn events_file(path: &Path, rows: &[Row]) {
+        let strings =
+            |f: fn(&Row) -> Option<&'static str>| Arc::new(rows.iter().map(f).collect::<StringArray>()) as ArrayRef;
+        let ts: Vec<i64> = rows.iter().map(|r| r.3.parse::<jiff::Timestamp>().unwrap().as_microsecond()).collect();
+        let batch = RecordBatch::try_from_iter(vec![
+            ("type", strings(|r| Some(r.0))),
+            ("user_id", strings(|r| r.1)),
+            ("anonymous_id", strings(|r| r.2)),
+            ("timestamp", Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")) as ArrayRef),
+            ("group_id", strings(|r| r.1.map(|_| "acme"))),
+        ])
+        .unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn the_scan_leaves_out_only_columns_the_statistics_answer_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let one_day = dir.path().join("a.parquet");
+        events_file(
+            &one_day,
+            &[
+                ("track", Some("u1"), None, "2024-03-30T00:00:00Z"),
+                ("page", Some("u2"), None, "2024-03-30T12:00:00Z"),
+                ("track", Some("u2"), None, "2024-03-30T23:30:00Z"), // the 31st in Paris
+            ],
+        );
+        let two_days = dir.path().join("b.parquet");
+        events_file(
+            &two_days,
+            &[
+                ("track", None, Some("anon"), "2024-03-30T10:00:00Z"),
+                ("track", Some("u3"), None, "2024-03-31T00:00:00Z"),
+            ],
+        );
+        let d30 = tenure_metrics::engagement::events::date_to_day(jiff::civil::date(2024, 3, 30));
+        let columns = daily_columns_for(&ActiveEvent::AnyTrack, None);
+        let cases = [
+            (&one_day, "UTC", Skipped { day: Some(d30), anonymous_id: true }),
+            (&one_day, "Europe/Paris", Skipped { day: None, anonymous_id: true }),
+            (&two_days, "UTC", Skipped { day: None, anonymous_id: false }),
+        ];
+        for (path, zone, want) in cases {
+            let tz = TimeZone::get(zone).unwrap();
+            let (batches, skipped) = read_for_scan(path, columns, &mut LocalDays::new(tz.clone())).unwrap();
+            assert_eq!(skipped, want, "{zone} {}", path.display());
+            assert_eq!(batches[0].column_by_name("timestamp").is_none(), want.day.is_some());
+            assert_eq!(batches[0].column_by_name("anonymous_id").is_none(), want.anonymous_id);
+            // The same sets as a scan of every column.
+            let all = tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS).unwrap();
+            let scan = |batches: &[RecordBatch], skipped: &Skipped| {
+                let mut ids = ScanIds::default();
+                let mut days = LocalDays::new(tz.clone());
+                FileDays::scan_read(batches, &mut days, &ActiveEvent::AnyTrack, &mut ids, None, skipped).unwrap()
+            };
+            let (got, full) = (scan(&batches, &skipped), scan(&all, &Skipped::default()));
+            assert_eq!((&got.sets, &got.new_users), (&full.sets, &full.new_users));
+            assert!(!full.sets.users.is_empty());
+        }
+    }
+
+    #[test]
+    fn sections_read_back_and_damage_is_an_error_not_a_wrong_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let days = vec![(19_000, vec![0, 3, 200, 70_000]), (19_001, vec![]), (19_003, vec![5])];
+        let sets = encode_sets(&days);
+        let span = Some((19_000, 19_003));
+        assert_eq!(decode_sets(&sets, 70_001, span).unwrap(), days);
+        assert!(decode_sets(&sets, 70_000, span).is_err(), "an id beyond the dictionary");
+        assert!(decode_sets(&sets, 70_001, Some((19_000, 19_002))).is_err(), "a day beyond the span");
+        assert!(decode_sets(&sets[..sets.len() - 1], 70_001, span).is_err(), "truncated");
+
+        let counts = DayCounts { first_day: 19_000, days: vec![[1, 2, 3], [0, 2, 3]] };
+        let mut c = Vec::new();
+        c.extend_from_slice(&counts.first_day.to_le_bytes());
+        put_u32(&mut c, 2);
+        counts.days.iter().flatten().for_each(|&n| put_u32(&mut c, n));
+        assert_eq!(decode_counts(&c).unwrap(), counts);
+        assert!(decode_counts(&c[..c.len() - 4]).is_err());
+
+        let sections = vec![("sets/UTC/user".to_string(), sets.clone()), ("counts/UTC/user".to_string(), c)];
+        let path = dir.path().join(FILE);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        let bytes = encode([70_001, 0], &sections);
+        std::fs::write(&path, &bytes).unwrap();
+        let f = RollupFile::open(dir.path()).unwrap().unwrap();
+        assert_eq!((f.count(ActorKind::User), f.count(ActorKind::Account)), (70_001, 0));
+        assert_eq!(f.section("sets/UTC/user").unwrap().unwrap(), sets);
+        assert_eq!(f.section("sets/UTC/account").unwrap(), None);
+        // Cut anywhere, or of another version: an error, so the reader scans instead.
+        for cut in [10, MAGIC.len() + 20, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(RollupFile::open(dir.path()).is_err(), "cut at {cut}");
+        }
+        let mut v1 = bytes.clone();
+        v1[MAGIC.len() - 2] = b'1';
+        std::fs::write(&path, &v1).unwrap();
+        assert!(RollupFile::open(dir.path()).is_err());
+        std::fs::remove_file(&path).unwrap();
+        assert!(RollupFile::open(dir.path()).unwrap().is_none());
     }
 }

@@ -21,12 +21,48 @@ pub struct DailyActors {
     pub first_day: i32,
     pub sets: Vec<Vec<u32>>,
     pub actor_count: usize,
+    /// DAU/WAU/MAU of every day, when the rollups had them: then `sets` is
+    /// empty and only [`active_days`] without a drill-down can be answered.
+    pub counts: Option<DayCounts>,
+}
+
+/// DAU, WAU and MAU of every day from `first_day`, computed once over all of
+/// the data's days (the rollups store them), so that the counts of any range
+/// cost O(days) however many actors there are. Days outside hold zeros: no
+/// one is active before the first day, nor 29 days after the last.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DayCounts {
+    pub first_day: i32,
+    /// `[dau, wau, mau]` of day `first_day + i`.
+    pub days: Vec<[u32; 3]>,
+}
+
+impl DayCounts {
+    /// The counts of every day of `daily`'s data and the 29 days after it.
+    pub fn of(daily: &DailyActors) -> DayCounts {
+        let to = daily.first_day + daily.sets.len() as i32 + if daily.sets.is_empty() { 0 } else { 29 };
+        let days = active_days(daily, daily.first_day, to, false)
+            .iter()
+            .map(|d| [d.dau, d.wau, d.mau].map(|n| n as u32))
+            .collect();
+        DayCounts { first_day: daily.first_day, days }
+    }
+
+    fn on(&self, day: i32) -> [u32; 3] {
+        usize::try_from(day - self.first_day).ok().and_then(|i| self.days.get(i)).copied().unwrap_or_default()
+    }
 }
 
 impl DailyActors {
     pub fn build(t: &EventTable, kind: ActorKind) -> DailyActors {
         let Some((first_day, last_day)) = t.day_span() else {
-            return DailyActors { kind, first_day: 0, sets: Vec::new(), actor_count: t.actor_count(kind) };
+            return DailyActors {
+                kind,
+                first_day: 0,
+                sets: Vec::new(),
+                actor_count: t.actor_count(kind),
+                counts: None,
+            };
         };
         let mut sets = vec![Vec::new(); (last_day - first_day + 1) as usize];
         match kind {
@@ -61,7 +97,7 @@ impl DailyActors {
                 }
             }
         }
-        DailyActors { kind, first_day, sets, actor_count: t.actor_count(kind) }
+        DailyActors { kind, first_day, sets, actor_count: t.actor_count(kind), counts: None }
     }
 
     /// Actors active on `day` (empty outside the data).
@@ -155,6 +191,15 @@ impl Window {
 
 /// DAU, WAU and MAU for every local day in `[from, to)`.
 pub fn active_days(daily: &DailyActors, from: i32, to: i32, list: bool) -> Vec<ActiveDay> {
+    if let Some(c) = &daily.counts {
+        assert!(!list, "a drill-down needs the sets, not the rollups' counts");
+        return (from..to)
+            .map(|day| {
+                let [dau, wau, mau] = c.on(day).map(u64::from);
+                ActiveDay { day, dau, wau, mau, dau_actors: None, wau_actors: None, mau_actors: None }
+            })
+            .collect();
+    }
     let mut wau = Window::new(7, daily.actor_count);
     let mut mau = Window::new(30, daily.actor_count);
     let mut out = Vec::with_capacity((to - from).max(0) as usize);
@@ -303,6 +348,34 @@ mod tests {
         let empty = active_days(&daily, day(2024, 6, 1), day(2024, 6, 2), false);
         assert_eq!((empty[0].dau, empty[0].mau, empty[0].dau_mau_ratio()), (0, 0, None));
         assert_eq!(empty[0].to_json(t.names(ActorKind::User))["wau_mau_ratio"], Value::Null);
+    }
+
+    #[test]
+    fn stored_counts_answer_any_range_like_the_sets() {
+        let t = table(
+            "UTC",
+            &[
+                ("track", "a1", "2024-03-01T10:00:00Z"),
+                ("track", "b1", "2024-03-05T10:00:00Z"),
+                ("page", "c1", "2024-03-09T10:00:00Z"), // not active, but the last day of the data
+                ("track", "a1", "2024-03-06T10:00:00Z"),
+            ],
+        );
+        let daily = DailyActors::build(&t, ActorKind::User);
+        let counts = DayCounts::of(&daily);
+        // 1..9 March and the 29 days after: b1 stays in MAU until 3 April.
+        assert_eq!(counts.days.len(), 9 + 29);
+        assert_eq!(counts.days[4], [1, 2, 2]); // 5 March: b1 today; a1 on the 1st is in WAU (27 Feb..5 Mar)
+        let only_counts = DailyActors { sets: Vec::new(), counts: Some(counts), ..daily.clone() };
+        // Ranges before, across and after the data (where every count is 0).
+        for (from, to) in [(day(2024, 2, 1), day(2024, 4, 30)), (day(2024, 3, 7), day(2024, 3, 8))] {
+            let want = active_days(&daily, from, to, false);
+            assert!(want.iter().any(|d| d.mau > 0));
+            assert_eq!(active_days(&only_counts, from, to, false), want);
+        }
+        // a1's last day in MAU is 4 April (active on 6 March); nothing is stored after 7 April.
+        let after = active_days(&only_counts, day(2024, 4, 4), day(2024, 4, 10), false);
+        assert_eq!(after.iter().map(|d| d.mau).collect::<Vec<_>>(), vec![1, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -26,10 +26,10 @@ pub mod period;
 pub mod retention;
 pub mod sessions;
 
-pub use active::{ActiveDay, DailyActors, Stickiness, active_days, stickiness};
+pub use active::{ActiveDay, DailyActors, DayCounts, Stickiness, active_days, stickiness};
 pub use adoption::{AccountAdoption, Adoption, FeatureAdoption, adoption};
 pub use arrow::array::RecordBatch;
-pub use daily::{DailyBuilder, DaySets, FileDays, IdMap, ScanIds, daily_columns, daily_columns_for};
+pub use daily::{DailyBuilder, DaySets, FileDays, IdMap, ScanIds, Skipped, daily_columns, daily_columns_for};
 pub use events::{
     ActiveEvent, ActorKind, EVENT_COLUMNS, EVENT_COLUMNS_WITH_TRAITS, EventTable, EventTableBuilder, EventsError,
     Interner, LocalDays,
