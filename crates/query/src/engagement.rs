@@ -38,6 +38,7 @@ use tenure_store::Workspace;
 
 use crate::filter::{NONE, merge, segments_of};
 use crate::rollup;
+use crate::session_rollup::{self, Totals};
 
 pub const SEGMENT_AFTER_HELP: &str = "\
 Examples:
@@ -469,7 +470,7 @@ fn active(ws: &Workspace, a: &EngagementArgs) -> Result<Value> {
         r.to = Some(d.tomorrow()?);
     }
     let kind = r.by.kind();
-    let sets = rollup::active_sets(ws, &tz, &tzname, &active, kind, a.list)?;
+    let sets = rollup::active_sets_or_counts(ws, &tz, &tzname, &active, kind, a.list)?;
     let range = day_range(sets.span, &r)?;
     let body = |daily: &DailyActors, names: &[String]| {
         let days = active_days(daily, range.0, range.1, a.list);
@@ -515,7 +516,7 @@ fn sessions_doc(ws: &Workspace, a: &SessionsArgs) -> Result<Value> {
     if a.range.segment.is_none()
         && !a.breakdown
         && !a.list
-        && let Some((summary, span)) = stream_sessions(ws, &tz, rules, &a.range)?
+        && let Some((summary, span)) = session_totals(ws, &tz, rules, &a.range)?
     {
         let range = day_range(span, &a.range)?;
         let mut o = header("sessions", range, &tzname, &a.range);
@@ -562,40 +563,39 @@ fn sessions_doc(ws: &Workspace, a: &SessionsArgs) -> Result<Value> {
     Ok(o)
 }
 
-/// Session totals and the first and last local day of any event.
-type Streamed = (SessionSummary, Option<(i32, i32)>);
+/// The totals alone: over the whole history from the session rollup
+/// ([`session_rollup`]) where it can answer, else streamed from the files.
+fn session_totals(ws: &Workspace, tz: &TimeZone, rules: SessionRules, r: &RangeArgs) -> Result<Option<Totals>> {
+    if r.from.is_none()
+        && r.to.is_none()
+        // An unreadable rollup is only a missed shortcut: the stream reads
+        // the files and reports what is wrong with them.
+        && let Ok(Some(t)) = session_rollup::totals(ws, tz, rules)
+    {
+        return Ok(Some(t));
+    }
+    stream_sessions(ws, tz, rules, r)
+}
 
 /// The session totals streamed file by file, the files of one UTC day (one
 /// partition of the `events` table) at a time, in day order
 /// ([`SessionStream`]). `None` when the files turn out not to be in time
 /// order by partition: the caller then builds the events table.
-fn stream_sessions(ws: &Workspace, tz: &TimeZone, rules: SessionRules, r: &RangeArgs) -> Result<Option<Streamed>> {
-    let mut files: Vec<(Option<&str>, std::path::PathBuf)> = ws
-        .manifest()
-        .tables
-        .get("events")
-        .map(|t| t.files.iter().map(|f| (f.day.as_deref(), ws.root().join(&f.path))).collect())
-        .unwrap_or_default();
-    if files.iter().any(|f| f.0.is_none()) {
-        return Ok(None);
-    }
-    files.sort();
-    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| f.1.clone()).collect();
+fn stream_sessions(ws: &Workspace, tz: &TimeZone, rules: SessionRules, r: &RangeArgs) -> Result<Option<Totals>> {
+    let Some(parts) = session_rollup::partitions(ws) else { return Ok(None) };
     let mut stream = SessionStream::new(rules, tz.clone(), r.from.map(date_to_day), r.to.map(date_to_day));
-    let (mut in_order, mut next) = (true, 0);
-    rollup::each_file(&paths, &["user_id", "anonymous_id", "timestamp"], |path, batches| {
-        if next > 0 && files[next].0 != files[next - 1].0 {
-            in_order = in_order && stream.end_partition();
-        }
-        next += 1;
+    let mut in_order = true;
+    session_rollup::each_partition_file(ws.root(), &parts, |path, batches, end| {
         if in_order {
             for b in &batches {
                 stream.push_batch(b).with_context(|| format!("reading {}", path.display()))?;
             }
         }
+        if end.is_some() {
+            in_order = in_order && stream.end_partition();
+        }
         Ok(())
     })?;
-    in_order = in_order && stream.end_partition();
     Ok(in_order.then(|| stream.finish()))
 }
 

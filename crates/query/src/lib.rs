@@ -21,6 +21,7 @@ pub mod orders;
 pub mod reconcile;
 pub mod revenue;
 pub mod rollup;
+pub mod session_rollup;
 pub mod support;
 pub mod voice;
 

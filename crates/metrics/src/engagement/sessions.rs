@@ -23,7 +23,7 @@ use arrow::array::{Array, RecordBatch};
 use jiff::tz::TimeZone;
 
 use super::daily::{Ids, timestamps};
-use super::events::{ActorKind, EventTable, EventsError, Interner, LocalDays, NO_ACCOUNT, day_to_date};
+use super::events::{ActorKind, EventTable, EventsError, Interner, LocalDays, NO_ACCOUNT, date_to_day, day_to_date};
 use crate::round;
 
 const US: i64 = 1_000_000;
@@ -171,6 +171,39 @@ struct OpenSession {
     events: u32,
 }
 
+impl OpenSession {
+    /// An event at `us` (not before the session's last) stays in the session.
+    fn joins(&self, us: i64, timeout_us: i64, max_len_us: i64) -> bool {
+        us - self.end_us <= timeout_us && us - self.start_us <= max_len_us
+    }
+
+    fn edge(&self) -> Edge {
+        Edge { start_us: self.start_us, end_us: self.end_us, single: self.events == 1 }
+    }
+}
+
+/// The rows of `batch` with an actor (`userId`, else `anonymousId`) and a
+/// timestamp that `keep` accepts, as (instant, actor interned in `into`).
+fn actor_rows(
+    batch: &RecordBatch,
+    into: &mut Interner,
+    out: &mut Vec<(i64, u32)>,
+    mut keep: impl FnMut(i64) -> bool,
+) -> Result<(), EventsError> {
+    let mut users = Ids::of(batch, "user_id")?;
+    let mut anonymous = Ids::of(batch, "anonymous_id")?;
+    let ts = timestamps(batch)?;
+    for i in 0..batch.num_rows() {
+        let has_user = !users.is_null(i);
+        if (!has_user && anonymous.is_null(i)) || ts.is_null(i) || !keep(ts.value(i)) {
+            continue;
+        }
+        let user = if has_user { users.get(i, into) } else { anonymous.get(i, into) };
+        out.push((ts.value(i), user));
+    }
+    Ok(())
+}
+
 impl SessionStream {
     pub fn new(rules: SessionRules, tz: TimeZone, from: Option<i32>, to: Option<i32>) -> SessionStream {
         SessionStream {
@@ -193,24 +226,12 @@ impl SessionStream {
     /// `userId`, else `anonymousId`; rows with neither are left out, as in
     /// the event table.
     pub fn push_batch(&mut self, batch: &RecordBatch) -> Result<(), EventsError> {
-        let mut users = Ids::of(batch, "user_id")?;
-        let mut anonymous = Ids::of(batch, "anonymous_id")?;
-        let ts = timestamps(batch)?;
-        for i in 0..batch.num_rows() {
-            let has_user = !users.is_null(i);
-            if (!has_user && anonymous.is_null(i)) || ts.is_null(i) {
-                continue;
-            }
-            let us = ts.value(i);
-            let day = self.days.day_of(us);
-            self.span = Some(self.span.map_or((day, day), |(a, b)| (a.min(day), b.max(day))));
-            if self.from.is_some_and(|f| day < f) || self.to.is_some_and(|t| day >= t) {
-                continue;
-            }
-            let user = if has_user { users.get(i, &mut self.users) } else { anonymous.get(i, &mut self.users) };
-            self.pending.push((us, user));
-        }
-        Ok(())
+        let SessionStream { days, span, from, to, users, pending, .. } = self;
+        actor_rows(batch, users, pending, |us| {
+            let day = days.day_of(us);
+            *span = Some(span.map_or((day, day), |(a, b)| (a.min(day), b.max(day))));
+            !(from.is_some_and(|f| day < f) || to.is_some_and(|t| day >= t))
+        })
     }
 
     /// Sessionize the partition's rows in time order. `false` (and nothing
@@ -229,7 +250,7 @@ impl SessionStream {
         }
         for &(us, user) in &rows {
             let s = &mut self.open[user as usize];
-            if s.events > 0 && us - s.end_us <= self.timeout_us && us - s.start_us <= self.max_len_us {
+            if s.events > 0 && s.joins(us, self.timeout_us, self.max_len_us) {
                 s.end_us = us;
                 s.events += 1;
                 continue;
@@ -261,6 +282,255 @@ impl SessionStream {
         }
         (self.summary, self.span)
     }
+}
+
+/// The first or last session of an actor within a partition, as the
+/// stitching of partitions needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    pub start_us: i64,
+    pub end_us: i64,
+    /// One event only.
+    pub single: bool,
+}
+
+/// One actor's sessions within one partition, split afresh (nothing carried
+/// in from earlier partitions): its first session, and its last when it has
+/// more than one. The sessions between them never meet another partition's,
+/// so only the partition's totals keep them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActorEdges {
+    pub actor: u32,
+    pub first: Edge,
+    pub last: Option<Edge>,
+}
+
+/// The sessions of one partition (the files of one UTC day), each actor's
+/// split afresh: what a session rollup keeps per partition, so that the
+/// totals over every partition need one [`ActorEdges`] per actor and
+/// partition ([`SessionStitch`]) instead of the events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PartitionSessions {
+    /// First and last instant of its rows with an actor.
+    pub span_us: Option<(i64, i64)>,
+    /// Every session of the partition, as if no session came in from before.
+    pub summary: SessionSummary,
+    /// By actor id, ascending.
+    pub edges: Vec<ActorEdges>,
+}
+
+/// Splits one partition at a time into [`PartitionSessions`]; the scratch
+/// space (per actor: its open session, its first) is kept across partitions.
+pub struct PartitionBuilder {
+    timeout_us: i64,
+    max_len_us: i64,
+    rows: Vec<(i64, u32)>,
+    slots: Vec<(OpenSession, Option<Edge>)>,
+    touched: Vec<u32>,
+}
+
+impl PartitionBuilder {
+    pub fn new(rules: SessionRules) -> PartitionBuilder {
+        PartitionBuilder {
+            timeout_us: rules.timeout_seconds * US,
+            max_len_us: rules.max_length_seconds * US,
+            rows: Vec::new(),
+            slots: Vec::new(),
+            touched: Vec::new(),
+        }
+    }
+
+    /// Add the rows of one batch of the current partition, actors interned in
+    /// `actors` (columns and rules as [`SessionStream::push_batch`]).
+    pub fn push_batch(&mut self, batch: &RecordBatch, actors: &mut Interner) -> Result<(), EventsError> {
+        actor_rows(batch, actors, &mut self.rows, |_| true)
+    }
+
+    /// Split the partition's rows (in any order) into sessions; ready for the next partition.
+    pub fn finish_partition(&mut self) -> PartitionSessions {
+        let mut rows = std::mem::take(&mut self.rows);
+        if !rows.is_sorted_by_key(|r| r.0) {
+            rows.sort_unstable_by_key(|r| r.0);
+        }
+        let mut out = PartitionSessions {
+            span_us: rows.first().zip(rows.last()).map(|(a, b)| (a.0, b.0)),
+            ..PartitionSessions::default()
+        };
+        if let Some(top) = rows.iter().map(|r| r.1).max()
+            && self.slots.len() <= top as usize
+        {
+            self.slots.resize(top as usize + 1, Default::default());
+        }
+        for &(us, actor) in &rows {
+            let (open, first) = &mut self.slots[actor as usize];
+            if open.events == 0 {
+                self.touched.push(actor);
+            } else if open.joins(us, self.timeout_us, self.max_len_us) {
+                open.end_us = us;
+                open.events += 1;
+                continue;
+            } else {
+                SessionStream::close(&mut out.summary, open);
+                first.get_or_insert(open.edge());
+            }
+            *open = OpenSession { start_us: us, end_us: us, events: 1 };
+        }
+        self.touched.sort_unstable();
+        for &actor in &self.touched {
+            let (open, first) = std::mem::take(&mut self.slots[actor as usize]);
+            SessionStream::close(&mut out.summary, &open);
+            let last = open.edge();
+            out.edges.push(ActorEdges { actor, first: first.unwrap_or(last), last: first.map(|_| last) });
+        }
+        self.touched.clear();
+        rows.clear();
+        self.rows = rows;
+        out
+    }
+}
+
+/// Session totals over partitions in time order from their
+/// [`PartitionSessions`] alone: an actor's open session joins the first
+/// session of its next partition when the gap is within the timeout, which
+/// adds the gap to the total time and makes two sessions one. The same
+/// totals as [`SessionStream`] over the same events, or a refusal (`false`)
+/// when the edges cannot tell: a partition starts before the previous one
+/// ended, or the maximum length would cut a joined session inside the
+/// partition's first session (which event is cut needs the events).
+///
+/// Only sessions that ended within the timeout of the latest event can still
+/// be joined, so only those are carried (a few percent of a day's actors),
+/// sorted by actor and merged with each partition's ascending actors: no
+/// state per actor, no random access.
+pub struct SessionStitch {
+    timeout_us: i64,
+    max_len_us: i64,
+    /// Open sessions (start of the whole joined session) that later events
+    /// may still join, by actor, as of the partition before the current one.
+    carried: Vec<(u32, Edge)>,
+    /// The next of `carried` to meet.
+    at: usize,
+    /// Open sessions as of the current partition, by actor.
+    next: Vec<(u32, Edge)>,
+    /// Sessions ending before this cannot be joined any more.
+    keep_from: i64,
+    /// The last actor of the current partition (actors must ascend).
+    last_actor: Option<u32>,
+    summary: SessionSummary,
+    span_us: Option<(i64, i64)>,
+}
+
+impl SessionStitch {
+    pub fn new(rules: SessionRules) -> SessionStitch {
+        SessionStitch {
+            timeout_us: rules.timeout_seconds * US,
+            max_len_us: rules.max_length_seconds * US,
+            carried: Vec::new(),
+            at: 0,
+            next: Vec::new(),
+            keep_from: i64::MIN,
+            last_actor: None,
+            summary: SessionSummary::default(),
+            span_us: None,
+        }
+    }
+
+    /// Carry the sessions of actors up to `actor` (excluded) not met in the
+    /// current partition, if they may still be joined.
+    fn carry_until(&mut self, actor: Option<u32>) {
+        while let Some(&(a, e)) = self.carried.get(self.at) {
+            if actor.is_some_and(|x| a >= x) {
+                break;
+            }
+            if e.end_us >= self.keep_from {
+                self.next.push((a, e));
+            }
+            self.at += 1;
+        }
+    }
+
+    /// Start the next partition (its span and totals); `false` if it starts
+    /// before the previous one ended.
+    #[must_use]
+    pub fn begin(&mut self, span_us: Option<(i64, i64)>, summary: &SessionSummary) -> bool {
+        let Some((lo, hi)) = span_us else { return true };
+        if self.span_us.is_some_and(|s| lo < s.1) {
+            return false;
+        }
+        self.carry_until(None);
+        std::mem::swap(&mut self.carried, &mut self.next);
+        self.next.clear();
+        (self.at, self.keep_from, self.last_actor) = (0, hi.saturating_sub(self.timeout_us), None);
+        self.span_us = Some((self.span_us.map_or(lo, |s| s.0), hi));
+        self.summary.session_count += summary.session_count;
+        self.summary.single_event_sessions += summary.single_event_sessions;
+        self.summary.total_time_us += summary.total_time_us;
+        true
+    }
+
+    /// One actor's sessions of the current partition, actors ascending;
+    /// `false` when the edges cannot tell the answer (the maximum length
+    /// falls inside the first) or actors do not ascend.
+    #[must_use]
+    pub fn actor(&mut self, a: &ActorEdges) -> bool {
+        if self.last_actor.is_some_and(|x| a.actor <= x) {
+            return false;
+        }
+        self.last_actor = Some(a.actor);
+        self.carry_until(Some(a.actor));
+        let mut open = a.last.unwrap_or(a.first);
+        if let Some(&(x, o)) = self.carried.get(self.at)
+            && x == a.actor
+        {
+            self.at += 1;
+            if a.first.start_us - o.end_us <= self.timeout_us && a.first.start_us - o.start_us <= self.max_len_us {
+                if a.first.end_us - o.start_us > self.max_len_us {
+                    return false;
+                }
+                // One session instead of two; the gap between them is session time.
+                self.summary.session_count -= 1;
+                self.summary.single_event_sessions -= o.single as u64 + a.first.single as u64;
+                self.summary.total_time_us += (a.first.start_us - o.end_us) as i128;
+                if a.last.is_none() {
+                    open = Edge { start_us: o.start_us, end_us: a.first.end_us, single: false };
+                }
+            }
+        }
+        if open.end_us >= self.keep_from {
+            self.next.push((a.actor, open));
+        }
+        true
+    }
+
+    #[must_use]
+    pub fn add(&mut self, p: &PartitionSessions) -> bool {
+        self.begin(p.span_us, &p.summary) && p.edges.iter().all(|a| self.actor(a))
+    }
+
+    /// The totals and the first and last instant of any event with an actor.
+    pub fn finish(self) -> (SessionSummary, Option<(i64, i64)>) {
+        (self.summary, self.span_us)
+    }
+}
+
+/// The first and last local day in `tz` of instants between `span_us`'s ends,
+/// from the ends alone; `None` when the zone moves the date backwards in
+/// between (a transition back across midnight), where the ends do not tell.
+pub fn local_day_span(tz: &TimeZone, span_us: (i64, i64)) -> Option<(i32, i32)> {
+    // Each instant on its own: `LocalDays` keeps the last day's bounds, which
+    // assumes dates never go back.
+    let day = |us: i64| Some(date_to_day(jiff::Timestamp::from_microsecond(us).ok()?.to_zoned(tz.clone()).date()));
+    let (lo, hi) = span_us;
+    for t in tz.following(jiff::Timestamp::from_microsecond(lo).ok()?) {
+        let us = t.timestamp().as_microsecond();
+        if us > hi {
+            break;
+        }
+        if day(us - 1)? > day(us)? {
+            return None;
+        }
+    }
+    Some((day(lo)?, day(hi)?))
 }
 
 /// One summary per actor (user, or the account of each session's first event;
@@ -404,6 +674,133 @@ mod tests {
         assert!(stream.end_partition());
         stream.push_batch(&batch(&[(Some("u1"), None, 99)])).unwrap();
         assert!(!stream.end_partition());
+    }
+
+    /// Rows split into partitions at the given offsets (seconds after T0),
+    /// each partition's sessions built afresh and stitched in order.
+    fn stitched(rows: &[Row], cuts: &[i64], rules: SessionRules) -> Option<SessionSummary> {
+        let mut sorted = rows.to_vec();
+        sorted.sort_by_key(|r| r.2);
+        let (mut names, mut b, mut st) = (Interner::default(), PartitionBuilder::new(rules), SessionStitch::new(rules));
+        let mut bounds = cuts.to_vec();
+        bounds.push(i64::MAX);
+        let mut at = 0;
+        for end in bounds {
+            let n = sorted[at..].iter().take_while(|r| r.2 < end).count();
+            let mut part = sorted[at..at + n].to_vec();
+            at += n;
+            part.reverse(); // any order within a partition
+            if !part.is_empty() {
+                b.push_batch(&batch(&part), &mut names).unwrap();
+            }
+            if !st.add(&b.finish_partition()) {
+                return None;
+            }
+        }
+        Some(st.finish().0)
+    }
+
+    fn whole(rows: &[Row], rules: SessionRules) -> SessionSummary {
+        let mut stream = SessionStream::new(rules, TimeZone::UTC, None, None);
+        stream.push_batch(&batch(rows)).unwrap();
+        assert!(stream.end_partition());
+        stream.finish().0
+    }
+
+    #[test]
+    fn stitched_partitions_give_the_totals_of_the_whole() {
+        // Hand-made, partitions cut at 10,000 s and 20,000 s ("midnights"):
+        // u: 9,000 and 10,500 (gap 1,500 across the cut: one session of 1,500 s);
+        // v: 8,200 and 10,000 (gap exactly 1,800 across the cut: one session, 1,800 s),
+        //    then 12,000 (gap 2,000: a single-event session);
+        // w: 19,999 alone before the cut, 21,800 after (gap 1,801: two single sessions);
+        // a: anonymous 5,000 then identified as u2 at 5,010: two actors, two single sessions.
+        let rows: Vec<Row> = vec![
+            (Some("u"), None, 9_000),
+            (Some("u"), None, 10_500),
+            (Some("v"), None, 8_200),
+            (Some("v"), None, 10_000),
+            (Some("v"), None, 12_000),
+            (Some("w"), None, 19_999),
+            (Some("w"), None, 21_800),
+            (None, Some("a"), 5_000),
+            (Some("u2"), Some("a"), 5_010),
+        ];
+        let got = stitched(&rows, &[10_000, 20_000], SessionRules::default()).unwrap();
+        // Sessions: u 1,500 s; v 1,800 s; v single; w single x2; a single; u2 single.
+        let want = SessionSummary { session_count: 7, single_event_sessions: 5, total_time_us: 3_300 * US as i128 };
+        assert_eq!(got, want);
+        assert_eq!(whole(&rows, SessionRules::default()), want);
+    }
+
+    #[test]
+    fn stitching_equals_the_stream_or_refuses_when_the_cap_falls_inside() {
+        // Random events of 5 actors, gaps around the timeout, partitions every 3 hours;
+        // a 2-hour cap makes long chains cross partitions, the default cap never binds.
+        let mut x: u64 = 11;
+        let mut at = [0i64; 5];
+        let mut rows: Vec<Row> = Vec::new();
+        const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
+        for _ in 0..3000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = (x >> 33) as usize % 5;
+            at[u] += [0, 30, 600, 1799, 1800, 1801, 4000][(x >> 40) as usize % 7];
+            rows.push((Some(NAMES[u]), None, at[u]));
+        }
+        let span = rows.iter().map(|r| r.2).max().unwrap();
+        let cuts: Vec<i64> = (1..=span / 10_800).map(|k| k * 10_800).collect();
+        let rules = SessionRules::default();
+        let got = stitched(&rows, &cuts, rules).expect("the default cap never binds here");
+        assert_eq!(got, whole(&rows, rules));
+        assert!(got.session_count > 100 && got.single_event_sessions > 0);
+        // A cap of 2 h: every answer given is exact; some partitionings must refuse.
+        let rules = SessionRules { timeout_seconds: 1800, max_length_seconds: 7200 };
+        let (mut answered, mut refused) = (0, 0);
+        for width in [3_000, 7_000, 10_800, 40_000, 150_000, 400_000] {
+            let cuts: Vec<i64> = (1..=span / width).map(|k| k * width).collect();
+            match stitched(&rows, &cuts, rules) {
+                Some(got) => {
+                    assert_eq!(got, whole(&rows, rules), "partitions of {width} s");
+                    answered += 1;
+                }
+                None => refused += 1,
+            }
+        }
+        assert!(refused > 0, "a cap inside a joined session must be detected");
+        // One partition: nothing to stitch, always exact.
+        assert_eq!(stitched(&rows, &[], rules), Some(whole(&rows, rules)));
+        assert!(answered > 0, "stitching answers where the cap does not fall inside");
+    }
+
+    #[test]
+    fn a_chain_longer_than_the_cap_across_partitions() {
+        // Events every 1,800 s for 30 h, partitions cut at each 86,400 s "midnight":
+        // 0 .. 86,400 is the first capped session (49 events); 88,200 starts the next.
+        let rows: Vec<Row> = (0..=60).map(|k| (Some("u"), None, k * 1800)).collect();
+        let want = whole(&rows, SessionRules::default());
+        assert_eq!((want.session_count, want.total_time_us), (2, (86_400 + 11 * 1800) * US as i128));
+        // Cut at 43,200 s: the partition after the cut carries the cap inside its first session.
+        assert_eq!(stitched(&rows, &[43_200], SessionRules::default()), None);
+        // Cut at 88,200: the cap falls exactly at the partition's first event: exact.
+        assert_eq!(stitched(&rows, &[88_200], SessionRules::default()), Some(want));
+    }
+
+    #[test]
+    fn local_day_span_is_refused_where_the_date_goes_back() {
+        let day = |s: &str| s.parse::<Timestamp>().unwrap().as_microsecond();
+        let utc = local_day_span(&TimeZone::UTC, (day("2024-05-01T00:00:00Z"), day("2024-05-03T23:59:59Z")));
+        assert_eq!(
+            utc.map(|(a, b)| (day_to_date(a).to_string(), day_to_date(b).to_string())),
+            Some(("2024-05-01".into(), "2024-05-03".into()))
+        );
+        // New York: DST ends at 02:00 local, the date never goes back.
+        let ny = TimeZone::get("America/New_York").unwrap();
+        let got = local_day_span(&ny, (day("2024-11-01T12:00:00Z"), day("2024-11-05T03:00:00Z"))).unwrap();
+        assert_eq!(day_to_date(got.1).to_string(), "2024-11-04");
+        // Sitka, October 1867: Alaska moved from Russian to American time, the clocks went
+        // back about a day, so a date came again after the next one.
+        let sitka = TimeZone::get("America/Sitka").unwrap();
+        assert_eq!(local_day_span(&sitka, (day("1867-10-10T12:00:00Z"), day("1867-10-25T12:00:00Z"))), None);
     }
 
     fn shape(s: &[Session]) -> Vec<(u32, i64, u32)> {
