@@ -281,33 +281,21 @@ fn headline(ws: &Workspace) -> Result<()> {
         row("12-month CLV", clv);
     }
 
-    let health = tenure_query::health::health_doc(ws, &tenure_query::health::HealthQuery::default())?;
-    output::line(format!(
-        "\nAccount health, {} (tenure health; default scorecard)",
-        health["as_of"].as_str().unwrap_or("?")
-    ));
-    let colors = health["accounts_by_color"].as_object().cloned().unwrap_or_default();
-    row(
-        "accounts scored",
-        format!(
-            "{} ({})",
-            num(&health["accounts_scored"]),
-            colors.iter().map(|(c, n)| format!("{n} {c}")).collect::<Vec<_>>().join(", ")
-        ),
-    );
+    // The figures of `tenure health`'s document, from the same report, without
+    // building its rows (a million accounts' rows do not fit in memory). The
+    // inputs kept for the figures above (revenue rows, ...) are let go first:
+    // health reads its own, and at 1,000,000 customers both would not fit in 4 GiB.
+    tenure_query::cache::forget(ws);
+    let health = tenure_query::health::HealthReport::new(ws, &tenure_query::health::HealthQuery::default())?;
+    output::line(format!("\nAccount health, {} (tenure health; default scorecard)", health.as_of()));
+    let colors: Vec<String> = health.accounts_by_color().iter().map(|(c, n)| format!("{n} {c}")).collect();
+    row("accounts scored", format!("{} ({})", health.accounts_scored(), colors.join(", ")));
     // At risk: the lowest scores, worst first.
-    let mut at_risk: Vec<&Value> =
-        health["accounts"].as_array().into_iter().flatten().filter(|a| a["color"].as_str() == Some("red")).collect();
-    at_risk.sort_by(|a, b| {
-        a["overall_score"].as_f64().unwrap_or(0.0).total_cmp(&b["overall_score"].as_f64().unwrap_or(0.0))
-    });
-    for a in at_risk.iter().take(5) {
-        let who = a["name"].as_str().or(a["account"].as_str()).unwrap_or("?");
-        let moved = a["top_mover"]["measure"].as_str().map(|m| format!(", most moved: {m}")).unwrap_or_default();
-        row(
-            &format!("  at risk: {who}"),
-            format!("{} ({}{moved})", num(&a["overall_score_rounded"]), a["trend"].as_str().unwrap_or("no trend")),
-        );
+    for a in health.at_risk(5)? {
+        let who = a.name.as_deref().unwrap_or(&a.account);
+        let moved = a.top_mover.map(|m| format!(", most moved: {m}")).unwrap_or_default();
+        let score = a.overall_score_rounded.map_or_else(|| "n/a".to_string(), |s| s.to_string());
+        row(&format!("  at risk: {who}"), format!("{score} ({}{moved})", a.trend.unwrap_or("no trend")));
     }
     Ok(())
 }

@@ -96,7 +96,7 @@ pub fn run(data: &Path, args: HealthArgs) -> Result<ExitCode> {
     if let Some(HealthCommand::Override(cmd)) = args.command {
         return run_override(&ws, cmd);
     }
-    let doc = health::health_doc(
+    let report = health::HealthReport::new(
         &ws,
         &HealthQuery {
             account: args.account.clone(),
@@ -105,28 +105,37 @@ pub fn run(data: &Path, args: HealthArgs) -> Result<ExitCode> {
             segment: args.segment,
         },
     )?;
+    // The rows are computed as they are printed (a million accounts' rows do
+    // not fit in memory as JSON); only one account's document is built whole.
     if args.json {
-        output::json(&doc);
-    } else if args.csv {
-        print_csv(&doc);
-    } else if args.account.is_some() {
+        let doc = report.streamed()?;
+        doc.finish(output::json_streamed(&doc))?;
+    } else if args.account.is_some() && !args.csv {
+        let mut doc = report.document()?;
+        doc["accounts"] = report.rows().collect::<Result<Vec<Value>>>()?.into();
         print_account(&doc);
     } else {
-        print_table(&doc);
+        let head = report.document()?;
+        let mut rows = report.rows().peekable();
+        let groups = match rows.peek() {
+            Some(Ok(first)) => groups_of(first),
+            _ => Vec::new(),
+        };
+        if args.csv {
+            print_csv(&groups, rows)?;
+        } else {
+            print_table(&head, &groups, rows)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn groups_of(doc: &Value) -> Vec<String> {
-    doc["accounts"]
-        .as_array()
-        .and_then(|a| a.first())
-        .and_then(|a| a["group_scores"].as_object())
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default()
+/// The groups of the scorecard, as an account row names them.
+fn groups_of(row: &Value) -> Vec<String> {
+    row["group_scores"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
 }
 
-fn print_table(doc: &Value) {
+fn print_table(doc: &Value, groups: &[String], rows: impl Iterator<Item = Result<Value>>) -> Result<()> {
     let counts: Vec<String> =
         doc["accounts_by_color"].as_object().into_iter().flatten().map(|(k, v)| format!("{v} {k}")).collect();
     output::line(format!(
@@ -137,32 +146,30 @@ fn print_table(doc: &Value) {
         cell(&doc["accounts_scored"]),
         counts.join(", ")
     ));
-    let groups = groups_of(doc);
     let mut header = vec!["rank", "account", "name", "score", "color", "grade", "trend", "change"];
     header.extend(groups.iter().map(String::as_str));
     header.extend(["moved most", "missing"]);
-    let rows: Vec<Vec<String>> = doc["accounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            let mut r = vec![
-                cell(&a["rank"]),
-                cell(&a["account"]),
-                cell(&a["name"]),
-                score_cell(a),
-                cell(&a["color"]),
-                cell(&a["grade"]),
-                cell(&a["trend"]),
-                cell(&a["trend_delta"]),
-            ];
-            r.extend(groups.iter().map(|g| cell(&a["group_scores"][g])));
-            r.push(cell(&a["top_mover"]["measure"]));
-            r.push(a["missing_inputs"].as_array().map_or(0, |m| m.len()).to_string());
-            r
-        })
-        .collect();
-    output::table(&header, &rows);
+    // One string per row: the widths need every row before the first is printed.
+    let mut packed = Vec::new();
+    for a in rows {
+        let a = a?;
+        let mut r = vec![
+            cell(&a["rank"]),
+            cell(&a["account"]),
+            cell(&a["name"]),
+            score_cell(&a),
+            cell(&a["color"]),
+            cell(&a["grade"]),
+            cell(&a["trend"]),
+            cell(&a["trend_delta"]),
+        ];
+        r.extend(groups.iter().map(|g| cell(&a["group_scores"][g])));
+        r.push(cell(&a["top_mover"]["measure"]));
+        r.push(a["missing_inputs"].as_array().map_or(0, |m| m.len()).to_string());
+        packed.push(r.join(&output::CELL_SEP.to_string()));
+    }
+    output::packed_table(&header, &packed);
+    drop(packed);
     if let Some(segs) = doc["segments"].as_array() {
         output::line("");
         output::line(format!("Profiles by {}", cell(&doc["segment_attribute"])));
@@ -183,6 +190,7 @@ fn print_table(doc: &Value) {
             .collect();
         output::table(&header, &rows);
     }
+    Ok(())
 }
 
 /// The score, marked `*` when an override replaces it.
@@ -262,8 +270,7 @@ fn print_account(doc: &Value) {
 const CSV_KEYS: &[&str] =
     &["account", "name", "overall_score", "overall_score_rounded", "color", "grade", "rank", "trend", "trend_delta"];
 
-fn print_csv(doc: &Value) {
-    let groups = groups_of(doc);
+fn print_csv(groups: &[String], rows: impl Iterator<Item = Result<Value>>) -> Result<()> {
     let mut header: Vec<String> = CSV_KEYS.iter().map(|s| s.to_string()).collect();
     header.push("overridden".into());
     header.extend(groups.iter().map(|g| format!("group_{g}")));
@@ -274,7 +281,8 @@ fn print_csv(doc: &Value) {
         Value::String(s) => csv_field(s),
         v => csv_field(&v.to_string()),
     };
-    for a in doc["accounts"].as_array().into_iter().flatten() {
+    for a in rows {
+        let a = a?;
         let mut r: Vec<String> = CSV_KEYS.iter().map(|k| csv(&a[*k])).collect();
         r.push((!a["override"].is_null()).to_string());
         r.extend(groups.iter().map(|g| csv(&a["group_scores"][g])));
@@ -282,6 +290,7 @@ fn print_csv(doc: &Value) {
         r.push(csv_field(&missing.join(" ")));
         output::line(r.join(","));
     }
+    Ok(())
 }
 
 fn run_override(ws: &Workspace, cmd: OverrideCommand) -> Result<ExitCode> {

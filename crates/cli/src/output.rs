@@ -43,9 +43,27 @@ fn exit_on_broken_pipe(e: &std::io::Error) {
 /// Print a text table: a header, a rule, then the rows; numbers are aligned
 /// right and text left, so columns of figures line up.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    print_table(header, || rows.iter().map(|r| r.iter().map(String::as_str)));
+}
+
+/// The cell separator of [`packed_table`]'s rows.
+pub const CELL_SEP: char = '\u{1f}';
+
+/// [`table`] of rows packed into one string each, cells separated by
+/// [`CELL_SEP`]: a million rows cost a million strings instead of one per cell.
+pub fn packed_table(header: &[&str], rows: &[String]) {
+    print_table(header, || rows.iter().map(|r| r.split(CELL_SEP)));
+}
+
+/// [`table`] over rows that can be walked twice: once for the widths, once to print.
+fn print_table<'a, R, I>(header: &[&str], rows: impl Fn() -> I)
+where
+    R: Iterator<Item = &'a str>,
+    I: Iterator<Item = R>,
+{
     let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
+    for r in rows() {
+        for (i, c) in r.enumerate() {
             if i < w.len() {
                 w[i] = w[i].max(c.chars().count());
             }
@@ -55,9 +73,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
         let t = c.trim_end_matches('%');
         !t.is_empty() && t.parse::<f64>().is_ok() || c == "-"
     };
-    let fmt = |cells: &[String]| {
+    let fmt = |cells: &mut dyn Iterator<Item = &str>| {
         cells
-            .iter()
             .enumerate()
             .map(|(i, c)| {
                 let width = w.get(i).copied().unwrap_or(0);
@@ -66,12 +83,37 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
             .collect::<Vec<_>>()
             .join("  ")
     };
-    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    line(fmt(&head).trim_end());
-    line(w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("  "));
-    for r in rows {
-        line(fmt(r).trim_end());
+    let mut text = String::new();
+    text.push_str(fmt(&mut header.iter().copied()).trim_end());
+    text.push('\n');
+    text.push_str(&w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("  "));
+    text.push('\n');
+    for mut r in rows() {
+        text.push_str(fmt(&mut r).trim_end());
+        text.push('\n');
+        // Written in pieces: the text of a million rows need not be held at once.
+        if text.len() >= 1 << 16 {
+            emit(&text);
+            text.clear();
+        }
     }
+    emit(&text);
+}
+
+/// Print a JSON document too big to hold as one value (pretty, one trailing
+/// newline, as [`json`] prints): `v` may compute its parts while it is
+/// written. The serialiser's result is returned (a closed pipe ends the
+/// program quietly, as in [`emit`]).
+pub fn json_streamed(v: &impl serde::Serialize) -> serde_json::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, v)
+        .and_then(|_| out.write_all(b"\n").and_then(|_| out.flush()).map_err(serde_json::Error::io));
+    if let Err(e) = &written
+        && e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe)
+    {
+        std::process::exit(0);
+    }
+    written
 }
 
 /// Print query results as a table, a JSON array of objects, or CSV.

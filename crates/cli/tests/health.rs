@@ -371,8 +371,10 @@ fn a_failed_delivery_is_kept_and_retried_later() {
 #[test]
 fn the_default_scorecard_scores_the_demo_company() {
     let ws = Ws::uninitialised();
-    ws.ok(&["demo", "--customers", "60", "--events", "8000"]);
+    let headline = ws.ok(&["demo", "--customers", "60", "--events", "8000"]);
     let doc = ws.json(&["health", "--json"]);
+    the_headline_agrees_with_the_document(&headline, &doc);
+    the_table_and_csv_agree_with_the_document(&ws, &doc);
     assert_eq!(doc["scorecard"], "default");
     let accounts = doc["accounts"].as_array().unwrap();
     assert!(accounts.len() >= 20, "the demo's subscribers are scored: {}", accounts.len());
@@ -389,6 +391,58 @@ fn the_default_scorecard_scores_the_demo_company() {
     assert!(table.contains("accounts scored"), "{table}");
     let out = ws.json(&["alerts", "evaluate", "--json"]);
     assert_eq!(out["accounts"].as_u64().unwrap() as usize, accounts.len());
+}
+
+/// `tenure demo`'s health lines (computed without the document's rows) are
+/// the document's counts and its five worst red accounts, worst first.
+fn the_headline_agrees_with_the_document(headline: &str, doc: &Value) {
+    let colors: Vec<String> =
+        doc["accounts_by_color"].as_object().unwrap().iter().map(|(c, n)| format!("{n} {c}")).collect();
+    let scored = format!("accounts scored                   {} ({})", doc["accounts_scored"], colors.join(", "));
+    assert!(headline.contains(&scored), "{scored:?} in\n{headline}");
+    let mut red: Vec<&Value> = doc["accounts"].as_array().unwrap().iter().filter(|a| a["color"] == "red").collect();
+    red.sort_by(|a, b| a["overall_score"].as_f64().unwrap().total_cmp(&b["overall_score"].as_f64().unwrap()));
+    let expected: Vec<String> = red
+        .iter()
+        .take(5)
+        .map(|a| {
+            let moved = a["top_mover"]["measure"].as_str().map(|m| format!(", most moved: {m}")).unwrap_or_default();
+            let label = format!("  at risk: {}", a["name"].as_str().unwrap());
+            format!(
+                "  {label:<34}{} ({}{moved})",
+                a["overall_score_rounded"],
+                a["trend"].as_str().unwrap_or("no trend")
+            )
+        })
+        .collect();
+    let printed: Vec<&str> = headline.lines().filter(|l| l.starts_with("    at risk: ")).collect();
+    assert!(!expected.is_empty(), "the demo has red accounts: {headline}");
+    assert_eq!(printed, expected);
+}
+
+/// The table and the CSV (rows streamed as they are computed) list the
+/// document's accounts in its order, with its scores.
+fn the_table_and_csv_agree_with_the_document(ws: &Ws, doc: &Value) {
+    let rows: Vec<(String, String)> = doc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["account"].as_str().unwrap().to_string(), format!("{:.2}", a["overall_score"].as_f64().unwrap())))
+        .collect();
+    let table = ws.ok(&["health"]);
+    let listed: Vec<(String, String)> = table
+        .lines()
+        .skip(3)
+        .map(|l| {
+            let cells: Vec<&str> = l.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+            // rank, account, name, score, ...: no cell of the demo holds two spaces.
+            (cells[1].to_string(), cells[3].to_string())
+        })
+        .collect();
+    assert_eq!(listed, rows);
+    let csv = ws.ok(&["health", "--csv"]);
+    let ids: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids, rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>());
 }
 
 #[test]

@@ -29,6 +29,7 @@
 //! the workspace has no billing data).
 
 mod alerts;
+mod facts;
 mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
@@ -52,7 +53,7 @@ use tenure_metrics::revenue::{self, FxTable, Ledger, Rules, month_idx};
 use tenure_metrics::round::round_dp;
 use tenure_metrics::{support, voice};
 use tenure_model::business_hours::BusinessHours;
-use tenure_model::{Customer, SurveyResponse, SurveyType, Ticket, TransactionType};
+use tenure_model::{Customer, SurveyResponse, SurveyType};
 use tenure_store::Workspace;
 
 pub use self::alerts::{
@@ -89,21 +90,24 @@ pub fn load_scorecard(ws: &Workspace, file: Option<&Path>) -> Result<(Scorecard,
     }
 }
 
-/// Everything the inputs are computed from, loaded once.
+/// Everything the inputs are computed from, loaded once: per account only
+/// what the inputs read (see [`facts`]), so that 1,000,000 customers fit in
+/// a few GiB.
 pub struct HealthData {
     tz: TimeZone,
     customers: Vec<Customer>,
     /// Index into `customers` by id: accounts are looked up once per score,
     /// and a scan per lookup was quadratic (hours at 1,000,000 customers).
     customer_by_id: HashMap<String, usize>,
-    tickets: HashMap<String, Vec<Ticket>>,
+    tickets: facts::PerAccount<facts::TicketFacts>,
     has_tickets: bool,
     /// `[support]`'s schedule and first-reply target, checked when slow tickets are counted.
     business_hours: Result<BusinessHours, String>,
     first_response_target: Result<i64, String>,
-    surveys: HashMap<String, Vec<SurveyResponse>>,
+    answers: facts::PerAccount<facts::AnswerFacts>,
     failed_payments: HashMap<String, Vec<Timestamp>>,
     has_invoices: bool,
+    /// Sorted by customer id (as [`revenue::build_all`] returns it).
     ledger: Ledger,
     fx: FxTable,
     events: Arc<EventTable>,
@@ -122,61 +126,51 @@ impl HealthData {
         let settings = ws.settings();
         let tzname = &settings.workspace.timezone;
         let tz = TimeZone::get(tzname).with_context(|| format!("time zone {tzname}"))?;
+        // First the ledger, from the revenue report's inputs: the same ledger
+        // as from every invoice row (only the invoice lines that can change
+        // MRR are built); failed payments are read from the transaction
+        // columns. The inputs are dropped once the ledger is built, not kept
+        // in the shared cache (at 1,000,000 customers their subscription
+        // events alone are ~0.6 GiB), and read before anything else is kept,
+        // so that what comes next reuses their room.
+        let (ledger, fx, last_billing_day) = {
+            let rev = crate::ledger::RevenueData::load_for_revenue(ws)?;
+            let rules = Rules::from_settings(&settings.revenue).map_err(|e| anyhow!("{e}"))?;
+            let fx = rev.fx(settings.workspace.reporting_currency);
+            let ledger = rev.ledger(&rules, &fx)?;
+            let last = rev.events.iter().map(|e| e.date).max().max(rev.invoice_dates.map(|d| d.1));
+            (ledger, fx, last)
+        };
         let customers = tenure_store::load::<Customer>(ws)?;
-        let all_tickets = tenure_store::load::<Ticket>(ws)?;
-        let all_surveys = tenure_store::load::<SurveyResponse>(ws)?;
-        let rev = crate::ledger::RevenueData::shared(ws)?;
-        let rules = Rules::from_settings(&settings.revenue).map_err(|e| anyhow!("{e}"))?;
-        let fx = rev.fx(settings.workspace.reporting_currency);
-        let ledger = rev.ledger(&rules, &fx)?;
-        let (sub_events, invoices) = (&rev.events, &rev.invoices);
+        let tickets = facts::tickets(ws)?;
+        let answers = facts::answers(ws)?;
+        let failed_payments = facts::failed_payments(ws)?;
         let events = crate::engagement::load_events(ws, tz.clone(), ActiveEvent::AnyTrack)?;
         let activity = AccountActivity::build(&events);
 
+        // A local day never comes before an earlier instant's, so the latest
+        // instant gives the latest day.
         let local = |t: Timestamp| t.to_zoned(tz.clone()).date();
         let last_day = [
             events.day_span().map(|s| tenure_metrics::engagement::events::day_to_date(s.1)),
-            sub_events.iter().map(|e| e.date).max(),
-            invoices.iter().map(|i| i.date).max(),
-            all_tickets.iter().map(|t| local(t.created_at)).max(),
-            all_surveys.iter().filter_map(|s| s.submitted_at.map(local)).max(),
+            last_billing_day,
+            tickets.latest.map(local),
+            answers.latest.map(local),
         ]
         .into_iter()
         .flatten()
         .max();
-
-        let mut failed_payments: HashMap<String, Vec<Timestamp>> = HashMap::new();
-        for inv in invoices {
-            for t in &inv.transactions {
-                if t.kind == TransactionType::Payment && t.result == "failed" {
-                    failed_payments.entry(inv.customer_id.clone()).or_default().push(t.date);
-                }
-            }
-        }
-        let has_tickets = !all_tickets.is_empty();
-        let mut tickets: HashMap<String, Vec<Ticket>> = HashMap::new();
-        for t in all_tickets {
-            if let Some(c) = t.customer_id.clone() {
-                tickets.entry(c).or_default().push(t);
-            }
-        }
-        let mut surveys: HashMap<String, Vec<SurveyResponse>> = HashMap::new();
-        for s in all_surveys {
-            if let Some(c) = s.customer_id.clone() {
-                surveys.entry(c).or_default().push(s);
-            }
-        }
         Ok(HealthData {
             tz,
             customer_by_id: customers.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect(),
             customers,
+            has_tickets: tickets.rows > 0,
             tickets,
-            has_tickets,
             business_hours: BusinessHours::from_settings(&settings.support, tzname),
             first_response_target: settings.support.first_response_target_seconds(),
-            surveys,
+            answers,
             failed_payments,
-            has_invoices: !invoices.is_empty(),
+            has_invoices: ws.rows("invoices") > 0,
             ledger,
             fx,
             events,
@@ -201,6 +195,12 @@ impl HealthData {
 
     pub fn customer(&self, id: &str) -> Option<&Customer> {
         self.customer_by_id.get(id).map(|&i| &self.customers[i])
+    }
+
+    /// The account's revenue ledger, if it has one.
+    fn customer_ledger(&self, id: &str) -> Option<&revenue::CustomerLedger> {
+        let l = &self.ledger.customers;
+        l.binary_search_by(|c| c.customer_id.as_str().cmp(id)).ok().map(|i| &l[i])
     }
 
     /// The accounts scored as of `as_of`: subscribers at the end of the day,
@@ -252,139 +252,8 @@ impl HealthData {
     /// Each account's inputs as of the end of `as_of` (the scorecard says
     /// which clock counts slow tickets).
     pub fn inputs(&self, card: &Scorecard, accounts: &[String], as_of: Date) -> Result<BTreeMap<String, Inputs>> {
-        let end = as_of.tomorrow()?.to_zoned(self.tz.clone())?.timestamp();
-        let ago = |days: i64| -> Result<Timestamp> {
-            Ok(as_of.checked_sub(days.days())?.tomorrow()?.to_zoned(self.tz.clone())?.timestamp())
-        };
-        let (start_90, start_365) = (ago(90)?, ago(365)?);
-        let day = date_to_day(as_of);
-        let adopted = (!self.events.is_empty()).then(|| self.adoption_up_to(day));
-        // Breadth per account by key: a scan per account is quadratic (100k accounts took minutes).
-        let breadth: HashMap<&str, u64> =
-            adopted.iter().flat_map(|a| a.accounts.iter().map(|x| (x.account.as_str(), x.breadth))).collect();
-        let slow_reply = if self.has_tickets { Some(self.slow_reply(card)?) } else { None };
-        let ledgers: HashMap<&str, &revenue::CustomerLedger> =
-            self.ledger.customers.iter().map(|c| (c.customer_id.as_str(), c)).collect();
-        let mut out = BTreeMap::new();
-        for account in accounts {
-            let mut inp = Inputs::new();
-            let mut num = |k: &str, v: Option<f64>| {
-                if let Some(v) = v.filter(|v| v.is_finite()) {
-                    inp.insert(k.to_string(), InputValue::Number(v));
-                }
-            };
-            let dec = |d: Decimal| d.to_f64();
-
-            // Usage.
-            let mut active_users = None;
-            if !self.events.is_empty() {
-                let u = self.activity.as_of(account, day);
-                active_users = Some(u.as_ref().map_or(0, |u| u.active_users_30d));
-                num("active_users_30d", active_users.map(|n| n as f64));
-                num("dau_mau_ratio", Some(u.as_ref().map_or(Decimal::ZERO, |u| u.dau_mau_ratio)).and_then(dec));
-                num("usage_trend_pct", u.and_then(|u| u.usage_trend_pct).and_then(dec));
-            }
-            if let Some(a) = &adopted
-                && a.features_used > 0
-            {
-                let breadth = breadth.get(account.as_str()).copied().unwrap_or(0);
-                num("feature_adoption_pct", Some(breadth as f64 * 100.0 / a.features_used as f64));
-            }
-            let customer = self.customer(account);
-            if let (Some(users), Some(c)) = (active_users, customer) {
-                let seats = ["seats", "seats_purchased"]
-                    .iter()
-                    .find_map(|k| attribute(c, k).and_then(|s| s.parse::<f64>().ok()))
-                    .filter(|s| *s > 0.0);
-                num("seat_utilization_pct", seats.map(|s| round2(users as f64 * 100.0 / s)));
-            }
-
-            // Voice of the customer.
-            let answers: Vec<&SurveyResponse> = self
-                .surveys
-                .get(account)
-                .into_iter()
-                .flatten()
-                .filter(|s| s.submitted_at.is_some_and(|t| t >= start_365 && t < end))
-                .collect();
-            let nps_rows: Vec<&SurveyResponse> =
-                answers.iter().copied().filter(|s| s.survey_type == SurveyType::Nps).collect();
-            num("nps", voice::nps(nps_rows, voice::NpsOptions::default()).nps.and_then(dec));
-            let csat_rows: Vec<&SurveyResponse> =
-                answers.iter().copied().filter(|s| s.survey_type == SurveyType::Csat).collect();
-            if let Ok(Some(scale)) = voice::common_scale(csat_rows.iter().copied()) {
-                num("csat_pct", voice::csat(&csat_rows, scale).csat_pct.and_then(dec));
-            }
-
-            // Support.
-            if self.has_tickets {
-                let tickets: Vec<&Ticket> =
-                    self.tickets.get(account).into_iter().flatten().filter(|t| t.created_at < end).collect();
-                let open = tickets
-                    .iter()
-                    .filter(|t| match t.solved_at {
-                        Some(s) => s >= end,
-                        None => !support::is_resolved(t),
-                    })
-                    .count();
-                let recent: Vec<&&Ticket> = tickets.iter().filter(|t| t.created_at >= start_90).collect();
-                let (target, clock) = slow_reply.expect("known with tickets");
-                let slow = recent.iter().filter(|t| support::slow_first_response(t, target, clock, end)).count();
-                num("open_tickets", Some(open as f64));
-                num("tickets_90d", Some(recent.len() as f64));
-                num("slow_tickets_90d", Some(slow as f64));
-            }
-
-            // Billing.
-            if self.has_invoices {
-                let failed = self
-                    .failed_payments
-                    .get(account)
-                    .map_or(0, |v| v.iter().filter(|t| **t >= start_90 && **t < end).count());
-                num("failed_payments_90d", Some(failed as f64));
-            }
-            if let Some(l) = ledgers.get(account.as_str()) {
-                let mrr_on = |d: Date| -> Result<Decimal> {
-                    let Some(s) = l.state_on(d) else { return Ok(Decimal::ZERO) };
-                    let m = self.fx.convert_all(&s.mrr, month_idx(d)).map_err(|e| anyhow!("{e}"))?;
-                    Ok(m.to_decimal_cents())
-                };
-                let now = mrr_on(as_of)?;
-                let before = mrr_on(as_of.checked_sub(90.days())?)?;
-                num("mrr_cents", dec(round_dp(now, 2)));
-                if before > Decimal::ZERO {
-                    num("mrr_change_pct_90d", dec(round_dp((now - before) * Decimal::ONE_HUNDRED / before, 2)));
-                }
-                num("past_due", Some(if l.state_on(as_of).is_some_and(|s| s.past_due) { 1.0 } else { 0.0 }));
-                num("days_to_renewal", days_to_renewal(l, as_of).map(|d| d as f64));
-                if let Some(nb) = l.first_new_business() {
-                    num("tenure_days", Some(revenue::ledger::days_between(nb.date, as_of) as f64));
-                }
-            }
-
-            // Customer attributes, under their own names (computed inputs win).
-            if let Some(c) = customer {
-                for key in ["plan_tier", "segment", "country", "owner", "company"]
-                    .into_iter()
-                    .map(str::to_string)
-                    .chain(c.attributes.keys().cloned())
-                {
-                    if inp.contains_key(&key) {
-                        continue;
-                    }
-                    let v = match c.attributes.get(&key) {
-                        Some(Value::Number(n)) => n.as_f64().map(InputValue::Number),
-                        Some(Value::Bool(b)) => Some(InputValue::Number(if *b { 1.0 } else { 0.0 })),
-                        _ => attribute(c, &key).map(InputValue::Text),
-                    };
-                    if let Some(v) = v {
-                        inp.insert(key, v);
-                    }
-                }
-            }
-            out.insert(account.clone(), inp);
-        }
-        Ok(out)
+        let day = self.day(card, as_of)?;
+        accounts.iter().map(|a| Ok((a.clone(), day.inputs(a)?))).collect()
     }
 
     /// Every account's score as of `as_of`, ranked.
@@ -400,6 +269,167 @@ impl HealthData {
             inputs.iter().map(|(a, i)| health::score_account(card, a, as_of, i, overrides)).collect();
         health::rank(&mut scores);
         Ok(scores.into_iter().zip(inputs.into_values()).collect())
+    }
+
+    /// What the inputs of every account as of `as_of` share.
+    fn day(&self, card: &Scorecard, as_of: Date) -> Result<Day<'_>> {
+        let end = as_of.tomorrow()?.to_zoned(self.tz.clone())?.timestamp();
+        let ago = |days: i64| -> Result<Timestamp> {
+            Ok(as_of.checked_sub(days.days())?.tomorrow()?.to_zoned(self.tz.clone())?.timestamp())
+        };
+        let day = date_to_day(as_of);
+        Ok(Day {
+            data: self,
+            as_of,
+            as_of_90: as_of.checked_sub(90.days())?,
+            day,
+            end,
+            start_90: ago(90)?,
+            start_365: ago(365)?,
+            adopted: (!self.events.is_empty()).then(|| self.adoption_up_to(day)),
+            slow_reply: if self.has_tickets { Some(self.slow_reply(card)?) } else { None },
+        })
+    }
+}
+
+/// What the inputs of every account as of one day share: the day's windows,
+/// its feature adoption and how slow tickets are counted.
+struct Day<'a> {
+    data: &'a HealthData,
+    as_of: Date,
+    as_of_90: Date,
+    /// `as_of` as a day number of the event table.
+    day: i32,
+    /// The end of `as_of` and the starts of the 90 and 365 days ending with it.
+    end: Timestamp,
+    start_90: Timestamp,
+    start_365: Timestamp,
+    adopted: Option<Arc<Adoption>>,
+    slow_reply: Option<(i64, support::Clock<'a>)>,
+}
+
+impl Day<'_> {
+    /// One account's inputs as of the end of the day.
+    fn inputs(&self, account: &str) -> Result<Inputs> {
+        let data = self.data;
+        let (end, day) = (self.end, self.day);
+        let mut inp = Inputs::new();
+        let mut num = |k: &str, v: Option<f64>| {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                inp.insert(k.to_string(), InputValue::Number(v));
+            }
+        };
+        let dec = |d: Decimal| d.to_f64();
+
+        // Usage.
+        let mut active_users = None;
+        if !data.events.is_empty() {
+            let u = data.activity.as_of(account, day);
+            active_users = Some(u.as_ref().map_or(0, |u| u.active_users_30d));
+            num("active_users_30d", active_users.map(|n| n as f64));
+            num("dau_mau_ratio", Some(u.as_ref().map_or(Decimal::ZERO, |u| u.dau_mau_ratio)).and_then(dec));
+            num("usage_trend_pct", u.and_then(|u| u.usage_trend_pct).and_then(dec));
+        }
+        if let Some(a) = &self.adopted
+            && a.features_used > 0
+        {
+            // `accounts` is sorted by account id.
+            let found = a.accounts.binary_search_by(|x| x.account.as_str().cmp(account));
+            let breadth = found.map_or(0, |i| a.accounts[i].breadth);
+            num("feature_adoption_pct", Some(breadth as f64 * 100.0 / a.features_used as f64));
+        }
+        let customer = data.customer(account);
+        if let (Some(users), Some(c)) = (active_users, customer) {
+            let seats = ["seats", "seats_purchased"]
+                .iter()
+                .find_map(|k| attribute(c, k).and_then(|s| s.parse::<f64>().ok()))
+                .filter(|s| *s > 0.0);
+            num("seat_utilization_pct", seats.map(|s| round2(users as f64 * 100.0 / s)));
+        }
+
+        // Voice of the customer.
+        let answers: Vec<SurveyResponse> = data
+            .answers
+            .get(account)
+            .iter()
+            .filter(|s| s.submitted_at >= self.start_365 && s.submitted_at < end)
+            .map(facts::AnswerFacts::response)
+            .collect();
+        let nps_rows = answers.iter().filter(|s| s.survey_type == SurveyType::Nps);
+        num("nps", voice::nps(nps_rows, voice::NpsOptions::default()).nps.and_then(dec));
+        let csat_rows: Vec<&SurveyResponse> = answers.iter().filter(|s| s.survey_type == SurveyType::Csat).collect();
+        if let Ok(Some(scale)) = voice::common_scale(csat_rows.iter().copied()) {
+            num("csat_pct", voice::csat(&csat_rows, scale).csat_pct.and_then(dec));
+        }
+
+        // Support.
+        if let Some((target, clock)) = self.slow_reply {
+            let tickets = data.tickets.get(account).iter().filter(|t| t.created_at < end);
+            let (mut open, mut recent, mut slow) = (0, 0, 0);
+            for t in tickets {
+                let is_open = match t.solved_at {
+                    Some(s) => s >= end,
+                    None => !t.resolved,
+                };
+                open += usize::from(is_open);
+                if t.created_at >= self.start_90 {
+                    recent += 1;
+                    slow += usize::from(support::slow_first_response(&t.ticket(), target, clock, end));
+                }
+            }
+            num("open_tickets", Some(open as f64));
+            num("tickets_90d", Some(recent as f64));
+            num("slow_tickets_90d", Some(slow as f64));
+        }
+
+        // Billing.
+        if data.has_invoices {
+            let failed = data
+                .failed_payments
+                .get(account)
+                .map_or(0, |v| v.iter().filter(|t| **t >= self.start_90 && **t < end).count());
+            num("failed_payments_90d", Some(failed as f64));
+        }
+        if let Some(l) = data.customer_ledger(account) {
+            let mrr_on = |d: Date| -> Result<Decimal> {
+                let Some(s) = l.state_on(d) else { return Ok(Decimal::ZERO) };
+                let m = data.fx.convert_all(&s.mrr, month_idx(d)).map_err(|e| anyhow!("{e}"))?;
+                Ok(m.to_decimal_cents())
+            };
+            let now = mrr_on(self.as_of)?;
+            let before = mrr_on(self.as_of_90)?;
+            num("mrr_cents", dec(round_dp(now, 2)));
+            if before > Decimal::ZERO {
+                num("mrr_change_pct_90d", dec(round_dp((now - before) * Decimal::ONE_HUNDRED / before, 2)));
+            }
+            num("past_due", Some(if l.state_on(self.as_of).is_some_and(|s| s.past_due) { 1.0 } else { 0.0 }));
+            num("days_to_renewal", days_to_renewal(l, self.as_of).map(|d| d as f64));
+            if let Some(nb) = l.first_new_business() {
+                num("tenure_days", Some(revenue::ledger::days_between(nb.date, self.as_of) as f64));
+            }
+        }
+
+        // Customer attributes, under their own names (computed inputs win).
+        if let Some(c) = customer {
+            for key in ["plan_tier", "segment", "country", "owner", "company"]
+                .into_iter()
+                .map(str::to_string)
+                .chain(c.attributes.keys().cloned())
+            {
+                if inp.contains_key(&key) {
+                    continue;
+                }
+                let v = match c.attributes.get(&key) {
+                    Some(Value::Number(n)) => n.as_f64().map(InputValue::Number),
+                    Some(Value::Bool(b)) => Some(InputValue::Number(if *b { 1.0 } else { 0.0 })),
+                    _ => attribute(c, &key).map(InputValue::Text),
+                };
+                if let Some(v) = v {
+                    inp.insert(key, v);
+                }
+            }
+        }
+        Ok(inp)
     }
 }
 
@@ -456,38 +486,241 @@ pub struct HealthQuery {
 /// The document of `tenure health --json`: every scored account (SPEC 2.4b
 /// keys) by rank, with trend and the input that moved most against the
 /// look-back; with `account`, also its inputs and daily history; with
-/// `segment`, per-segment profiles.
+/// `segment`, per-segment profiles. The rows of [`HealthReport::rows`] in one
+/// value (the HTTP API and the dashboard); `tenure health` streams them.
 pub fn health_doc(ws: &Workspace, q: &HealthQuery) -> Result<Value> {
-    let (card, source) = load_scorecard(ws, q.scorecard.as_deref())?;
-    let data = HealthData::shared(ws)?;
-    let as_of = q.as_of.unwrap_or_else(|| data.default_as_of());
-    let overrides = load_overrides(ws.root())?;
-    let mut accounts = data.accounts(as_of);
-    if let Some(a) = &q.account {
-        if data.customer(a).is_none() && !accounts.contains(a) {
+    let report = HealthReport::new(ws, q)?;
+    let mut doc = report.document()?;
+    doc["accounts"] = report.rows().collect::<Result<Vec<Value>>>()?.into();
+    Ok(doc)
+}
+
+/// `tenure health` in two passes, so that a million accounts never sit in
+/// memory as scores or JSON rows: [`HealthReport::new`] scores every account
+/// as of the day keeping only its overall score (ranks, colours and counts
+/// come from those), and [`HealthReport::rows`] scores each account of the
+/// document again, with its look-back, as its row is asked for.
+pub struct HealthReport {
+    card: Scorecard,
+    source: String,
+    data: Arc<HealthData>,
+    overrides: Vec<Override>,
+    query: HealthQuery,
+    as_of: Date,
+    look_back: Date,
+    /// The accounts of the document in their order (rank, then id), with their rank.
+    order: Vec<(Option<u64>, String)>,
+    /// The overall score of each account of the document, by id.
+    overall: HashMap<String, Option<Decimal>>,
+    /// Only with `segment`: the scores of the document's accounts by id
+    /// (without ranks), profiled per segment.
+    scores: Vec<AccountScore>,
+}
+
+/// One of the worst-scored accounts (red) for a summary such as `tenure demo`'s.
+pub struct AtRisk {
+    pub name: Option<String>,
+    pub account: String,
+    pub overall_score_rounded: Option<i64>,
+    pub trend: Option<&'static str>,
+    pub top_mover: Option<String>,
+}
+
+impl HealthReport {
+    /// Score every account as of the day (the first pass).
+    pub fn new(ws: &Workspace, q: &HealthQuery) -> Result<HealthReport> {
+        let (card, source) = load_scorecard(ws, q.scorecard.as_deref())?;
+        let data = HealthData::shared(ws)?;
+        let as_of = q.as_of.unwrap_or_else(|| data.default_as_of());
+        let overrides = load_overrides(ws.root())?;
+        let all = data.accounts(as_of);
+        if let Some(a) = &q.account
+            && data.customer(a).is_none()
+            && !all.contains(a)
+        {
             bail!("no customer with id {a:?} in the workspace");
         }
-        accounts = vec![a.clone()];
+        let look_back = as_of.checked_sub((card.look_back_days as i64).days())?;
+        // Ranks are over every account scored on the day, even for one account.
+        let day = data.day(&card, as_of)?;
+        let mut ids: Vec<&String> = all.iter().collect();
+        ids.sort();
+        ids.dedup();
+        let mut overall = Vec::with_capacity(ids.len());
+        let mut scores = Vec::new();
+        for a in &ids {
+            let s = health::score_account(&card, a, as_of, &day.inputs(a)?, &overrides);
+            overall.push(s.overall());
+            if q.segment.is_some() && q.account.as_ref().is_none_or(|x| x == *a) {
+                scores.push(s);
+            }
+        }
+        let ranks = health::ranks(&overall);
+        let wanted = |a: &str| q.account.as_deref().is_none_or(|x| x == a);
+        let mut order: Vec<(Option<u64>, String)> = Vec::new();
+        let mut by_id = HashMap::new();
+        for ((a, o), r) in ids.iter().zip(overall).zip(ranks) {
+            if wanted(a) {
+                order.push((r, a.to_string()));
+                by_id.insert(a.to_string(), o);
+            }
+        }
+        order.sort_by(|a, b| (a.0.unwrap_or(u64::MAX), &a.1).cmp(&(b.0.unwrap_or(u64::MAX), &b.1)));
+        drop(day);
+        Ok(HealthReport {
+            card,
+            source,
+            data,
+            overrides,
+            query: q.clone(),
+            as_of,
+            look_back,
+            order,
+            overall: by_id,
+            scores,
+        })
     }
-    let look_back = as_of.checked_sub((card.look_back_days as i64).days())?;
-    let now = data.scores(&card, &data.accounts(as_of), as_of, &overrides)?;
-    let then = data.scores(&card, &accounts, look_back, &overrides)?;
-    let then: HashMap<&str, &AccountScore> = then.iter().map(|(s, _)| (s.account.as_str(), s)).collect();
-    let mut rows = Vec::new();
-    let mut kept: Vec<AccountScore> = Vec::new();
-    let wanted: std::collections::HashSet<&str> = accounts.iter().map(String::as_str).collect();
-    for (s, inputs) in now.into_iter().filter(|(s, _)| wanted.contains(s.account.as_str())) {
-        let mut v = s.to_json(&card);
-        v["name"] = json!(data.customer(&s.account).and_then(|c| c.company.clone().or(c.name.clone())));
-        let before = then.get(s.account.as_str());
-        let tr = health::trend(s.overall(), before.and_then(|b| b.overall()), card.trend_tolerance);
-        v["look_back_date"] = json!(look_back.to_string());
-        v["score_look_back"] = dec_json(before.and_then(|b| b.overall()));
+
+    pub fn as_of(&self) -> Date {
+        self.as_of
+    }
+
+    /// The accounts of the document per colour band, in the scorecard's order.
+    pub fn accounts_by_color(&self) -> Vec<(String, usize)> {
+        let color = |o: &Option<Decimal>| o.and_then(|s| round_dp(s, 0).to_i64()).map(|r| self.card.band_of(r));
+        let colors: Vec<Option<&str>> = self.overall.values().map(color).collect();
+        self.card
+            .bands
+            .iter()
+            .map(|b| (b.name.clone(), colors.iter().filter(|c| **c == Some(b.name.as_str())).count()))
+            .collect()
+    }
+
+    /// How many accounts of the document have a score.
+    pub fn accounts_scored(&self) -> usize {
+        self.overall.values().filter(|o| o.is_some()).count()
+    }
+
+    /// The document without its rows (`accounts` is empty): the header, and
+    /// with `account` its daily history, with `segment` the profiles.
+    pub fn document(&self) -> Result<Value> {
+        let (card, data, q) = (&self.card, &self.data, &self.query);
+        let by_color: serde_json::Map<String, Value> =
+            self.accounts_by_color().into_iter().map(|(c, n)| (c, json!(n))).collect();
+        let mut doc = json!({
+            "metric": "health",
+            "as_of": self.as_of.to_string(),
+            "scorecard": self.source,
+            "missing_policy": match card.missing { health::MissingPolicy::Reweight => "reweight", health::MissingPolicy::Zero => "zero" },
+            "look_back_days": card.look_back_days,
+            "accounts_scored": self.accounts_scored(),
+            "accounts_by_color": by_color,
+            "accounts": [],
+        });
+        if let Some(a) = &q.account {
+            let mut history = Vec::new();
+            let mut d = self.look_back;
+            while d <= self.as_of {
+                let (s, _) = data.scores(card, std::slice::from_ref(a), d, &self.overrides)?.remove(0);
+                history.push(
+                    json!({"date": d.to_string(), "overall_score": dec_json(s.overall()), "color": s.color(card)}),
+                );
+                d = d.tomorrow()?;
+            }
+            doc["history"] = Value::from(history);
+        }
+        if let Some(attr) = &q.segment {
+            let seg: HashMap<&str, String> = data
+                .customers
+                .iter()
+                .map(|c| (c.id.as_str(), attribute(c, attr).unwrap_or_else(|| NONE.into())))
+                .collect();
+            doc["segment_attribute"] = json!(attr);
+            doc["segments"] = Value::from(health::profiles(card, &self.scores, |a| {
+                seg.get(a).cloned().unwrap_or_else(|| NONE.into())
+            }));
+        }
+        Ok(doc)
+    }
+
+    /// The rows of the document's `accounts`, by rank, each computed when asked for.
+    pub fn rows(&self) -> impl Iterator<Item = Result<Value>> + '_ {
+        let days =
+            self.data.day(&self.card, self.as_of).and_then(|now| Ok((now, self.data.day(&self.card, self.look_back)?)));
+        let (days, failed) = match days {
+            Ok(d) => (Some(d), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        failed.into_iter().chain(
+            days.into_iter()
+                .flat_map(move |(now, then)| self.order.iter().map(move |(rank, a)| self.row(&now, &then, a, *rank))),
+        )
+    }
+
+    /// The `n` worst red accounts, worst first (ties in the document's order).
+    pub fn at_risk(&self, n: usize) -> Result<Vec<AtRisk>> {
+        let red = self.card.red();
+        let mut worst: Vec<(Decimal, usize)> = self
+            .order
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, a))| self.overall[a].map(|o| (o, i)))
+            .filter(|(o, _)| round_dp(*o, 0).to_i64().is_some_and(|r| self.card.band_of(r) == red))
+            .map(|(o, i)| (round_dp(o, 2), i))
+            .collect();
+        worst.sort();
+        let (now, then) = (self.data.day(&self.card, self.as_of)?, self.data.day(&self.card, self.look_back)?);
+        worst
+            .into_iter()
+            .take(n)
+            .map(|(_, i)| {
+                let (rank, a) = &self.order[i];
+                let (s, before) = self.scored(&now, &then, a, *rank)?;
+                let tr = health::trend(s.overall(), before.overall(), self.card.trend_tolerance);
+                Ok(AtRisk {
+                    name: self.name(a),
+                    account: a.clone(),
+                    overall_score_rounded: s.rounded(),
+                    trend: tr.map(|t| t.0),
+                    top_mover: health::top_mover(&s, &before).map(|(m, _)| m.measure.clone()),
+                })
+            })
+            .collect()
+    }
+
+    /// The whole document, its rows computed while it is serialised (see
+    /// [`Streamed`]): what `tenure health --json` writes.
+    pub fn streamed(&self) -> Result<Streamed<'_>> {
+        Ok(Streamed { head: self.document()?, report: self, failed: std::cell::RefCell::new(None) })
+    }
+
+    fn name(&self, account: &str) -> Option<String> {
+        self.data.customer(account).and_then(|c| c.company.clone().or(c.name.clone()))
+    }
+
+    /// An account's score as of the day (with its rank) and as of the look-back.
+    fn scored(&self, now: &Day, then: &Day, account: &str, rank: Option<u64>) -> Result<(AccountScore, AccountScore)> {
+        let mut s = health::score_account(&self.card, account, self.as_of, &now.inputs(account)?, &self.overrides);
+        s.rank = rank;
+        let before =
+            health::score_account(&self.card, account, self.look_back, &then.inputs(account)?, &self.overrides);
+        Ok((s, before))
+    }
+
+    /// One row of `accounts`.
+    fn row(&self, now: &Day, then: &Day, account: &str, rank: Option<u64>) -> Result<Value> {
+        let card = &self.card;
+        let (s, before) = self.scored(now, then, account, rank)?;
+        let mut v = s.to_json(card);
+        v["name"] = json!(self.name(account));
+        let tr = health::trend(s.overall(), before.overall(), card.trend_tolerance);
+        v["look_back_date"] = json!(self.look_back.to_string());
+        v["score_look_back"] = dec_json(before.overall());
         v["trend"] = json!(tr.map(|t| t.0));
         v["trend_delta"] = dec_json(tr.map(|t| t.1));
-        v["top_mover"] = match before.and_then(|b| health::top_mover(&s, b)) {
+        v["top_mover"] = match health::top_mover(&s, &before) {
             Some((m, points)) => {
-                let old = before.and_then(|b| b.measures.iter().find(|x| x.measure == m.measure));
+                let old = before.measures.iter().find(|x| x.measure == m.measure);
                 json!({
                     "measure": m.measure,
                     "input": m.input,
@@ -498,47 +731,73 @@ pub fn health_doc(ws: &Workspace, q: &HealthQuery) -> Result<Value> {
             }
             None => Value::Null,
         };
-        if q.account.is_some() {
-            v["inputs"] =
-                inputs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>().into();
+        if self.query.account.is_some() {
+            v["inputs"] = now
+                .inputs(account)?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
         }
-        rows.push(v);
-        kept.push(s);
+        Ok(v)
     }
-    rows.sort_by_key(|v| (v["rank"].as_u64().unwrap_or(u64::MAX), v["account"].as_str().unwrap_or("").to_string()));
-    let mut by_color = serde_json::Map::new();
-    for b in &card.bands {
-        by_color.insert(b.name.clone(), json!(kept.iter().filter(|s| s.color(&card) == Some(b.name.as_str())).count()));
-    }
-    let mut doc = json!({
-        "metric": "health",
-        "as_of": as_of.to_string(),
-        "scorecard": source,
-        "missing_policy": match card.missing { health::MissingPolicy::Reweight => "reweight", health::MissingPolicy::Zero => "zero" },
-        "look_back_days": card.look_back_days,
-        "accounts_scored": kept.iter().filter(|s| s.overall().is_some()).count(),
-        "accounts_by_color": by_color,
-        "accounts": rows,
-    });
-    if let Some(a) = &q.account {
-        let mut history = Vec::new();
-        let mut d = look_back;
-        while d <= as_of {
-            let (s, _) = data.scores(&card, std::slice::from_ref(a), d, &overrides)?.remove(0);
-            history
-                .push(json!({"date": d.to_string(), "overall_score": dec_json(s.overall()), "color": s.color(&card)}));
-            d = d.tomorrow()?;
+}
+
+/// [`health_doc`]'s document for a serialiser, the rows of `accounts`
+/// computed one at a time as they are written, so the whole document is never
+/// in memory. A row that fails stops the serialiser; [`Streamed::finish`]
+/// gives its error.
+pub struct Streamed<'a> {
+    head: Value,
+    report: &'a HealthReport,
+    failed: std::cell::RefCell<Option<anyhow::Error>>,
+}
+
+impl Streamed<'_> {
+    /// The serialiser's result, with the error of a failed row instead of the
+    /// serialiser's note of it.
+    pub fn finish<E: Into<anyhow::Error>>(&self, written: std::result::Result<(), E>) -> Result<()> {
+        match (self.failed.borrow_mut().take(), written) {
+            (Some(e), _) => Err(e),
+            (None, w) => w.map_err(Into::into),
         }
-        doc["history"] = Value::from(history);
     }
-    if let Some(attr) = &q.segment {
-        let seg: HashMap<&str, String> =
-            data.customers.iter().map(|c| (c.id.as_str(), attribute(c, attr).unwrap_or_else(|| NONE.into()))).collect();
-        doc["segment_attribute"] = json!(attr);
-        doc["segments"] =
-            Value::from(health::profiles(&card, &kept, |a| seg.get(a).cloned().unwrap_or_else(|| NONE.into())));
+}
+
+impl Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let head = self.head.as_object().expect("the document is an object");
+        let mut map = ser.serialize_map(Some(head.len()))?;
+        for (k, v) in head {
+            if k == "accounts" {
+                map.serialize_entry(k, &StreamedRows(self))?;
+            } else {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
     }
-    Ok(doc)
+}
+
+struct StreamedRows<'a, 'b>(&'a Streamed<'b>);
+
+impl Serialize for StreamedRows<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = ser.serialize_seq(None)?;
+        for row in self.0.report.rows() {
+            match row {
+                Ok(v) => seq.serialize_element(&v)?,
+                Err(e) => {
+                    let note = format!("{e:#}");
+                    *self.0.failed.borrow_mut() = Some(e);
+                    return Err(S::Error::custom(note));
+                }
+            }
+        }
+        seq.end()
+    }
 }
 
 fn dec_json(x: Option<Decimal>) -> Value {

@@ -25,7 +25,7 @@ pub mod scorecard;
 pub mod usage;
 
 pub use alerts::{Firing, Snapshot, evaluate};
-pub use score::{AccountScore, InputValue, Inputs, Override, profiles, rank, score_account, top_mover, trend};
+pub use score::{AccountScore, InputValue, Inputs, Override, profiles, rank, ranks, score_account, top_mover, trend};
 pub use scorecard::{
     AlertCondition, AlertRule, Direction, Mapping, MissingPolicy, Scorecard, SlowTicketClock, TaskGrouping, Webhook,
 };

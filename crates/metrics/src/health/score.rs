@@ -294,18 +294,28 @@ pub fn score_account(
 /// Rank scored accounts by overall score, 1 = healthiest; equal scores share
 /// the rank and the next rank skips (1, 2, 2, 4). Unscored accounts get none.
 pub fn rank(scores: &mut [AccountScore]) {
-    let mut order: Vec<(Decimal, usize)> =
-        scores.iter().enumerate().filter_map(|(i, s)| s.overall().map(|o| (o, i))).collect();
+    let overall: Vec<Option<Decimal>> = scores.iter().map(AccountScore::overall).collect();
+    for (s, r) in scores.iter_mut().zip(ranks(&overall)) {
+        s.rank = r;
+    }
+}
+
+/// The ranks [`rank`] gives to accounts with these overall scores: what a
+/// caller that keeps only the overall scores (a million accounts) ranks with.
+pub fn ranks(overall: &[Option<Decimal>]) -> Vec<Option<u64>> {
+    let mut order: Vec<(Decimal, usize)> = overall.iter().enumerate().filter_map(|(i, s)| s.map(|o| (o, i))).collect();
     order.sort_by_key(|a| std::cmp::Reverse(a.0));
+    let mut out = vec![None; overall.len()];
     let mut prev: Option<(Decimal, u64)> = None;
     for (pos, (score, i)) in order.into_iter().enumerate() {
         let r = match prev {
             Some((p, r)) if p == score => r,
             _ => pos as u64 + 1,
         };
-        scores[i].rank = Some(r);
+        out[i] = Some(r);
         prev = Some((score, r));
     }
+    out
 }
 
 /// `up`, `down` or `same` against an earlier score (a change smaller than
@@ -561,6 +571,14 @@ weight = 40
         rank(&mut v);
         let ranks: Vec<Option<u64>> = v.iter().map(|s| s.rank).collect();
         assert_eq!(ranks, vec![Some(2), Some(1), Some(2), Some(4), None]);
+    }
+
+    #[test]
+    fn ranks_from_overall_scores_alone() {
+        // Two tied for second, an unscored account, the worst fourth.
+        let overall = [Some(d("70")), Some(d("90")), None, Some(d("70.0")), Some(d("10"))];
+        assert_eq!(ranks(&overall), vec![Some(2), Some(1), None, Some(2), Some(4)]);
+        assert!(ranks(&[]).is_empty());
     }
 
     #[test]
