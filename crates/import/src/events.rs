@@ -26,7 +26,7 @@ use tenure_model::time::parse_timestamp;
 use tenure_model::{UsageEvent, UsageEventType};
 use tenure_store::Workspace;
 
-use crate::read::{CountingReader, CsvRows, csv_record, jsonl_record, jsonl_text};
+use crate::read::{CountingReader, CsvRows, count_byte, csv_record, jsonl_record, jsonl_text};
 use crate::{Format, ImportError, ImportOptions, ImportReport, RowError, parse_row};
 
 /// Bytes of JSON Lines per block handed to a parse thread (about 17,000
@@ -201,7 +201,7 @@ impl JsonlBlocks {
                     }
                 }
                 Err(e) => {
-                    let line = self.next_line + text.iter().filter(|b| **b == b'\n').count() as u64;
+                    let line = self.next_line + count_byte(&text, b'\n');
                     self.error = Some(RowError::new(&self.path, line, "file", e.to_string()));
                     self.eof = true;
                 }
@@ -211,7 +211,7 @@ impl JsonlBlocks {
             return None;
         }
         let first_line = self.next_line;
-        self.next_line += text.iter().filter(|b| **b == b'\n').count() as u64;
+        self.next_line += count_byte(&text, b'\n');
         Some(JsonlBlock { text, first_line })
     }
 }

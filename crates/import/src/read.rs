@@ -115,10 +115,20 @@ pub(crate) struct QuoteCounter<R> {
 impl<R: Read> Read for QuoteCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let q = buf[..n].iter().filter(|b| **b == b'"').count() as u64;
+        let q = count_byte(&buf[..n], b'"');
         self.quotes.fetch_add(q, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// How many times `byte` is in `text`. The thread reading a file counts
+/// every byte of it (newlines of JSON Lines, quotes of CSV) before handing a
+/// block on, so this is on the import's one serial path: counted in byte-wide
+/// lanes, 255 bytes at a time (a lane cannot overflow), which the compiler
+/// turns into wide compares and adds; the plain `filter().count()` widened
+/// every byte to 64 bits and took 4 % of a JSON Lines import's CPU.
+pub(crate) fn count_byte(text: &[u8], byte: u8) -> u64 {
+    text.chunks(255).map(|c| u64::from(c.iter().fold(0u8, |n, b| n + u8::from(*b == byte)))).sum()
 }
 
 fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, ImportError> {
@@ -384,4 +394,24 @@ fn open_parquet(path: &Path, progress: Option<crate::Progress>) -> Result<FileRo
         out
     });
     Ok(FileRows { path: path.to_path_buf(), header: Vec::new(), rows: Box::new(rows) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_counted_across_lanes() {
+        let mut text = Vec::new();
+        for i in 0..3_000usize {
+            text.extend(std::iter::repeat_n(b'x', i % 7));
+            text.push(if i % 3 == 0 { b'\n' } else { b'y' });
+        }
+        text.extend([b'\n'; 600]);
+        for end in [0, 1, 254, 255, 256, 511, 4_000, text.len()] {
+            let naive = text[..end].iter().filter(|b| **b == b'\n').count() as u64;
+            assert_eq!(count_byte(&text[..end], b'\n'), naive, "{end}");
+        }
+        assert_eq!(count_byte(&text, b'\n'), 1_000 + 600);
+    }
 }
