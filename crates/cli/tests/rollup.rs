@@ -4,20 +4,11 @@
 
 mod common;
 
-use common::{Ws, example, tenure_cmd};
+use common::{Ws, example, json_with_rollups};
 use serde_json::Value;
 
 fn json(ws: &Ws, args: &[&str], rollups: bool) -> Result<Value, String> {
-    let mut c = tenure_cmd();
-    c.arg("--data").arg(ws.data()).args(args);
-    if !rollups {
-        c.env("TENURE_NO_ROLLUPS", "1");
-    }
-    let out = c.output().expect("run tenure");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).expect("JSON"))
+    json_with_rollups(&ws.data(), args, rollups)
 }
 
 const QUERIES: &[&[&str]] = &[

@@ -11,22 +11,13 @@ mod serve_support;
 
 use std::path::Path;
 
-use common::{Ws, tenure_cmd};
+use common::{Ws, json_with_rollups};
 use serde_json::{Value, json};
 use serve_support::{Served, key};
 
 /// `tenure metrics sessions ARGS --json` on the workspace at `data`.
 fn sessions(data: &Path, args: &[&str], rollups: bool) -> Result<Value, String> {
-    let mut c = tenure_cmd();
-    c.arg("--data").arg(data).args(["metrics", "sessions", "--json"]).args(args);
-    if !rollups {
-        c.env("TENURE_NO_ROLLUPS", "1");
-    }
-    let out = c.output().expect("run tenure");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).expect("JSON"))
+    json_with_rollups(data, &[&["metrics", "sessions", "--json"], args].concat(), rollups)
 }
 
 /// The cuts the rollup serves (whole history, any zone, either actor) and one it does not (a range).

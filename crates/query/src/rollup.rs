@@ -257,7 +257,6 @@ fn read_for_scan(
     columns: &[&str],
     days: &mut LocalDays,
 ) -> Result<(Vec<tenure_metrics::engagement::RecordBatch>, Skipped)> {
-    use arrow::datatypes::{DataType, Field, Schema};
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
     use parquet::file::statistics::Statistics;
@@ -301,21 +300,7 @@ fn read_for_scan(
         .copied()
         .filter(|&c| !(c == "timestamp" && skipped.day.is_some() || c == "anonymous_id" && skipped.anonymous_id))
         .collect();
-    let fields: Vec<Field> = meta
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8 if DICTIONARY_COLUMNS.contains(&f.name().as_str()) => f
-                .as_ref()
-                .clone()
-                .with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    let schema = std::sync::Arc::new(Schema::new_with_metadata(fields, meta.schema().metadata().clone()));
-    let meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))
-        .with_context(context)?;
+    let meta = tenure_store::with_dictionary_ids(&meta, DICTIONARY_COLUMNS).with_context(context)?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
     let mask = ProjectionMask::columns(builder.parquet_schema(), wanted.iter().copied());
     // One batch per row group: each batch's dictionary values are looked up

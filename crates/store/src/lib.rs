@@ -125,11 +125,29 @@ impl Workspace {
 /// as `Dictionary(Int32, Utf8)`: a dictionary-encoded column then decodes to
 /// keys into its dictionary instead of one string per row (ids repeat a lot).
 pub fn read_parquet_dictionary(path: &Path, columns: &[&str], as_dictionary: &[&str]) -> Result<Vec<RecordBatch>> {
-    use arrow::datatypes::{DataType, Field, Schema};
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
     let pq = |source| StoreError::Parquet { path: path.to_path_buf(), source };
     let file = fs_err::File::open(path)?.into_parts().0;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(pq)?;
+    let meta = with_dictionary_ids(&meta, as_dictionary).map_err(pq)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(pq)?;
+    let mut out = Vec::new();
+    for b in reader {
+        out.push(b?);
+    }
+    Ok(out)
+}
+
+/// A Parquet file's reader metadata with its `Utf8` columns among
+/// `as_dictionary` read as `Dictionary(Int32, Utf8)` (see [`read_parquet_dictionary`]).
+pub fn with_dictionary_ids(
+    meta: &parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    as_dictionary: &[&str],
+) -> std::result::Result<parquet::arrow::arrow_reader::ArrowReaderMetadata, parquet::errors::ParquetError> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
     let fields: Vec<Field> = meta
         .schema()
         .fields()
@@ -143,16 +161,7 @@ pub fn read_parquet_dictionary(path: &Path, columns: &[&str], as_dictionary: &[&
         })
         .collect();
     let schema = std::sync::Arc::new(Schema::new_with_metadata(fields, meta.schema().metadata().clone()));
-    let meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))
-        .map_err(pq)?;
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
-    let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(pq)?;
-    let mut out = Vec::new();
-    for b in reader {
-        out.push(b?);
-    }
-    Ok(out)
+    ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))
 }
 
 /// Read a Parquet file, optionally only some columns.

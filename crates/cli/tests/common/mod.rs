@@ -26,6 +26,22 @@ pub fn tenure_cmd() -> Command {
     c
 }
 
+/// `tenure --data DATA ARGS` read as the JSON it prints, or its stderr when it
+/// fails; `rollups: false` sets `TENURE_NO_ROLLUPS=1` (the scan of the events).
+#[allow(dead_code)]
+pub fn json_with_rollups(data: &std::path::Path, args: &[&str], rollups: bool) -> Result<Value, String> {
+    let mut c = tenure_cmd();
+    c.arg("--data").arg(data).args(args);
+    if !rollups {
+        c.env("TENURE_NO_ROLLUPS", "1");
+    }
+    let out = c.output().expect("run tenure");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).expect("JSON"))
+}
+
 /// The `tenure` binary this test process was built with, pinned by a hard
 /// link. Cargo uplifts every build to the one path `target/debug/tenure`, so
 /// another checkout (a `git worktree`) sharing the target directory can
