@@ -125,12 +125,13 @@
     }
     var width = Math.max(280, el.clientWidth || 600);
     // Named categories (features, steps) that do not fit side by side are
-    // written at a slant, with room below the axis for the longest one.
+    // written at a slant, each ending at its tick, with room below the axis
+    // for the longest one.
     var slant = 0, axisSize = 0;
     if (!x.time) {
       var longest = Math.max.apply(null, x.labels.map(function (s) { return Math.min(14, String(s).length); }));
       if (x.labels.length * (longest * 6.5 + 8) > width - 80) {
-        slant = -40;
+        slant = 40;
         axisSize = Math.ceil(longest * 6.5 * 0.65 + 28);
       }
     }
@@ -161,6 +162,7 @@
     };
     if (slant) {
       opts.axes[0].rotate = slant;
+      opts.axes[0].align = 2;
       opts.axes[0].size = axisSize;
     }
     if (spec.series.some(function (s) { return s.kind === "bar"; })) {
