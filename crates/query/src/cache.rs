@@ -79,6 +79,14 @@ pub fn shared<T: Any + Send + Sync>(ws: &Workspace, key: &str, load: impl FnOnce
     Ok(t)
 }
 
+/// What [`shared`] keeps under `key` for this workspace state, if it is
+/// loaded already (nothing is loaded).
+pub fn peek<T: Any + Send + Sync>(ws: &Workspace, key: &str) -> Option<Arc<T>> {
+    let slot = slot(ws, key)?;
+    let value = slot.lock().unwrap_or_else(|p| p.into_inner());
+    value.as_ref()?.clone().downcast::<T>().ok()
+}
+
 /// Load what most documents share (the events table, the revenue inputs,
 /// the health inputs, and the churn history when a model is trained), so
 /// that a server's first page view does not wait for it. Errors are left for

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -221,6 +222,57 @@ pub fn time_zone(ws: &Workspace, r: &RangeArgs) -> Result<(String, TimeZone)> {
     Ok((name, tz))
 }
 
+/// The key of the shared events table read with `columns` in zone `tz`.
+fn events_key(tz: &TimeZone, columns: &[&str]) -> String {
+    let zone = tz.iana_name().map_or_else(|| format!("{tz:?}"), str::to_string);
+    format!("events/{zone}/{}", columns.join(","))
+}
+
+/// Read the events files `paths` (only `columns`) into the compact form.
+fn read_events(paths: &[PathBuf], tz: TimeZone, columns: &[&str]) -> Result<EventTable> {
+    let mut b = EventTableBuilder::new(tz, ActiveEvent::AnyTrack);
+    rollup::each_file(paths, columns, |path, batches| {
+        for batch in &batches {
+            b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
+        }
+        Ok(())
+    })?;
+    Ok(b.finish())
+}
+
+/// The shared events table ([`load_events`]) if something has already read
+/// it for this workspace state; nothing is read.
+pub fn loaded_events(ws: &Workspace, tz: &TimeZone) -> Option<Arc<EventTable>> {
+    crate::cache::peek(ws, &events_key(tz, EVENT_COLUMNS_WITH_TRAITS))
+}
+
+/// The events table's files with the UTC day each holds (`None`: a file of
+/// no one day, which can hold any); nothing is read.
+pub fn event_file_days(ws: &Workspace) -> Vec<(PathBuf, Option<i32>)> {
+    let Some(t) = ws.manifest().tables.get("events") else { return Vec::new() };
+    t.files
+        .iter()
+        .map(|f| {
+            let day = f.day.as_deref().and_then(|d| d.parse::<Date>().ok()).map(date_to_day);
+            (ws.root().join(&f.path), day)
+        })
+        .collect()
+}
+
+/// The events of the local days `from..=to` ([`EVENT_COLUMNS`]), from the
+/// files [`event_file_days`] lists. Events files are partitioned by UTC day
+/// and a local day overlaps at most the UTC days before, of and after it, so
+/// only the files of the UTC days `from - 1 ..= to + 1` are read: the table
+/// holds every event of `from..=to` and some of the days on either side.
+pub fn read_event_days(files: &[(PathBuf, Option<i32>)], tz: TimeZone, from: i32, to: i32) -> Result<EventTable> {
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .filter(|(_, day)| day.is_none_or(|d| d >= from.saturating_sub(1) && d <= to.saturating_add(1)))
+        .map(|(p, _)| p.clone())
+        .collect();
+    read_events(&paths, tz, EVENT_COLUMNS)
+}
+
 /// Load the events table (only the needed columns) into the compact form.
 pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<Arc<EventTable>> {
     load(ws, tz, active, EVENT_COLUMNS)
@@ -236,18 +288,8 @@ pub fn load_events(ws: &Workspace, tz: TimeZone, active: ActiveEvent) -> Result<
 /// `active` flags set again, not another read.
 pub fn load(ws: &Workspace, tz: TimeZone, active: ActiveEvent, columns: &[&str]) -> Result<Arc<EventTable>> {
     let columns = if columns == EVENT_COLUMNS { EVENT_COLUMNS_WITH_TRAITS } else { columns };
-    let zone = tz.iana_name().map_or_else(|| format!("{tz:?}"), str::to_string);
-    let key = format!("events/{zone}/{}", columns.join(","));
-    let base = crate::cache::shared(ws, &key, || {
-        let mut b = EventTableBuilder::new(tz, ActiveEvent::AnyTrack);
-        rollup::each_file(&ws.table_paths("events"), columns, |path, batches| {
-            for batch in &batches {
-                b.push_batch(batch).with_context(|| format!("reading {}", path.display()))?;
-            }
-            Ok(())
-        })?;
-        Ok(b.finish())
-    })?;
+    let key = events_key(&tz, columns);
+    let base = crate::cache::shared(ws, &key, || read_events(&ws.table_paths("events"), tz, columns))?;
     if active == ActiveEvent::AnyTrack {
         return Ok(base);
     }

@@ -45,7 +45,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenure_metrics::engagement::events::date_to_day;
-use tenure_metrics::engagement::{ActiveEvent, Adoption, EventTable, adoption};
+use tenure_metrics::engagement::{Adoption, EventTable, adoption};
 /// An account's manual override, as [`set_override`] takes it.
 pub use tenure_metrics::health::Override;
 use tenure_metrics::health::{self, AccountActivity, AccountScore, InputValue, Inputs, Scorecard, SlowTicketClock};
@@ -110,16 +110,61 @@ pub struct HealthData {
     /// Sorted by customer id (as [`revenue::build_all`] returns it).
     ledger: Ledger,
     fx: FxTable,
+    /// Whether the workspace has any event (without, usage inputs are missing, not 0).
+    has_events: bool,
+    /// The events files and the UTC day each holds, read a window at a time.
+    event_files: Vec<(PathBuf, Option<i32>)>,
+    /// The usage window last read (at first the one around the last day).
+    usage: Mutex<Option<Arc<Usage>>>,
+    last_day: Option<Date>,
+}
+
+/// How many days of adoption a [`Usage`] keeps (a history is 31 days).
+const ADOPTION_DAYS_KEPT: usize = 64;
+
+/// The usage inputs need the events of the 60 days up to the day scored
+/// (`usage_trend_pct` compares D-29..D with D-59..D-30).
+const USAGE_DAYS: i32 = 60;
+
+/// The usage events of a window of local days and what the usage inputs
+/// read from them. Only a window is held, not every event: at 100 M events
+/// the whole table is ~4 GiB, and a day's inputs need 60 days of it.
+struct Usage {
+    /// The local days whose events are all in `events`.
+    days: (i32, i32),
     events: Arc<EventTable>,
     activity: AccountActivity,
-    last_day: Option<Date>,
     /// Feature adoption of the 30 days up to each day asked for: a scan of
-    /// every event, asked again for each day of every account's history.
+    /// the window's events, asked again for each day of every account's history.
     adoption_by_day: Mutex<HashMap<i32, Arc<Adoption>>>,
 }
 
-/// How many days of adoption [`HealthData`] keeps (a history is 31 days).
-const ADOPTION_DAYS_KEPT: usize = 64;
+impl Usage {
+    fn new(days: (i32, i32), events: Arc<EventTable>) -> Usage {
+        let activity = AccountActivity::build(&events);
+        Usage { days, events, activity, adoption_by_day: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether the inputs of `day` can be read from this window.
+    fn covers(&self, day: i32) -> bool {
+        self.days.0 <= day - (USAGE_DAYS - 1) && day <= self.days.1
+    }
+
+    /// Feature adoption over the 30 days up to `day`, computed once per day.
+    fn adoption_up_to(&self, day: i32) -> Arc<Adoption> {
+        let kept = |m: &std::sync::MutexGuard<'_, HashMap<i32, Arc<Adoption>>>| m.get(&day).cloned();
+        if let Some(a) = kept(&self.adoption_by_day.lock().unwrap_or_else(|p| p.into_inner())) {
+            return a;
+        }
+        let a = Arc::new(adoption(&self.events, day - 29, day + 1));
+        let mut m = self.adoption_by_day.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= ADOPTION_DAYS_KEPT {
+            m.clear();
+        }
+        m.insert(day, a.clone());
+        a
+    }
+}
 
 impl HealthData {
     pub fn load(ws: &Workspace) -> Result<HealthData> {
@@ -145,14 +190,33 @@ impl HealthData {
         let tickets = facts::tickets(ws)?;
         let answers = facts::answers(ws)?;
         let failed_payments = facts::failed_payments(ws)?;
-        let events = crate::engagement::load_events(ws, tz.clone(), ActiveEvent::AnyTrack)?;
-        let activity = AccountActivity::build(&events);
+        // The events of the days around the last one (the default
+        // evaluation day, its look-back and their usage windows), or every
+        // event if a dashboard page has read them already.
+        let event_files = crate::engagement::event_file_days(ws);
+        let has_events = ws.rows("events") > 0;
+        let usage = match crate::engagement::loaded_events(ws, &tz) {
+            Some(all) => Some(Usage::new((i32::MIN, i32::MAX), all)),
+            None => match event_files.iter().filter_map(|f| f.1).max() {
+                Some(last) => {
+                    let look_back = load_scorecard(ws, None).map_or(30, |c| c.0.look_back_days as i64);
+                    Some(read_usage(&event_files, &tz, last, look_back)?)
+                }
+                None if has_events => {
+                    Some(read_usage(&event_files, &tz, date_to_day(Timestamp::now().to_zoned(tz.clone()).date()), 30)?)
+                }
+                None => None,
+            },
+        };
 
         // A local day never comes before an earlier instant's, so the latest
-        // instant gives the latest day.
+        // instant gives the latest day (the window read holds it).
         let local = |t: Timestamp| t.to_zoned(tz.clone()).date();
         let last_day = [
-            events.day_span().map(|s| tenure_metrics::engagement::events::day_to_date(s.1)),
+            usage
+                .as_ref()
+                .and_then(|u| u.events.day_span())
+                .map(|s| tenure_metrics::engagement::events::day_to_date(s.1)),
             last_billing_day,
             tickets.latest.map(local),
             answers.latest.map(local),
@@ -173,10 +237,10 @@ impl HealthData {
             has_invoices: ws.rows("invoices") > 0,
             ledger,
             fx,
-            events,
-            activity,
+            has_events,
+            event_files,
+            usage: Mutex::new(usage.map(Arc::new)),
             last_day,
-            adoption_by_day: Mutex::new(HashMap::new()),
         })
     }
 
@@ -220,19 +284,21 @@ impl HealthData {
         v
     }
 
-    /// Feature adoption over the 30 days up to `day`, computed once per day.
-    fn adoption_up_to(&self, day: i32) -> Arc<Adoption> {
-        let kept = |m: &std::sync::MutexGuard<'_, HashMap<i32, Arc<Adoption>>>| m.get(&day).cloned();
-        if let Some(a) = kept(&self.adoption_by_day.lock().unwrap_or_else(|p| p.into_inner())) {
-            return a;
+    /// The usage window that holds the inputs of local day `day`: the one
+    /// last read if it does, else the window around `day` and the look-back
+    /// before it, read now (the one last read is then let go).
+    fn usage(&self, day: i32, look_back_days: i64) -> Result<Option<Arc<Usage>>> {
+        if !self.has_events {
+            return Ok(None);
         }
-        let a = Arc::new(adoption(&self.events, day - 29, day + 1));
-        let mut m = self.adoption_by_day.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= ADOPTION_DAYS_KEPT {
-            m.clear();
+        let mut kept = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = kept.as_ref().filter(|u| u.covers(day)) {
+            return Ok(Some(u.clone()));
         }
-        m.insert(day, a.clone());
-        a
+        *kept = None;
+        let u = Arc::new(read_usage(&self.event_files, &self.tz, day, look_back_days)?);
+        *kept = Some(u.clone());
+        Ok(Some(u))
     }
 
     /// Compute what the daily histories of the default evaluation need (the
@@ -242,8 +308,9 @@ impl HealthData {
         let (card, _) = load_scorecard(ws, None)?;
         let as_of = self.default_as_of();
         let mut d = as_of.checked_sub((card.look_back_days as i64).days())?;
-        while d <= as_of && !self.events.is_empty() {
-            self.adoption_up_to(date_to_day(d));
+        while d <= as_of {
+            let Some(usage) = self.usage(date_to_day(d), card.look_back_days as i64)? else { break };
+            usage.adoption_up_to(date_to_day(d));
             d = d.tomorrow()?;
         }
         Ok(())
@@ -286,10 +353,21 @@ impl HealthData {
             end,
             start_90: ago(90)?,
             start_365: ago(365)?,
-            adopted: (!self.events.is_empty()).then(|| self.adoption_up_to(day)),
+            usage: self.usage(day, card.look_back_days as i64)?,
             slow_reply: if self.has_tickets { Some(self.slow_reply(card)?) } else { None },
         })
     }
+}
+
+/// The usage window around local day `day`: the 60 days its inputs need
+/// and, on either side, `look_back_days` (and a day: the last local day is
+/// within a day of the last UTC day), so that a day, its look-back day and
+/// the days between (an account's history) are read from one window.
+fn read_usage(files: &[(PathBuf, Option<i32>)], tz: &TimeZone, day: i32, look_back_days: i64) -> Result<Usage> {
+    let margin = look_back_days.clamp(31, 3660) as i32 + 1;
+    let days = (day - (USAGE_DAYS - 1) - margin, day + margin);
+    let events = crate::engagement::read_event_days(files, tz.clone(), days.0, days.1)?;
+    Ok(Usage::new(days, Arc::new(events)))
 }
 
 /// What the inputs of every account as of one day share: the day's windows,
@@ -304,7 +382,8 @@ struct Day<'a> {
     end: Timestamp,
     start_90: Timestamp,
     start_365: Timestamp,
-    adopted: Option<Arc<Adoption>>,
+    /// The usage window holding the day's inputs (none without events).
+    usage: Option<Arc<Usage>>,
     slow_reply: Option<(i64, support::Clock<'a>)>,
 }
 
@@ -323,14 +402,15 @@ impl Day<'_> {
 
         // Usage.
         let mut active_users = None;
-        if !data.events.is_empty() {
-            let u = data.activity.as_of(account, day);
+        let adopted = self.usage.as_ref().map(|u| u.adoption_up_to(day));
+        if let Some(usage) = &self.usage {
+            let u = usage.activity.as_of(account, day);
             active_users = Some(u.as_ref().map_or(0, |u| u.active_users_30d));
             num("active_users_30d", active_users.map(|n| n as f64));
             num("dau_mau_ratio", Some(u.as_ref().map_or(Decimal::ZERO, |u| u.dau_mau_ratio)).and_then(dec));
             num("usage_trend_pct", u.and_then(|u| u.usage_trend_pct).and_then(dec));
         }
-        if let Some(a) = &self.adopted
+        if let Some(a) = &adopted
             && a.features_used > 0
         {
             // `accounts` is sorted by account id.
@@ -872,4 +952,98 @@ pub fn clear_override(root: &Path, account: &str) -> Result<bool> {
         write_json_atomic(&path, &all)?;
         Ok(all.len() < n)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenure_metrics::engagement::ActiveEvent;
+    use tenure_model::{Entity, Record, UsageEvent};
+
+    /// Three accounts' usage over 400 days in a zone 13 hours east of UTC
+    /// (so local and UTC days differ), with gaps, so trends and adoption move.
+    fn workspace() -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        Workspace::init(&root).unwrap();
+        std::fs::write(root.join(tenure_store::SETTINGS_FILE), "[workspace]\ntimezone = \"Pacific/Auckland\"\n")
+            .unwrap();
+        let mut ws = Workspace::open(&root).unwrap();
+        let row =
+            |i: usize, v: Value| E::from_record(&Record::new(i as u64 + 1, v.as_object().unwrap().clone())).unwrap();
+        type E = Customer;
+        let customers: Vec<Customer> = (1..=3).map(|a| row(a, json!({"id": format!("a{a}"), "seats": 4}))).collect();
+        let start = jiff::civil::date(2025, 1, 1);
+        let mut events = Vec::new();
+        for day in 0..400i64 {
+            for k in 0..9usize {
+                // A pseudo-random but fixed pattern: some days an account is quiet.
+                let n = (day as usize * 31 + k * 17) % 23;
+                if n < 8 {
+                    continue;
+                }
+                let (account, user) = (k % 3 + 1, k % 6);
+                let hour = (day as usize * 7 + k * 5) % 24;
+                let t = start.checked_add(day.days()).unwrap().at(hour as i8, 0, 0, 0).to_zoned(TimeZone::UTC).unwrap();
+                let mut v = json!({"type": "track", "userId": format!("u{user}"), "event": format!("f{}", n % 5),
+                                   "timestamp": t.timestamp().to_string(), "messageId": format!("m{day}-{k}")});
+                if k != 8 {
+                    v["groupId"] = json!(format!("a{account}"));
+                }
+                events.push(
+                    UsageEvent::from_record(&Record::new(events.len() as u64 + 1, v.as_object().unwrap().clone()))
+                        .unwrap(),
+                );
+            }
+        }
+        {
+            let mut w = ws.writer().unwrap();
+            w.upsert(&customers).unwrap();
+            w.append_events(&events).unwrap();
+            w.commit().unwrap();
+        }
+        ws = Workspace::open(&root).unwrap();
+        (dir, ws)
+    }
+
+    fn usage_days(data: &HealthData) -> ((i32, i32), usize) {
+        let u = data.usage.lock().unwrap();
+        let u = u.as_ref().expect("a usage window");
+        (u.days, u.events.len())
+    }
+
+    #[test]
+    fn a_window_of_events_gives_the_inputs_every_event_gives() {
+        let (_dir, ws) = workspace();
+        let (card, _) = load_scorecard(&ws, None).unwrap();
+        let accounts: Vec<String> = (1..=3).map(|a| format!("a{a}")).collect();
+        let windowed = HealthData::load(&ws).unwrap();
+        // The reference: the whole events table, as when a dashboard page has read it first.
+        let tz = TimeZone::get("Pacific/Auckland").unwrap();
+        let all = crate::engagement::load_events(&ws, tz, ActiveEvent::AnyTrack).unwrap();
+        let full = HealthData::load(&ws).unwrap();
+        assert_eq!(usage_days(&full), ((i32::MIN, i32::MAX), all.len()));
+        let (_, read) = usage_days(&windowed);
+        assert!(read < all.len() / 2, "only the days around the last one are read: {read} of {}", all.len());
+
+        let last = windowed.default_as_of();
+        assert_eq!(last, full.default_as_of());
+        assert_eq!(last, jiff::civil::date(2026, 2, 5), "the last event's local day");
+        for back in [0, 1, 30, 31, 59, 60, 61, 93, 200, 380, 0] {
+            let day = last.checked_sub(back.days()).unwrap();
+            let got = windowed.inputs(&card, &accounts, day).unwrap();
+            assert_eq!(got, full.inputs(&card, &accounts, day).unwrap(), "as of {day}");
+            assert!(got["a1"].contains_key("usage_trend_pct") || back > 340, "{day}: {:?}", got["a1"]);
+            let (days, _) = usage_days(&windowed);
+            assert!(days.0 <= date_to_day(day) - 59 && date_to_day(day) <= days.1, "{day} read in {days:?}");
+            // Every event of the window's local days, whichever UTC day holds it.
+            let window = windowed.usage.lock().unwrap().clone().unwrap();
+            let per_day = |t: &EventTable| {
+                let mut n = BTreeMap::new();
+                t.day.iter().filter(|d| (days.0..=days.1).contains(*d)).for_each(|d| *n.entry(*d).or_insert(0) += 1);
+                n
+            };
+            assert_eq!(per_day(&window.events), per_day(&all), "the events of {days:?}");
+        }
+    }
 }
