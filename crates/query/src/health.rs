@@ -45,7 +45,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenure_metrics::engagement::events::date_to_day;
-use tenure_metrics::engagement::{Adoption, EventTable, adoption};
+use tenure_metrics::engagement::{Breadth, EventTable, breadth};
 /// An account's manual override, as [`set_override`] takes it.
 pub use tenure_metrics::health::Override;
 use tenure_metrics::health::{self, AccountActivity, AccountScore, InputValue, Inputs, Scorecard, SlowTicketClock};
@@ -134,15 +134,15 @@ struct Usage {
     days: (i32, i32),
     events: Arc<EventTable>,
     activity: AccountActivity,
-    /// Feature adoption of the 30 days up to each day asked for: a scan of
+    /// Adoption breadth of the 30 days up to each day asked for: a scan of
     /// the window's events, asked again for each day of every account's history.
-    adoption_by_day: Mutex<HashMap<i32, Arc<Adoption>>>,
+    breadth_by_day: Mutex<HashMap<i32, Arc<Breadth>>>,
 }
 
 impl Usage {
     fn new(days: (i32, i32), events: Arc<EventTable>) -> Usage {
         let activity = AccountActivity::build(&events);
-        Usage { days, events, activity, adoption_by_day: Mutex::new(HashMap::new()) }
+        Usage { days, events, activity, breadth_by_day: Mutex::new(HashMap::new()) }
     }
 
     /// Whether the inputs of `day` can be read from this window.
@@ -150,14 +150,14 @@ impl Usage {
         self.days.0 <= day - (USAGE_DAYS - 1) && day <= self.days.1
     }
 
-    /// Feature adoption over the 30 days up to `day`, computed once per day.
-    fn adoption_up_to(&self, day: i32) -> Arc<Adoption> {
-        let kept = |m: &std::sync::MutexGuard<'_, HashMap<i32, Arc<Adoption>>>| m.get(&day).cloned();
-        if let Some(a) = kept(&self.adoption_by_day.lock().unwrap_or_else(|p| p.into_inner())) {
+    /// Adoption breadth over the 30 days up to `day`, computed once per day.
+    fn breadth_up_to(&self, day: i32) -> Arc<Breadth> {
+        let kept = |m: &std::sync::MutexGuard<'_, HashMap<i32, Arc<Breadth>>>| m.get(&day).cloned();
+        if let Some(a) = kept(&self.breadth_by_day.lock().unwrap_or_else(|p| p.into_inner())) {
             return a;
         }
-        let a = Arc::new(adoption(&self.events, day - 29, day + 1));
-        let mut m = self.adoption_by_day.lock().unwrap_or_else(|p| p.into_inner());
+        let a = Arc::new(breadth(&self.events, day - 29, day + 1));
+        let mut m = self.breadth_by_day.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= ADOPTION_DAYS_KEPT {
             m.clear();
         }
@@ -310,7 +310,7 @@ impl HealthData {
         let mut d = as_of.checked_sub((card.look_back_days as i64).days())?;
         while d <= as_of {
             let Some(usage) = self.usage(date_to_day(d), card.look_back_days as i64)? else { break };
-            usage.adoption_up_to(date_to_day(d));
+            usage.breadth_up_to(date_to_day(d));
             d = d.tomorrow()?;
         }
         Ok(())
@@ -345,6 +345,7 @@ impl HealthData {
             Ok(as_of.checked_sub(days.days())?.tomorrow()?.to_zoned(self.tz.clone())?.timestamp())
         };
         let day = date_to_day(as_of);
+        let usage = self.usage(day, card.look_back_days as i64)?;
         Ok(Day {
             data: self,
             as_of,
@@ -353,19 +354,20 @@ impl HealthData {
             end,
             start_90: ago(90)?,
             start_365: ago(365)?,
-            usage: self.usage(day, card.look_back_days as i64)?,
+            adopted: usage.as_ref().map(|u| u.breadth_up_to(day)),
+            usage,
             slow_reply: if self.has_tickets { Some(self.slow_reply(card)?) } else { None },
         })
     }
 }
 
-/// The usage window around local day `day`: the 60 days its inputs need
-/// and, on either side, `look_back_days` (and a day: the last local day is
-/// within a day of the last UTC day), so that a day, its look-back day and
-/// the days between (an account's history) are read from one window.
+/// The usage window of local day `day`: the 60 days its inputs need and
+/// `look_back_days` before them, so that a day, its look-back day and the
+/// days between (an account's history) are read from one window; and a day
+/// more on either side (the first read is around the last UTC day, and the
+/// last local day is within a day of it).
 fn read_usage(files: &[(PathBuf, Option<i32>)], tz: &TimeZone, day: i32, look_back_days: i64) -> Result<Usage> {
-    let margin = look_back_days.clamp(31, 3660) as i32 + 1;
-    let days = (day - (USAGE_DAYS - 1) - margin, day + margin);
+    let days = (day - (USAGE_DAYS - 1) - look_back_days.clamp(0, 3660) as i32 - 1, day + 1);
     let events = crate::engagement::read_event_days(files, tz.clone(), days.0, days.1)?;
     Ok(Usage::new(days, Arc::new(events)))
 }
@@ -384,6 +386,8 @@ struct Day<'a> {
     start_365: Timestamp,
     /// The usage window holding the day's inputs (none without events).
     usage: Option<Arc<Usage>>,
+    /// Its adoption breadth of the 30 days up to the day.
+    adopted: Option<Arc<Breadth>>,
     slow_reply: Option<(i64, support::Clock<'a>)>,
 }
 
@@ -402,7 +406,6 @@ impl Day<'_> {
 
         // Usage.
         let mut active_users = None;
-        let adopted = self.usage.as_ref().map(|u| u.adoption_up_to(day));
         if let Some(usage) = &self.usage {
             let u = usage.activity.as_of(account, day);
             active_users = Some(u.as_ref().map_or(0, |u| u.active_users_30d));
@@ -410,12 +413,10 @@ impl Day<'_> {
             num("dau_mau_ratio", Some(u.as_ref().map_or(Decimal::ZERO, |u| u.dau_mau_ratio)).and_then(dec));
             num("usage_trend_pct", u.and_then(|u| u.usage_trend_pct).and_then(dec));
         }
-        if let Some(a) = &adopted
+        if let (Some(usage), Some(a)) = (&self.usage, &self.adopted)
             && a.features_used > 0
         {
-            // `accounts` is sorted by account id.
-            let found = a.accounts.binary_search_by(|x| x.account.as_str().cmp(account));
-            let breadth = found.map_or(0, |i| a.accounts[i].breadth);
+            let breadth = usage.events.accounts.get(account).map_or(0, |id| a.of(id));
             num("feature_adoption_pct", Some(breadth as f64 * 100.0 / a.features_used as f64));
         }
         let customer = data.customer(account);
@@ -1029,7 +1030,7 @@ mod tests {
         let last = windowed.default_as_of();
         assert_eq!(last, full.default_as_of());
         assert_eq!(last, jiff::civil::date(2026, 2, 5), "the last event's local day");
-        for back in [0, 1, 30, 31, 59, 60, 61, 93, 200, 380, 0] {
+        for back in [0, 1, 30, 31, 59, 60, 61, 92, 200, 380, 0] {
             let day = last.checked_sub(back.days()).unwrap();
             let got = windowed.inputs(&card, &accounts, day).unwrap();
             assert_eq!(got, full.inputs(&card, &accounts, day).unwrap(), "as of {day}");
