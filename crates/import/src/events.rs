@@ -103,7 +103,7 @@ fn pipeline<B: Send, P: Send>(
     parse: impl Fn(B) -> P + Sync,
     mut write: impl FnMut(P) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = tenure_model::cores();
     let (job_tx, job_rx) = mpsc::sync_channel::<(u64, B)>(workers);
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<(u64, P)>();

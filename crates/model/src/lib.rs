@@ -7,6 +7,7 @@ pub mod business_hours;
 pub mod currency;
 pub mod entity;
 pub mod money;
+pub mod parallel;
 pub mod record;
 pub mod settings;
 pub mod time;
@@ -14,6 +15,7 @@ pub mod time;
 pub use currency::Currency;
 pub use entity::*;
 pub use money::Money;
+pub use parallel::{cores, par_map};
 pub use record::{FieldError, Fields, Record};
 pub use settings::Settings;
 

@@ -245,15 +245,9 @@ pub(crate) fn starts_from_sample(
     (vec![m.x], m.evaluations)
 }
 
-/// The machine's cores, looked up once: `available_parallelism` reads the
-/// cgroup files on every call (about 20 system calls, 0.1-0.4 ms here),
-/// which cost more than a whole likelihood evaluation on CDNOW when every
-/// evaluation asked (under load, a third to half of the BG/NBD fit's time and
-/// most of the Gamma-Gamma fit's).
-pub(crate) fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
-}
+/// The machine's cores, looked up once (asking on every likelihood
+/// evaluation cost, under load, a third to half of the BG/NBD fit's time).
+pub(crate) use tenure_model::cores;
 
 /// Customers per chunk of a parallel sum. Chunk sums are added in chunk
 /// order, so a likelihood does not depend on how many threads computed it.
@@ -302,23 +296,14 @@ pub(crate) fn chunked_sum<const N: usize>(
     total
 }
 
-/// Like [`chunked_sum`] for per-customer results: `f(i)` for every customer,
-/// in order, over the machine's cores.
+/// `f(i)` for every customer `0..n`, in order, over the machine's cores
+/// (on one thread up to [`CHUNK`] customers: a prediction is cheap).
 pub fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = cores().min(n.div_ceil(CHUNK));
-    if threads <= 1 {
+    if n <= CHUNK {
         return (0..n).map(f).collect();
     }
-    let per = n.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let f = &f;
-                scope.spawn(move || (t * per..((t + 1) * per).min(n)).map(f).collect::<Vec<T>>())
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("a prediction thread panicked")).collect()
-    })
+    let customers: Vec<usize> = (0..n).collect();
+    tenure_model::par_map(&customers, |&i| f(i))
 }
 
 pub(crate) fn fit_from_minimum<P>(

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
@@ -382,7 +381,7 @@ impl<'w> Writer<'w> {
             self.written.push(path.clone());
             jobs.push(DayFile { rel, path, day: day_str, parts, stored });
         }
-        let results = on_every_core(&jobs, DayFile::write);
+        let results = tenure_model::par_map(&jobs, DayFile::write);
         for (job, result) in jobs.into_iter().zip(results) {
             let (rows, duplicates) = result?;
             self.event_summary.appended += rows;
@@ -569,30 +568,6 @@ fn fresh_events(stored: &[PathBuf], batch: &RecordBatch) -> Result<RecordBatch> 
         return Ok(batch.clone());
     }
     Ok(filter_record_batch(batch, &keep)?)
-}
-
-/// `f` of every item, computed on every core; the results in the items' order.
-fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(i) else { return done };
-            done.push((i, f(item)));
-        }
-    };
-    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
-        for done in std::iter::once(work()).chain(others.into_iter().map(|h| h.join().expect("no thread panicked"))) {
-            for (i, r) in done {
-                results[i] = Some(r);
-            }
-        }
-    });
-    results.into_iter().map(|r| r.expect("every item was done")).collect()
 }
 
 /// A file's size class: files within a factor 4 of each other in rows share a tier.

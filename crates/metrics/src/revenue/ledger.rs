@@ -180,21 +180,8 @@ pub fn build_all(
     Ok(Ledger { customers: out })
 }
 
-/// `f` over every item, on every core (in order): the ledger is built per
-/// subscription and per customer, independently.
-pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || items.len() < 1024 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let parts: Vec<_> =
-            items.chunks(chunk).map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>())).collect();
-        parts.into_iter().flat_map(|p| p.join().expect("a ledger worker panicked")).collect()
-    })
-}
+/// The ledger is built per subscription and per customer, independently: on every core.
+pub use tenure_model::par_map;
 
 fn customer_ledger(id: String, subs: &[SubTimeline], rules: &Rules, fx: &FxTable) -> Result<CustomerLedger, String> {
     let mut dates: Vec<Date> = subs.iter().flat_map(|s| s.points.iter().map(|p| p.date)).collect();
