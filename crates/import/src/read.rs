@@ -103,20 +103,56 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// Counts the quote characters that pass through: a well-formed CSV file
-/// has an even number (escaped quotes are doubled), so an odd count at the
-/// end means the file stops inside a quoted field, typically a truncated file,
-/// which the csv reader would otherwise accept as one long last value.
-pub(crate) struct QuoteCounter<R> {
+/// Watches the bytes of a CSV file on their way to the csv reader.
+///
+/// It counts the quote characters: a well-formed CSV file has an even number
+/// (escaped quotes are doubled), so an odd count at the end means the file
+/// stops inside a quoted field, typically a truncated file, which the csv
+/// reader would otherwise accept as one long last value.
+///
+/// And it notes where the line breaks (`\r`, `\n`) are among the bytes the
+/// reader has not passed yet, for [`CsvBytes::breaks_at`]: the csv reader
+/// gives a record the line where it started reading it, which is before the
+/// blank lines it skipped and, with CRLF endings, before the `\n` of the
+/// previous line's end (rust-csv issue #395), so its line numbers ran one low
+/// per blank line and one low in every Windows file.
+pub(crate) struct CsvBytes<R> {
     inner: R,
-    quotes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    quotes: u64,
+    /// Offset in the file of the next byte read.
+    offset: u64,
+    /// Offsets of the line breaks not yet passed, each shifted left by one
+    /// with the low bit set for a `\n`.
+    breaks: std::collections::VecDeque<u64>,
 }
 
-impl<R: Read> Read for QuoteCounter<R> {
+impl<R> CsvBytes<R> {
+    fn new(inner: R) -> CsvBytes<R> {
+        CsvBytes { inner, quotes: 0, offset: 0, breaks: std::collections::VecDeque::new() }
+    }
+
+    /// How many `\n` the run of line breaks starting at byte `at` holds:
+    /// the lines between where the reader started a record and the record.
+    /// Records are asked for in order, so the breaks before `at` are dropped.
+    fn breaks_at(&mut self, at: u64) -> u64 {
+        while self.breaks.front().is_some_and(|b| b >> 1 < at) {
+            self.breaks.pop_front();
+        }
+        let run = self.breaks.iter().enumerate().take_while(|(i, b)| *b >> 1 == at + *i as u64);
+        run.filter(|(_, b)| *b & 1 == 1).count() as u64
+    }
+}
+
+impl<R: Read> Read for CsvBytes<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let q = count_byte(&buf[..n], b'"');
-        self.quotes.fetch_add(q, std::sync::atomic::Ordering::Relaxed);
+        self.quotes += count_byte(&buf[..n], b'"');
+        let offset = self.offset;
+        self.breaks.extend(
+            memchr::memchr2_iter(b'\n', b'\r', &buf[..n])
+                .map(|i| (offset + i as u64) << 1 | u64::from(buf[i] == b'\n')),
+        );
+        self.offset += n as u64;
         Ok(n)
     }
 }
@@ -149,8 +185,7 @@ fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, Impor
 /// The records of a CSV file with its header checked: blank lines skipped,
 /// rows of the wrong width and a file ending inside quotes reported.
 pub(crate) struct CsvRows<R: Read> {
-    csv: csv::Reader<QuoteCounter<R>>,
-    quotes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    csv: csv::Reader<CsvBytes<R>>,
     file: String,
     /// Column names, trimmed, without a byte-order mark.
     pub header: Vec<String>,
@@ -160,8 +195,7 @@ pub(crate) struct CsvRows<R: Read> {
 
 impl<R: Read> CsvRows<R> {
     pub(crate) fn open(path: &Path, reader: R) -> Result<CsvRows<R>, ImportError> {
-        let quotes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let reader = QuoteCounter { inner: reader, quotes: quotes.clone() };
+        let reader = CsvBytes::new(reader);
         let delimiter = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv")) { b'\t' } else { b',' };
         let mut csv =
             csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
@@ -181,7 +215,12 @@ impl<R: Read> CsvRows<R> {
         if let Some(dup) = header.iter().enumerate().find(|(i, h)| !h.is_empty() && header[..*i].contains(h)) {
             return Err(file_error(path, format!("line 1: column {:?} appears twice in the header", dup.1)));
         }
-        Ok(CsvRows { csv, quotes, file: display(path), header, last_line: 1, finished: false })
+        Ok(CsvRows { csv, file: display(path), header, last_line: 1, finished: false })
+    }
+
+    /// The line of the record the csv reader started reading at `p`.
+    fn line_of(csv: &mut csv::Reader<CsvBytes<R>>, p: &csv::Position) -> u64 {
+        p.line() + csv.get_mut().breaks_at(p.byte())
     }
 
     /// Read the next non-blank record of the header's width into `record`:
@@ -195,7 +234,7 @@ impl<R: Read> CsvRows<R> {
             match self.csv.read_byte_record(record) {
                 Ok(false) => {
                     self.finished = true;
-                    if self.quotes.load(std::sync::atomic::Ordering::Relaxed) % 2 == 1 {
+                    if self.csv.get_ref().quotes % 2 == 1 {
                         return Some(Err(RowError::new(
                             file,
                             self.last_line,
@@ -207,13 +246,13 @@ impl<R: Read> CsvRows<R> {
                 }
                 Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(self.last_line);
+                    let line = e.position().map(|p| Self::line_of(&mut self.csv, p)).unwrap_or(self.last_line);
                     // The csv reader cannot resume after an I/O error; stop there.
                     self.finished = matches!(e.kind(), csv::ErrorKind::Io(_));
                     return Some(Err(RowError::new(file, line, "csv", e.to_string())));
                 }
             }
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let line = record.position().map(|p| Self::line_of(&mut self.csv, p)).unwrap_or(0);
             self.last_line = line;
             if record.iter().all(|f| f.is_empty()) {
                 continue; // blank line
@@ -413,5 +452,28 @@ mod tests {
             assert_eq!(count_byte(&text[..end], b'\n'), naive, "{end}");
         }
         assert_eq!(count_byte(&text, b'\n'), 1_000 + 600);
+    }
+
+    /// Each record's line and each error's, numbered as an editor shows them.
+    fn lines(text: &str) -> Vec<Result<u64, (u64, String)>> {
+        let mut rows = CsvRows::open(Path::new("f.csv"), text.as_bytes()).unwrap();
+        let mut record = csv::ByteRecord::new();
+        std::iter::from_fn(|| rows.next_record(&mut record))
+            .map(|r| r.map_err(|e| (e.line, e.reason.chars().take(12).collect())))
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_counted_alike_with_lf_and_crlf_endings() {
+        // Line 5 has a field too many; line 6 opens a quoted field over two lines;
+        // line 9 is blank; the last line has no terminator.
+        let lf = "id,name\nc1,A\nc2,B\nc3,C\nc4,D,extra\nc5,\"two\nlines\"\nc6,F\n\nc7,G";
+        let want = vec![Ok(2), Ok(3), Ok(4), Err((5, "has 3 fields".to_string())), Ok(6), Ok(8), Ok(10)];
+        assert_eq!(lines(lf), want);
+        assert_eq!(lines(&lf.replace('\n', "\r\n")), want);
+        assert_eq!(lines("id,name\r\n"), vec![]);
+        // A file ending inside quotes names the line where the quote opened.
+        let open = lines("id,name\r\nc1,A\r\nc2,\"B\r\nc3,C\r\n");
+        assert_eq!(open.last(), Some(&Err((3, "the file end".to_string()))), "{open:?}");
     }
 }
