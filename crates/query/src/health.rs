@@ -45,7 +45,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenure_metrics::engagement::events::date_to_day;
-use tenure_metrics::engagement::{Breadth, EventTable, breadth};
+use tenure_metrics::engagement::{AccountFeatures, Breadth, EventTable, Interner};
 /// An account's manual override, as [`set_override`] takes it.
 pub use tenure_metrics::health::Override;
 use tenure_metrics::health::{self, AccountActivity, AccountScore, InputValue, Inputs, Scorecard, SlowTicketClock};
@@ -126,23 +126,37 @@ const ADOPTION_DAYS_KEPT: usize = 64;
 /// (`usage_trend_pct` compares D-29..D with D-59..D-30).
 const USAGE_DAYS: i32 = 60;
 
-/// The usage events of a window of local days and what the usage inputs
-/// read from them. Only a window is held, not every event: at 100 M events
-/// the whole table is ~4 GiB, and a day's inputs need 60 days of it.
+/// What the usage inputs read of the events of a window of local days:
+/// each account's active person-days and feature-days, not the events (at
+/// 100 M events the whole table is ~4 GiB, and a day's inputs need 60 days of
+/// it; the window's table is let go once these are built).
 struct Usage {
-    /// The local days whose events are all in `events`.
+    /// The local days whose events are all in.
     days: (i32, i32),
-    events: Arc<EventTable>,
+    /// The last local day of any event read.
+    last_day: Option<i32>,
+    /// How many events were read (and would have been kept).
+    events: usize,
+    /// Account ids of `features`.
+    accounts: Interner,
     activity: AccountActivity,
-    /// Adoption breadth of the 30 days up to each day asked for: a scan of
-    /// the window's events, asked again for each day of every account's history.
+    features: AccountFeatures,
+    /// Adoption breadth of the 30 days up to each day asked for, asked again
+    /// for each day of every account's history.
     breadth_by_day: Mutex<HashMap<i32, Arc<Breadth>>>,
 }
 
 impl Usage {
-    fn new(days: (i32, i32), events: Arc<EventTable>) -> Usage {
-        let activity = AccountActivity::build(&events);
-        Usage { days, events, activity, breadth_by_day: Mutex::new(HashMap::new()) }
+    fn new(days: (i32, i32), events: &EventTable) -> Usage {
+        Usage {
+            days,
+            last_day: events.day_span().map(|s| s.1),
+            events: events.len(),
+            accounts: events.accounts.clone(),
+            activity: AccountActivity::build(events),
+            features: AccountFeatures::build(events),
+            breadth_by_day: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Whether the inputs of `day` can be read from this window.
@@ -156,7 +170,7 @@ impl Usage {
         if let Some(a) = kept(&self.breadth_by_day.lock().unwrap_or_else(|p| p.into_inner())) {
             return a;
         }
-        let a = Arc::new(breadth(&self.events, day - 29, day + 1));
+        let a = Arc::new(self.features.breadth(day - 29, day + 1));
         let mut m = self.breadth_by_day.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= ADOPTION_DAYS_KEPT {
             m.clear();
@@ -171,7 +185,28 @@ impl HealthData {
         let settings = ws.settings();
         let tzname = &settings.workspace.timezone;
         let tz = TimeZone::get(tzname).with_context(|| format!("time zone {tzname}"))?;
-        // First the ledger, from the revenue report's inputs: the same ledger
+        // First the events of the days around the last one (the default
+        // evaluation day, its look-back and their usage windows), or every
+        // event if a dashboard page has read them already: their table is
+        // let go once the usage figures are built, before anything else is
+        // read, so that what comes next reuses its room.
+        let event_files = crate::engagement::event_file_days(ws);
+        let has_events = ws.rows("events") > 0;
+        let usage = match crate::engagement::loaded_events(ws, &tz) {
+            Some(all) => Some(Usage::new((i32::MIN, i32::MAX), &all)),
+            None => match event_files.iter().filter_map(|f| f.1).max() {
+                Some(last) => {
+                    let look_back = load_scorecard(ws, None).map_or(30, |c| c.0.look_back_days as i64);
+                    Some(read_usage(&event_files, &tz, last, look_back)?)
+                }
+                None if has_events => {
+                    Some(read_usage(&event_files, &tz, date_to_day(Timestamp::now().to_zoned(tz.clone()).date()), 30)?)
+                }
+                None => None,
+            },
+        };
+
+        // Then the ledger, from the revenue report's inputs: the same ledger
         // as from every invoice row (only the invoice lines that can change
         // MRR are built); failed payments are read from the transaction
         // columns. The inputs are dropped once the ledger is built, not kept
@@ -190,33 +225,11 @@ impl HealthData {
         let tickets = facts::tickets(ws)?;
         let answers = facts::answers(ws)?;
         let failed_payments = facts::failed_payments(ws)?;
-        // The events of the days around the last one (the default
-        // evaluation day, its look-back and their usage windows), or every
-        // event if a dashboard page has read them already.
-        let event_files = crate::engagement::event_file_days(ws);
-        let has_events = ws.rows("events") > 0;
-        let usage = match crate::engagement::loaded_events(ws, &tz) {
-            Some(all) => Some(Usage::new((i32::MIN, i32::MAX), all)),
-            None => match event_files.iter().filter_map(|f| f.1).max() {
-                Some(last) => {
-                    let look_back = load_scorecard(ws, None).map_or(30, |c| c.0.look_back_days as i64);
-                    Some(read_usage(&event_files, &tz, last, look_back)?)
-                }
-                None if has_events => {
-                    Some(read_usage(&event_files, &tz, date_to_day(Timestamp::now().to_zoned(tz.clone()).date()), 30)?)
-                }
-                None => None,
-            },
-        };
-
         // A local day never comes before an earlier instant's, so the latest
         // instant gives the latest day (the window read holds it).
         let local = |t: Timestamp| t.to_zoned(tz.clone()).date();
         let last_day = [
-            usage
-                .as_ref()
-                .and_then(|u| u.events.day_span())
-                .map(|s| tenure_metrics::engagement::events::day_to_date(s.1)),
+            usage.as_ref().and_then(|u| u.last_day).map(tenure_metrics::engagement::events::day_to_date),
             last_billing_day,
             tickets.latest.map(local),
             answers.latest.map(local),
@@ -369,7 +382,7 @@ impl HealthData {
 fn read_usage(files: &[(PathBuf, Option<i32>)], tz: &TimeZone, day: i32, look_back_days: i64) -> Result<Usage> {
     let days = (day - (USAGE_DAYS - 1) - look_back_days.clamp(0, 3660) as i32 - 1, day + 1);
     let events = crate::engagement::read_event_days(files, tz.clone(), days.0, days.1)?;
-    Ok(Usage::new(days, Arc::new(events)))
+    Ok(Usage::new(days, &events))
 }
 
 /// What the inputs of every account as of one day share: the day's windows,
@@ -416,7 +429,7 @@ impl Day<'_> {
         if let (Some(usage), Some(a)) = (&self.usage, &self.adopted)
             && a.features_used > 0
         {
-            let breadth = usage.events.accounts.get(account).map_or(0, |id| a.of(id));
+            let breadth = usage.accounts.get(account).map_or(0, |id| a.of(id));
             num("feature_adoption_pct", Some(breadth as f64 * 100.0 / a.features_used as f64));
         }
         let customer = data.customer(account);
@@ -1010,7 +1023,7 @@ mod tests {
     fn usage_days(data: &HealthData) -> ((i32, i32), usize) {
         let u = data.usage.lock().unwrap();
         let u = u.as_ref().expect("a usage window");
-        (u.days, u.events.len())
+        (u.days, u.events)
     }
 
     #[test]
@@ -1038,13 +1051,14 @@ mod tests {
             let (days, _) = usage_days(&windowed);
             assert!(days.0 <= date_to_day(day) - 59 && date_to_day(day) <= days.1, "{day} read in {days:?}");
             // Every event of the window's local days, whichever UTC day holds it.
-            let window = windowed.usage.lock().unwrap().clone().unwrap();
+            let files = crate::engagement::event_file_days(&ws);
+            let window = crate::engagement::read_event_days(&files, all.tz.clone(), days.0, days.1).unwrap();
             let per_day = |t: &EventTable| {
                 let mut n = BTreeMap::new();
                 t.day.iter().filter(|d| (days.0..=days.1).contains(*d)).for_each(|d| *n.entry(*d).or_insert(0) += 1);
                 n
             };
-            assert_eq!(per_day(&window.events), per_day(&all), "the events of {days:?}");
+            assert_eq!(per_day(&window), per_day(&all), "the events of {days:?}");
         }
     }
 }

@@ -27,7 +27,7 @@ pub mod retention;
 pub mod sessions;
 
 pub use active::{ActiveDay, DailyActors, DayCounts, Stickiness, active_days, stickiness};
-pub use adoption::{AccountAdoption, Adoption, Breadth, FeatureAdoption, adoption, breadth};
+pub use adoption::{AccountAdoption, AccountFeatures, Adoption, Breadth, FeatureAdoption, adoption};
 pub use arrow::array::RecordBatch;
 pub use daily::{DailyBuilder, DaySets, FileDays, IdMap, ScanIds, Skipped, daily_columns, daily_columns_for};
 pub use events::{
