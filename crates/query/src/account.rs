@@ -290,10 +290,10 @@ pub fn accounts_doc(ws: &Workspace) -> Result<Value> {
         let trend = scoring::trend(s.overall(), then.get(&s.account).copied().flatten(), card.trend_tolerance);
         let renewal: Option<Date> =
             number(inputs, "days_to_renewal").and_then(|d| as_of.checked_add((d as i64).days()).ok());
-        let attr = |k: &str| c.and_then(|c| crate::filter::attribute(c, k));
+        let attr = |k: &str| c.as_ref().and_then(|c| crate::filter::attribute(c, k));
         rows.push(json!({
             "account_id": s.account,
-            "name": c.and_then(|c| c.name.clone().or(c.company.clone())),
+            "name": c.as_ref().and_then(|c| c.name.clone().or(c.company.clone())),
             "segment": attr("segment"),
             "plan_tier": attr("plan_tier"),
             "country": attr("country"),

@@ -29,6 +29,7 @@
 //! the workspace has no billing data).
 
 mod alerts;
+mod book;
 mod facts;
 mod webhook;
 
@@ -95,10 +96,9 @@ pub fn load_scorecard(ws: &Workspace, file: Option<&Path>) -> Result<(Scorecard,
 /// a few GiB.
 pub struct HealthData {
     tz: TimeZone,
-    customers: Vec<Customer>,
-    /// Index into `customers` by id: accounts are looked up once per score,
-    /// and a scan per lookup was quadratic (hours at 1,000,000 customers).
-    customer_by_id: HashMap<String, usize>,
+    /// Packed, looked up by id (a scan per lookup was quadratic: hours at
+    /// 1,000,000 customers).
+    customers: book::CustomerBook,
     tickets: facts::PerAccount<facts::TicketFacts>,
     has_tickets: bool,
     /// `[support]`'s schedule and first-reply target, checked when slow tickets are counted.
@@ -218,7 +218,7 @@ impl HealthData {
             let last = rev.events.iter().map(|e| e.date).max().max(rev.invoice_dates.map(|d| d.1));
             (ledger, fx, last)
         };
-        let customers = tenure_store::load::<Customer>(ws)?;
+        let customers = book::CustomerBook::read(ws)?;
         let tickets = facts::tickets(ws)?;
         let answers = facts::answers(ws)?;
         let failed_payments = facts::failed_payments(ws)?;
@@ -236,7 +236,6 @@ impl HealthData {
         .max();
         Ok(HealthData {
             tz,
-            customer_by_id: customers.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect(),
             customers,
             has_tickets: tickets.rows > 0,
             tickets,
@@ -267,8 +266,8 @@ impl HealthData {
         self.last_day.map_or(today, |d| d.min(today))
     }
 
-    pub fn customer(&self, id: &str) -> Option<&Customer> {
-        self.customer_by_id.get(id).map(|&i| &self.customers[i])
+    pub fn customer(&self, id: &str) -> Option<Customer> {
+        self.customers.get(id)
     }
 
     /// The account's revenue ledger, if it has one.
@@ -281,7 +280,7 @@ impl HealthData {
     /// or every customer when there is no billing data.
     pub fn accounts(&self, as_of: Date) -> Vec<String> {
         if self.ledger.customers.is_empty() {
-            return self.customers.iter().map(|c| c.id.clone()).collect();
+            return self.customers.ids().map(str::to_string).collect();
         }
         let mut v: Vec<String> = self
             .ledger
@@ -430,7 +429,7 @@ impl Day<'_> {
             num("feature_adoption_pct", Some(breadth as f64 * 100.0 / a.features_used as f64));
         }
         let customer = data.customer(account);
-        if let (Some(users), Some(c)) = (active_users, customer) {
+        if let (Some(users), Some(c)) = (active_users, &customer) {
             let seats = ["seats", "seats_purchased"]
                 .iter()
                 .find_map(|k| attribute(c, k).and_then(|s| s.parse::<f64>().ok()))
@@ -501,7 +500,7 @@ impl Day<'_> {
         }
 
         // Customer attributes, under their own names (computed inputs win).
-        if let Some(c) = customer {
+        if let Some(c) = &customer {
             for key in ["plan_tier", "segment", "country", "owner", "company"]
                 .into_iter()
                 .map(str::to_string)
@@ -626,7 +625,7 @@ impl HealthReport {
         let overrides = load_overrides(ws.root())?;
         let all = data.accounts(as_of);
         if let Some(a) = &q.account
-            && data.customer(a).is_none()
+            && data.customers.position(a).is_none()
             && !all.contains(a)
         {
             bail!("no customer with id {a:?} in the workspace");
@@ -721,10 +720,10 @@ impl HealthReport {
             doc["history"] = Value::from(history);
         }
         if let Some(attr) = &q.segment {
-            let seg: HashMap<&str, String> = data
-                .customers
-                .iter()
-                .map(|c| (c.id.as_str(), attribute(c, attr).unwrap_or_else(|| NONE.into())))
+            let seg: HashMap<String, String> = (0..data.customers.len())
+                .map(|i| data.customers.customer(i))
+                .map(|c| (attribute(&c, attr).unwrap_or_else(|| NONE.into()), c.id))
+                .map(|(value, id)| (id, value))
                 .collect();
             doc["segment_attribute"] = json!(attr);
             doc["segments"] = Value::from(health::profiles(card, &self.scores, |a| {
@@ -786,7 +785,7 @@ impl HealthReport {
     }
 
     fn name(&self, account: &str) -> Option<String> {
-        self.data.customer(account).and_then(|c| c.company.clone().or(c.name.clone()))
+        self.data.customer(account).and_then(|c| c.company.or(c.name))
     }
 
     /// An account's score as of the day (with its rank) and as of the look-back.
