@@ -89,7 +89,7 @@ enum Command {
     /// `tenure serve` do it themselves; run it after an upgrade that changed their format, which
     /// queries otherwise answer by scanning the events)
     #[command(
-        after_help = "Example:\n  tenure --data ./data rollups\nOnly events files without a valid entry are scanned; TENURE_NO_ROLLUPS=1 makes queries ignore the rollups."
+        after_help = "Example:\n  tenure --data ./data rollups\nOnly events files without a valid entry are scanned (on a terminal a bar shows each scan); TENURE_NO_ROLLUPS=1 makes queries ignore the rollups."
     )]
     Rollups,
     /// List and search survey comments with their scores, themes and customers; count them per theme.
@@ -173,7 +173,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::run(&cli.data, args),
         Command::Rollups => {
             let ws = Workspace::open(&cli.data)?;
-            let scanned = tenure_query::rollup::refresh(&ws)?;
+            // From nothing at 100 M events this takes over half a minute: show each scan (hidden off a terminal).
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            let scanned = tenure_query::rollup::refresh_with(&ws, &|what, done, total| {
+                let what = format!("scanning {what}");
+                if bar.message() != what {
+                    // A new scan: its own count and eta.
+                    bar.reset();
+                    bar.set_length(total as u64);
+                    bar.set_message(what);
+                }
+                bar.set_position(done as u64);
+            });
+            bar.finish_and_clear();
+            let scanned = scanned?;
             output::line(format!("Rollups up to date ({scanned} events file(s) scanned per time zone and rollup)"));
             Ok(ExitCode::SUCCESS)
         }

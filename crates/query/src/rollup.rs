@@ -35,7 +35,7 @@ use anyhow::{Context, Result};
 use jiff::tz::TimeZone;
 use tenure_metrics::engagement::{
     ActiveEvent, ActorKind, DailyActors, DailyBuilder, DayCounts, DaySets, FileDays, IdMap, Interner, LocalDays,
-    ScanIds, Skipped, daily_columns_for,
+    ScanIds, Skipped, active_days, daily_columns_for,
 };
 use tenure_store::Workspace;
 
@@ -217,10 +217,12 @@ fn read_zone(
 
 /// Scan files for their per-day sets (of one kind of actor, or both with
 /// `None`), on every core (files in parallel), handing each to `f` with its
-/// index as it is done (in any order), so that only a few scanned files wait
-/// in memory. Each thread interns names into its own dictionaries; `f` gets
+/// index in the order of `paths`, so that only a few scanned files wait in
+/// memory. Each thread interns names into its own dictionaries; `f` gets
 /// the [`IdMap`] of the file's thread, to learn the file's new names and
-/// remap its ids to the caller's.
+/// remap its ids to the caller's. In order, every name is new to the
+/// caller at the first file that has it, so the caller's ids do not depend
+/// on the threads (nor then the rollup's bytes).
 pub fn scan_files(
     paths: &[PathBuf],
     tz: &TimeZone,
@@ -230,7 +232,7 @@ pub fn scan_files(
 ) -> Result<()> {
     let columns = daily_columns_for(active, only);
     let mut maps: Vec<IdMap> = Vec::new();
-    parallel_files(
+    parallel_in_order(
         paths,
         |ids: &mut ScanIds, path| {
             let mut days = LocalDays::new(tz.clone());
@@ -319,32 +321,51 @@ pub fn each_file(
     columns: &[&str],
     mut f: impl FnMut(&Path, Vec<tenure_metrics::engagement::RecordBatch>) -> Result<()>,
 ) -> Result<()> {
-    let mut waiting = std::collections::BTreeMap::new();
-    let mut want = 0;
-    parallel_files(
+    parallel_in_order(
         paths,
-        |_: &mut (), path| Ok(tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)?),
-        |i, _, batches| {
-            waiting.insert(i, batches);
-            while let Some(b) = waiting.remove(&want) {
-                f(&paths[want], b)?;
-                want += 1;
-            }
-            Ok(())
-        },
+        |_: &mut (), path| Ok(read_dictionary(path, columns)?),
+        |i, _, batches| f(&paths[i], batches),
     )
 }
 
-/// `work` on every path, on as many threads as cores, each with its own
+/// A Parquet file's `columns`, the string ids and names as dictionaries.
+pub(crate) fn read_dictionary(
+    path: &Path,
+    columns: &[&str],
+) -> tenure_store::Result<Vec<tenure_metrics::engagement::RecordBatch>> {
+    tenure_store::read_parquet_dictionary(path, columns, DICTIONARY_COLUMNS)
+}
+
+/// [`parallel_map`] with the results handed to `f` in the order of `items`
+/// (a result that comes early waits for those before it; each thread's
+/// still come in the order it produced them).
+pub(crate) fn parallel_in_order<I: Sync, S: Default, T: Send>(
+    items: &[I],
+    work: impl Fn(&mut S, &I) -> Result<T> + Sync,
+    mut f: impl FnMut(usize, usize, T) -> Result<()>,
+) -> Result<()> {
+    let mut waiting = std::collections::BTreeMap::new();
+    let mut want = 0;
+    parallel_map(items, work, |i, thread, t| {
+        waiting.insert(i, (thread, t));
+        while let Some((thread, t)) = waiting.remove(&want) {
+            f(want, thread, t)?;
+            want += 1;
+        }
+        Ok(())
+    })
+}
+
+/// `work` on every item, on as many threads as cores, each with its own
 /// state `S`; results to `consume` on this thread as they come, with the
-/// index of the path and of the thread (a bounded queue between them; one
+/// index of the item and of the thread (a bounded queue between them; one
 /// thread's results arrive in the order it produced them).
-fn parallel_files<S: Default, T: Send>(
-    paths: &[PathBuf],
-    work: impl Fn(&mut S, &Path) -> Result<T> + Sync,
+fn parallel_map<I: Sync, S: Default, T: Send>(
+    items: &[I],
+    work: impl Fn(&mut S, &I) -> Result<T> + Sync,
     mut consume: impl FnMut(usize, usize, T) -> Result<()>,
 ) -> Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::sync_channel(2 * threads);
     std::thread::scope(|s| -> Result<()> {
@@ -354,8 +375,8 @@ fn parallel_files<S: Default, T: Send>(
                 let mut state = S::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { return };
-                    let r = work(&mut state, path);
+                    let Some(item) = items.get(i) else { return };
+                    let r = work(&mut state, item);
                     let failed = r.is_err();
                     // The receiver is gone only when the caller failed: stop.
                     if tx.send((i, thread, r)).is_err() || failed {
@@ -370,7 +391,7 @@ fn parallel_files<S: Default, T: Send>(
             consume(i, thread, r?)?;
             done += 1;
         }
-        anyhow::ensure!(done == paths.len(), "a file of the events table could not be read");
+        anyhow::ensure!(done == items.len(), "a file of the events table could not be read");
         Ok(())
     })
 }
@@ -380,17 +401,49 @@ fn parallel_files<S: Default, T: Send>(
 /// new files, drop entries of files no longer in the manifest. Returns the
 /// number of files scanned. Call after a commit that added events.
 pub fn refresh(ws: &Workspace) -> Result<usize> {
+    refresh_with(ws, &|_, _, _| {})
+}
+
+/// How a refresh reports its scans as they go: what it scans, how many
+/// files or days are done, of how many (a scan from nothing takes a minute
+/// at 100 M events).
+pub type Progress<'a> = &'a dyn Fn(&str, usize, usize);
+
+/// [`refresh`], reporting each file or day scanned to `progress`.
+///
+/// Kept entries' sets are copied as they are, not decoded; the counts are
+/// recomputed only from the first day a new or dropped file has (with the
+/// 29 days before it, which the windows need), the days before keep theirs:
+/// an import of the latest day decodes a month of sets, not the history.
+pub fn refresh_with(ws: &Workspace, progress: Progress) -> Result<usize> {
     let tzname = &ws.settings().workspace.timezone;
     let tz = TimeZone::get(tzname).with_context(|| format!("workspace.timezone {tzname:?}"))?;
     let mut zones = vec![("UTC".to_string(), TimeZone::UTC)];
     if zone_key(&tz, tzname) != "UTC" {
         zones.push((zone_key(&tz, tzname), tz.clone()));
     }
+    let root = ws.root();
     let files = event_files(ws);
     let rows: HashMap<&str, u64> = files.iter().map(|(p, r)| (p.as_str(), *r)).collect();
-    let old = RollupFile::open(ws.root()).ok().flatten();
+    // An unreadable rollup is rebuilt from the data.
+    let old = RollupFile::open(root).ok().flatten();
     // Any zone of the old file not kept, or any entry dropped, changes it.
     let mut changed = old.as_ref().is_none_or(|f| f.zones().any(|z| !zones.iter().any(|(name, _)| name == z)));
+    let mut plans = Vec::new();
+    for (name, _) in &zones {
+        let metas = old.as_ref().and_then(|f| f.files(name).ok().flatten()).unwrap_or_default();
+        let by_path: HashMap<&str, usize> = metas.iter().enumerate().map(|(i, m)| (m.path.as_str(), i)).collect();
+        let valid = |i: &usize| rows.get(metas[*i].path.as_str()).is_some_and(|&r| metas[*i].matches(root, r));
+        let kept: Vec<Option<usize>> =
+            files.iter().map(|(path, _)| by_path.get(path.as_str()).copied().filter(valid)).collect();
+        let still = kept.iter().flatten().count();
+        changed |= still != metas.len() || still != files.len();
+        plans.push((metas, kept));
+    }
+    if !changed {
+        crate::session_rollup::refresh(ws, progress)?;
+        return Ok(0);
+    }
     let (mut users, mut accounts) = match &old {
         Some(f) => {
             (Interner::from_names(f.names(ActorKind::User)?), Interner::from_names(f.names(ActorKind::Account)?))
@@ -399,59 +452,88 @@ pub fn refresh(ws: &Workspace) -> Result<usize> {
     };
     let mut zones_out = Vec::new();
     let mut scanned = 0;
-    for (name, tz) in zones {
-        let (mut kept, dropped) = match &old {
-            Some(f) => old_entries(f, &name, |m| rows.get(m.path.as_str()).is_some_and(|&r| m.matches(ws.root(), r)))?,
-            None => (HashMap::new(), 0),
-        };
-        let mut entries: Vec<Option<FileEntry>> = files.iter().map(|(path, _)| kept.remove(path)).collect();
-        let missing: Vec<usize> = (0..files.len()).filter(|&i| entries[i].is_none()).collect();
-        changed |= dropped > 0 || !missing.is_empty();
-        let paths: Vec<PathBuf> = missing.iter().map(|&i| ws.root().join(&files[i].0)).collect();
+    for ((name, tz), (metas, kept)) in zones.into_iter().zip(plans) {
+        let missing: Vec<usize> = (0..files.len()).filter(|&i| kept[i].is_none()).collect();
+        let paths: Vec<PathBuf> = missing.iter().map(|&i| root.join(&files[i].0)).collect();
+        let mut fresh: HashMap<usize, (FileMeta, DaySets)> = HashMap::with_capacity(missing.len());
+        let what = format!("active days ({name})");
+        if !paths.is_empty() {
+            progress(&what, 0, paths.len());
+        }
         scan_files(&paths, &tz, &ActiveEvent::AnyTrack, None, |j, map, f| {
-            let i = missing[j];
+            progress(&what, j + 1, paths.len());
             map.learn(&f, &mut users, &mut accounts);
             let sets = DaySets {
                 span: f.sets.span,
                 users: map.remap(&f, ActorKind::User),
                 accounts: map.remap(&f, ActorKind::Account),
             };
-            let (path, rows) = &files[i];
-            let bytes = fs_err::metadata(ws.root().join(path))?.len();
-            entries[i] =
-                Some(FileEntry { meta: FileMeta { path: path.clone(), rows: *rows, bytes, span: sets.span }, sets });
+            let (path, rows) = &files[missing[j]];
+            let bytes = fs_err::metadata(root.join(path))?.len();
+            fresh.insert(missing[j], (FileMeta { path: path.clone(), rows: *rows, bytes, span: sets.span }, sets));
             Ok(())
         })?;
         scanned += missing.len();
-        zones_out.push((name, entries.into_iter().map(|e| e.expect("entry kept or scanned")).collect()));
+        // The first day whose counts may change: the first of a new or a dropped file.
+        let used: std::collections::HashSet<usize> = kept.iter().flatten().copied().collect();
+        let dropped = metas.iter().enumerate().filter(|(i, _)| !used.contains(i)).filter_map(|(_, m)| m.span);
+        let from = fresh.values().filter_map(|(m, _)| m.span).chain(dropped).map(|(lo, _)| lo).min();
+        let entries: Vec<Entry> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match k {
+                Some(k) => Entry::Kept(*k),
+                None => Entry::Fresh(fresh.remove(&i).expect("a scanned file")),
+            })
+            .collect();
+        let old_zone = old.as_ref().filter(|_| !metas.is_empty()).map(|f| (f, name.as_str(), &metas[..]));
+        zones_out.push(zone_sections(&name, old_zone, entries, from, [users.len(), accounts.len()])?);
     }
-    if changed {
-        let mut sections = Vec::new();
-        for (name, entries) in zones_out {
-            sections.extend(zone_sections(&name, entries, [users.len(), accounts.len()]));
+    let mut sections: Vec<(String, Vec<u8>)> = zones_out.into_iter().flatten().collect();
+    for (kind, names) in [("user", users.names()), ("account", accounts.names())] {
+        let mut d = Vec::new();
+        for n in names {
+            put_bytes(&mut d, n.as_bytes());
         }
-        for (kind, names) in [("user", users.names()), ("account", accounts.names())] {
-            let mut d = Vec::new();
-            for n in names {
-                put_bytes(&mut d, n.as_bytes());
-            }
-            sections.push((format!("names/{kind}"), d));
-        }
-        let path = ws.root().join(FILE);
-        fs_err::create_dir_all(path.parent().expect("a directory"))?;
-        tenure_store::manifest::write_atomic(&path, encode([users.len(), accounts.len()], &sections))?;
+        sections.push((format!("names/{kind}"), d));
     }
-    crate::session_rollup::refresh(ws)?;
+    let path = root.join(FILE);
+    fs_err::create_dir_all(path.parent().expect("a directory"))?;
+    tenure_store::manifest::write_atomic(&path, encode([users.len(), accounts.len()], &sections))?;
+    crate::session_rollup::refresh(ws, progress)?;
     Ok(scanned)
+}
+
+/// One events file's entry in a refreshed zone: the old file's (by index) or
+/// just scanned.
+enum Entry {
+    Kept(usize),
+    Fresh((FileMeta, DaySets)),
 }
 
 /// The sections of one zone: its files, the sets of each kind, and the
 /// DAU/WAU/MAU of every day over all of them (`counts`: actors per kind).
-fn zone_sections(zone: &str, entries: Vec<FileEntry>, counts: [usize; 2]) -> Vec<(String, Vec<u8>)> {
+/// Kept entries come from `old` (the old file, the zone, its entries): their
+/// sets are copied undecoded, and the old counts of the days before `from`
+/// (the first day a new or dropped file has) are kept when there are any.
+fn zone_sections(
+    zone: &str,
+    old: Option<(&RollupFile, &str, &[FileMeta])>,
+    entries: Vec<Entry>,
+    from: Option<i32>,
+    counts: [usize; 2],
+) -> Result<Vec<(String, Vec<u8>)>> {
+    fn meta<'a>(e: &'a Entry, old: &'a [FileMeta]) -> &'a FileMeta {
+        match e {
+            Entry::Kept(i) => &old[*i],
+            Entry::Fresh((m, _)) => m,
+        }
+    }
+    let old_metas = old.map_or(&[][..], |o| o.2);
+    let meta = |e| meta(e, old_metas);
     let mut files = Vec::new();
     put_u32(&mut files, entries.len() as u32);
-    for e in &entries {
-        let m = &e.meta;
+    for m in entries.iter().map(meta) {
         put_bytes(&mut files, m.path.as_bytes());
         files.extend_from_slice(&m.rows.to_le_bytes());
         files.extend_from_slice(&m.bytes.to_le_bytes());
@@ -459,58 +541,72 @@ fn zone_sections(zone: &str, entries: Vec<FileEntry>, counts: [usize; 2]) -> Vec
         files.extend_from_slice(&lo.to_le_bytes());
         files.extend_from_slice(&hi.to_le_bytes());
     }
+    let span = entries.iter().filter_map(|e| meta(e).span).reduce(|(a, b), (x, y)| (a.min(x), b.max(y)));
     let mut out = vec![(format!("files/{zone}"), files)];
-    let mut builders = [DailyBuilder::default(), DailyBuilder::default()];
-    let mut sets = [Vec::new(), Vec::new()];
-    for e in entries {
-        for (k, days) in [e.sets.users, e.sets.accounts].into_iter().enumerate() {
-            put_bytes(&mut sets[k], &encode_sets(&days));
-            builders[k].add_owned(e.meta.span, days);
+    for (k, kind) in KINDS.into_iter().enumerate() {
+        let key = kind_key(kind);
+        // The old sets, each entry's body, and the old counts.
+        let (bodies, old_counts) = match old {
+            Some((f, zone, metas)) => {
+                let raw = f.section(&format!("sets/{zone}/{key}"))?.context("a zone without its sets")?;
+                let mut r = Reader(&raw);
+                let bodies: Vec<Vec<u8>> = metas.iter().map(|_| Ok(r.bytes()?.to_vec())).collect::<Result<_>>()?;
+                let counts = f.section(&format!("counts/{zone}/{key}"))?.map(|c| decode_counts(&c)).transpose()?;
+                (bodies, counts.map(|c| (c, f.count(kind))))
+            }
+            None => (Vec::new(), None),
+        };
+        // Days from `keep_until` on are counted again; the windows need the
+        // 29 days before. Without old counts, or when the first day moved, all.
+        let keep_until = match (&old_counts, from, span) {
+            (Some((c, _)), Some(from), Some((lo, _))) if c.first_day == lo && from > lo => from,
+            (Some((c, _)), None, Some((lo, _))) if c.first_day == lo => i32::MAX,
+            _ => i32::MIN,
+        };
+        let mut sets = Vec::new();
+        let mut builder = DailyBuilder::default();
+        for e in &entries {
+            match e {
+                Entry::Kept(i) => {
+                    put_bytes(&mut sets, &bodies[*i]);
+                    let m = meta(e);
+                    if m.span.is_some_and(|(_, hi)| hi.saturating_add(29) >= keep_until) {
+                        let old_actors = old_counts.as_ref().map_or(0, |c| c.1);
+                        builder.add_owned(m.span, decode_sets(&bodies[*i], old_actors, m.span)?);
+                    }
+                }
+                Entry::Fresh((m, s)) => {
+                    let days = [&s.users, &s.accounts][k];
+                    put_bytes(&mut sets, &encode_sets(days));
+                    builder.add_owned(m.span, days.clone());
+                }
+            }
         }
-    }
-    for ((kind, builder), (sets, n)) in KINDS.into_iter().zip(builders).zip(sets.into_iter().zip(counts)) {
-        let c = DayCounts::of(&builder.finish(kind, n));
+        let c = match span {
+            None => DayCounts::of(&builder.finish(kind, counts[k])),
+            Some((lo, hi)) => {
+                // As `DayCounts::of` over every set: every day of the span and the 29 after.
+                let daily = builder.finish(kind, counts[k]);
+                let old = old_counts.map(|c| c.0).unwrap_or_default();
+                let split = keep_until.clamp(lo, hi + 30);
+                // No one is active after the old data's last 29 days: zeros.
+                let mut days: Vec<[u32; 3]> = old.days.iter().copied().take((split - lo) as usize).collect();
+                days.resize((split - lo) as usize, [0; 3]);
+                let recount = active_days(&daily, split, hi + 30, false);
+                days.extend(recount.iter().map(|d| [d.dau, d.wau, d.mau].map(|n| n as u32)));
+                DayCounts { first_day: lo, days }
+            }
+        };
         let mut w = Vec::with_capacity(8 + 12 * c.days.len());
         w.extend_from_slice(&c.first_day.to_le_bytes());
         put_u32(&mut w, c.days.len() as u32);
         for day in &c.days {
             day.iter().for_each(|&n| put_u32(&mut w, n));
         }
-        out.push((format!("sets/{zone}/{}", kind_key(kind)), sets));
-        out.push((format!("counts/{zone}/{}", kind_key(kind)), w));
+        out.push((format!("sets/{zone}/{key}"), sets));
+        out.push((format!("counts/{zone}/{key}"), w));
     }
-    out
-}
-
-/// The entries of `zone` in the old file that pass `valid`, with both kinds'
-/// sets, by path; and how many did not.
-fn old_entries(
-    f: &RollupFile,
-    zone: &str,
-    valid: impl Fn(&FileMeta) -> bool,
-) -> Result<(HashMap<String, FileEntry>, usize)> {
-    let Some(metas) = f.files(zone)? else { return Ok((HashMap::new(), 0)) };
-    let mut raw = Vec::new();
-    for kind in KINDS {
-        raw.push(f.section(&format!("sets/{zone}/{}", kind_key(kind)))?.context("a zone without its sets")?);
-    }
-    let (mut users, mut accounts) = (Reader(&raw[0]), Reader(&raw[1]));
-    let mut kept = HashMap::with_capacity(metas.len());
-    let mut dropped = 0;
-    for meta in metas {
-        let (u, a) = (users.bytes()?, accounts.bytes()?);
-        if valid(&meta) {
-            let sets = DaySets {
-                span: meta.span,
-                users: decode_sets(u, f.count(ActorKind::User), meta.span)?,
-                accounts: decode_sets(a, f.count(ActorKind::Account), meta.span)?,
-            };
-            kept.insert(meta.path.clone(), FileEntry { meta, sets });
-        } else {
-            dropped += 1;
-        }
-    }
-    Ok((kept, dropped))
+    Ok(out)
 }
 
 fn kind_key(kind: ActorKind) -> &'static str {
@@ -534,12 +630,6 @@ impl FileMeta {
     fn matches(&self, root: &Path, rows: u64) -> bool {
         self.rows == rows && std::fs::metadata(root.join(&self.path)).is_ok_and(|m| m.len() == self.bytes)
     }
-}
-
-/// One data file's sets in one zone.
-struct FileEntry {
-    meta: FileMeta,
-    sets: DaySets,
 }
 
 /// An open rollup file: its table of contents, sections read on demand.

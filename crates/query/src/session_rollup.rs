@@ -28,7 +28,7 @@
 //! record at a time (memory: one partition, plus one open session per actor).
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -39,7 +39,7 @@ use tenure_metrics::engagement::sessions::{
 use tenure_metrics::engagement::{Interner, RecordBatch, SessionRules, SessionSummary};
 use tenure_store::Workspace;
 
-use crate::rollup::{Reader, each_file, enabled, put_bytes, put_u32};
+use crate::rollup::{Progress, Reader, each_file, enabled, parallel_in_order, put_bytes, put_u32, read_dictionary};
 
 const FILE: &str = "rollups/sessions.bin";
 const MAGIC: &[u8] = b"TENURE-SESSIONS-1\n";
@@ -135,9 +135,13 @@ pub fn totals(ws: &Workspace, tz: &TimeZone, rules: SessionRules) -> Result<Opti
     })
 }
 
-/// Split the files of `parts` into sessions, one partition at a time in
-/// order, actors interned in `names`, handing each partition's sessions and
-/// its index to `f`.
+/// Split the files of `parts` into sessions, handing each partition's
+/// sessions (actors interned in `names`) and its index to `f`, in order.
+/// Partitions are split on every core, each with a dictionary of its own
+/// actors in the order it met them; those are interned in `names` in
+/// partition order, which gives every actor the id one thread interning
+/// every row in order would give it (the rollup's bytes do not depend on
+/// the threads).
 pub fn scan_partitions(
     root: &Path,
     parts: &[Partition],
@@ -145,16 +149,30 @@ pub fn scan_partitions(
     names: &mut Interner,
     mut f: impl FnMut(usize, PartitionSessions) -> Result<()>,
 ) -> Result<()> {
-    let mut builder = PartitionBuilder::new(rules);
-    each_partition_file(root, parts, |path, batches, end| {
-        for b in &batches {
-            builder.push_batch(b, names).with_context(|| format!("reading {}", path.display()))?;
-        }
-        match end {
-            Some(i) => f(i, builder.finish_partition()),
-            None => Ok(()),
-        }
-    })
+    let mut ids = Vec::new();
+    parallel_in_order(
+        parts,
+        |builder: &mut Option<PartitionBuilder>, p| {
+            let builder = builder.get_or_insert_with(|| PartitionBuilder::new(rules));
+            let mut actors = Interner::default();
+            for path in p.paths(root) {
+                let context = || format!("reading {}", path.display());
+                for b in &read_dictionary(&path, COLUMNS).with_context(context)? {
+                    builder.push_batch(b, &mut actors).with_context(context)?;
+                }
+            }
+            Ok((builder.finish_partition(), actors.into_names()))
+        },
+        |i, _, (mut p, actors)| {
+            ids.clear();
+            names.intern_all(actors.iter().map(String::as_str), &mut ids);
+            for e in &mut p.edges {
+                e.actor = ids[e.actor as usize];
+            }
+            p.edges.sort_unstable_by_key(|e| e.actor);
+            f(i, p)
+        },
+    )
 }
 
 /// The session columns of every file of `parts` in order (decoded on every
@@ -178,54 +196,69 @@ pub fn each_partition_file(
 /// files: keep the records of unchanged partitions, scan new or changed ones,
 /// drop those of days no longer there. Returns the number of partitions
 /// scanned. Called by [`crate::rollup::refresh`] after a commit.
-pub fn refresh(ws: &Workspace) -> Result<usize> {
+///
+/// The new file is written as it is made, records in day order: kept ones
+/// copied from the old file (by the kernel, not through memory), scanned
+/// ones as each partition is split; the index and the names last. It
+/// replaces the old one by a rename, so a reader sees one or the other.
+pub fn refresh(ws: &Workspace, progress: Progress) -> Result<usize> {
     let Some(parts) = partitions(ws) else { return Ok(0) };
     let rules = SessionRules::default();
+    let root = ws.root();
     // An unreadable or other-rules rollup is rebuilt from the data.
-    let old = std::fs::read(ws.root().join(FILE)).ok().and_then(|b| Owned::decode(b, rules).ok());
-    let mut names = Interner::default();
-    let mut kept: HashMap<&str, &[u8]> = HashMap::new();
-    let mut changed = old.is_none();
-    if let Some(old) = &old {
-        let mut r = Reader(&old.bytes[old.names_at..]);
-        names = Interner::from_names(read_names(&mut r)?);
-        for (day, e) in &old.index {
-            let p = parts.iter().find(|p| &p.day == day);
-            match p {
-                Some(p) if e.matches(ws.root(), p) => {
-                    kept.insert(day.as_str(), &old.bytes[e.offset as usize..(e.offset + e.len) as usize]);
-                }
-                _ => changed = true,
-            }
-        }
-    }
-    let stale: Vec<Partition> = parts.iter().filter(|p| !kept.contains_key(p.day.as_str())).cloned().collect();
-    changed |= !stale.is_empty();
-    if !changed {
+    let old = RollupFile::open(root).ok().flatten().filter(|f| f.rules == rules).and_then(|mut f| {
+        let index = f.index().ok()?;
+        let names = f.names().ok()?;
+        Some((f, index, names))
+    });
+    let (mut old, index, old_names) = match old {
+        Some((f, index, names)) => (Some(f), index, names),
+        None => (None, HashMap::new(), Vec::new()),
+    };
+    // Per partition, its record in the old file if that is still valid.
+    let kept: Vec<Option<(u64, u64)>> =
+        parts.iter().map(|p| index.get(&p.day).filter(|e| e.matches(root, p)).map(|e| (e.offset, e.len))).collect();
+    let stale: Vec<usize> = (0..parts.len()).filter(|&i| kept[i].is_none()).collect();
+    if old.is_some() && stale.is_empty() && index.len() == parts.len() {
         return Ok(0);
     }
-    let mut w = Writer::new(rules);
-    let mut fresh: Vec<Option<(u64, u64)>> = vec![None; stale.len()];
-    scan_partitions(ws.root(), &stale, rules, &mut names, |i, p| {
-        fresh[i] = Some(w.record(&encode_record(&p)));
-        Ok(())
-    })?;
-    let mut index = Vec::with_capacity(parts.len());
-    let mut stale_at = 0;
-    for p in &parts {
-        let at = match kept.get(p.day.as_str()) {
-            Some(raw) => w.record(raw),
-            None => {
-                stale_at += 1;
-                fresh[stale_at - 1].context("a partition was not scanned")?
-            }
-        };
-        index.push((p, at));
-    }
-    let bytes = w.finish(ws.root(), &index, names.names())?;
-    let path = ws.root().join(FILE);
+    let path = root.join(FILE);
     fs_err::create_dir_all(path.parent().expect("a directory"))?;
-    tenure_store::manifest::write_atomic(&path, bytes)?;
+    let mut w = Writer::create(&path, rules)?;
+    let written = (|| {
+        let mut at: Vec<(u64, u64)> = Vec::with_capacity(parts.len());
+        let mut copy_kept = |w: &mut Writer, at: &mut Vec<(u64, u64)>, upto: usize| -> Result<()> {
+            let from = at.len();
+            if from == upto {
+                return Ok(());
+            }
+            let runs: Vec<(u64, u64)> = kept[from..upto].iter().map(|k| k.expect("a kept record")).collect();
+            let file = old.as_mut().map(|f| f.file.get_mut()).context("a kept record without its file")?;
+            at.extend(w.copy(file, &runs)?);
+            Ok(())
+        };
+        let stale_parts: Vec<Partition> = stale.iter().map(|&i| parts[i].clone()).collect();
+        let mut names = old_names;
+        if !stale.is_empty() {
+            let mut actors = Interner::from_names(names);
+            progress("sessions", 0, stale.len());
+            scan_partitions(root, &stale_parts, rules, &mut actors, |j, p| {
+                copy_kept(&mut w, &mut at, stale[j])?;
+                at.push(w.record(&encode_record(&p))?);
+                progress("sessions", j + 1, stale.len());
+                Ok(())
+            })?;
+            names = actors.into_names();
+        }
+        copy_kept(&mut w, &mut at, parts.len())?;
+        let index: Vec<(&Partition, (u64, u64))> = parts.iter().zip(at).collect();
+        w.finish(root, &index, &names)
+    })();
+    if written.is_err() {
+        // Best effort: the next refresh would overwrite it anyway.
+        let _ = std::fs::remove_file(tmp_path(&path));
+    }
+    written?;
     Ok(stale.len())
 }
 
@@ -309,7 +342,14 @@ impl RollupFile {
         let mut raw = Vec::new();
         let len = self.names_at.checked_sub(self.index_at).context("index after names")?;
         self.read_range(self.index_at, len, &mut raw)?;
-        Ok(read_index(&raw)?.into_iter().collect())
+        let index = read_index(&raw)?;
+        // Records lie between the header and the index.
+        anyhow::ensure!(
+            index.iter().all(|(_, e)| e.offset >= HEADER as u64
+                && e.offset.checked_add(e.len).is_some_and(|end| end <= self.index_at)),
+            "{FILE} is damaged: a record outside the records"
+        );
+        Ok(index.into_iter().collect())
     }
 
     fn names(&mut self) -> Result<Vec<String>> {
@@ -324,72 +364,112 @@ impl RollupFile {
     }
 }
 
-/// The whole file in memory (refresh copies records of unchanged partitions as they are).
-struct Owned {
-    bytes: Vec<u8>,
-    index: Vec<(String, IndexEntry)>,
-    names_at: usize,
+/// The temporary file a refresh writes before renaming it over `path`.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".tmp");
+    PathBuf::from(name)
 }
 
-impl Owned {
-    fn decode(bytes: Vec<u8>, rules: SessionRules) -> Result<Owned> {
-        let (got, index_at, names_at) = read_header(bytes.get(..HEADER).context("truncated")?)?;
-        anyhow::ensure!(got == rules, "other rules");
-        let (index_at, names_at) = (usize::try_from(index_at)?, usize::try_from(names_at)?);
-        let index = read_index(bytes.get(index_at..names_at).context("truncated")?)?;
-        anyhow::ensure!(
-            index.iter().all(|(_, e)| e.offset.checked_add(e.len).is_some_and(|end| end <= index_at as u64))
-        );
-        Ok(Owned { bytes, index, names_at })
-    }
-}
-
-/// Writes records, then the index and the names.
+/// Writes records to the temporary file as they come, then the index and
+/// the names, then the offsets into the header; syncs and renames it.
 struct Writer {
-    w: Vec<u8>,
+    out: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    /// Bytes written so far.
+    at: u64,
 }
 
 impl Writer {
-    fn new(rules: SessionRules) -> Writer {
-        let mut w = Vec::with_capacity(1 << 20);
-        w.extend_from_slice(MAGIC);
-        w.extend_from_slice(&rules.timeout_seconds.to_le_bytes());
-        w.extend_from_slice(&rules.max_length_seconds.to_le_bytes());
-        w.extend_from_slice(&[0; 16]); // the offsets, set by `finish`
-        Writer { w }
+    fn create(path: &Path, rules: SessionRules) -> Result<Writer> {
+        let file = fs_err::File::create(tmp_path(path))?.into_parts().0;
+        let mut w = Writer { out: std::io::BufWriter::with_capacity(1 << 20, file), path: path.to_path_buf(), at: 0 };
+        let mut head = Vec::with_capacity(HEADER);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&rules.timeout_seconds.to_le_bytes());
+        head.extend_from_slice(&rules.max_length_seconds.to_le_bytes());
+        head.extend_from_slice(&[0; 16]); // the offsets, set by `finish`
+        w.write(&head)?;
+        Ok(w)
+    }
+
+    fn write(&mut self, b: &[u8]) -> Result<()> {
+        self.out.write_all(b).with_context(|| format!("writing {}", tmp_path(&self.path).display()))?;
+        self.at += b.len() as u64;
+        Ok(())
     }
 
     /// Append a record; its offset and length.
-    fn record(&mut self, raw: &[u8]) -> (u64, u64) {
-        let at = self.w.len() as u64;
-        self.w.extend_from_slice(raw);
-        (at, raw.len() as u64)
+    fn record(&mut self, raw: &[u8]) -> Result<(u64, u64)> {
+        let at = self.at;
+        self.write(raw)?;
+        Ok((at, raw.len() as u64))
     }
 
-    fn finish(mut self, root: &Path, index: &[(&Partition, (u64, u64))], names: &[String]) -> Result<Vec<u8>> {
-        let index_at = self.w.len() as u64;
-        let w = &mut self.w;
-        put_u32(w, index.len() as u32);
+    /// Append the records at `runs` (offset, length) of the old file; their
+    /// new offsets and lengths. Records that follow each other there are
+    /// copied in one go.
+    fn copy(&mut self, from: &mut std::fs::File, runs: &[(u64, u64)]) -> Result<Vec<(u64, u64)>> {
+        let context = || format!("copying {FILE}");
+        self.out.flush().with_context(context)?;
+        let mut out = Vec::with_capacity(runs.len());
+        let mut i = 0;
+        while i < runs.len() {
+            let (start, mut len) = runs[i];
+            let mut j = i + 1;
+            while j < runs.len() && runs[j].0 == start + len {
+                len += runs[j].1;
+                j += 1;
+            }
+            from.seek(SeekFrom::Start(start)).with_context(context)?;
+            let n = std::io::copy(&mut (&mut *from).take(len), self.out.get_mut()).with_context(context)?;
+            anyhow::ensure!(n == len, "{FILE} is truncated");
+            for &(offset, len) in &runs[i..j] {
+                out.push((self.at + offset - start, len));
+            }
+            self.at += len;
+            i = j;
+        }
+        Ok(out)
+    }
+
+    fn finish(mut self, root: &Path, index: &[(&Partition, (u64, u64))], names: &[String]) -> Result<()> {
+        let index_at = self.at;
+        let mut w = Vec::new();
+        put_u32(&mut w, index.len() as u32);
         for (p, (offset, len)) in index {
-            put_bytes(w, p.day.as_bytes());
-            put_u32(w, p.files.len() as u32);
+            put_bytes(&mut w, p.day.as_bytes());
+            put_u32(&mut w, p.files.len() as u32);
             for (path, rows) in &p.files {
-                put_bytes(w, path.as_bytes());
+                put_bytes(&mut w, path.as_bytes());
                 w.extend_from_slice(&rows.to_le_bytes());
                 w.extend_from_slice(&fs_err::metadata(root.join(path))?.len().to_le_bytes());
             }
             w.extend_from_slice(&offset.to_le_bytes());
             w.extend_from_slice(&len.to_le_bytes());
         }
-        let names_at = w.len() as u64;
-        put_u32(w, names.len() as u32);
+        self.write(&w)?;
+        let names_at = self.at;
+        w.clear();
+        put_u32(&mut w, names.len() as u32);
         for n in names {
-            put_bytes(w, n.as_bytes());
+            put_bytes(&mut w, n.as_bytes());
+            if w.len() >= 1 << 20 {
+                self.write(&w)?;
+                w.clear();
+            }
         }
-        let at = MAGIC.len() + 16;
-        w[at..at + 8].copy_from_slice(&index_at.to_le_bytes());
-        w[at + 8..at + 16].copy_from_slice(&names_at.to_le_bytes());
-        Ok(self.w)
+        self.write(&w)?;
+        let tmp = tmp_path(&self.path);
+        let mut file = self.out.into_inner().map_err(|e| e.into_error()).with_context(|| tmp.display().to_string())?;
+        file.seek(SeekFrom::Start((MAGIC.len() + 16) as u64))?;
+        file.write_all(&index_at.to_le_bytes())?;
+        file.write_all(&names_at.to_le_bytes())?;
+        file.sync_all().with_context(|| tmp.display().to_string())?;
+        drop(file);
+        fs_err::rename(&tmp, &self.path)?;
+        tenure_store::manifest::sync_dir(self.path.parent().expect("a directory"))?;
+        Ok(())
     }
 }
 
@@ -531,6 +611,39 @@ mod tests {
         let want = SessionSummary { session_count: 3, single_event_sessions: 1, total_time_us: 16_000 };
         assert_eq!(direct.finish(), (want.clone(), Some((1_000, 200_000))));
         assert_eq!(decoded.finish().0, want);
+    }
+
+    #[test]
+    fn kept_records_are_copied_in_runs_to_where_the_index_will_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = SessionRules::default();
+        let old_path = dir.path().join("old.bin");
+        let mut w = Writer::create(&old_path, rules).unwrap();
+        let records: Vec<Vec<u8>> = (0..4u8).map(|k| vec![k; 10 + k as usize]).collect();
+        let at: Vec<(u64, u64)> = records.iter().map(|r| w.record(r).unwrap()).collect();
+        w.finish(dir.path(), &[], &[]).unwrap();
+
+        let mut old = std::fs::File::open(&old_path).unwrap();
+        let new_path = dir.path().join("new.bin");
+        let mut w = Writer::create(&new_path, rules).unwrap();
+        let fresh = w.record(b"fresh").unwrap();
+        // Records 0, 1 and 3 kept (two runs: 2 was dropped).
+        let copied = w.copy(&mut old, &[at[0], at[1], at[3]]).unwrap();
+        w.finish(dir.path(), &[], &[]).unwrap();
+        let bytes = std::fs::read(&new_path).unwrap();
+        let slice = |(o, n): (u64, u64)| bytes[o as usize..(o + n) as usize].to_vec();
+        assert_eq!(slice(fresh), b"fresh");
+        let got: Vec<Vec<u8>> = copied.into_iter().map(slice).collect();
+        assert_eq!(got, [&records[0], &records[1], &records[3]].map(Vec::clone));
+        // The index starts right after them: 5 + 10 + 11 + 13 bytes of records.
+        let (_, index_at, _) = read_header(&bytes[..HEADER]).unwrap();
+        assert_eq!(index_at, (HEADER + 39) as u64);
+        assert!(!dir.path().join("new.bin.tmp").exists(), "renamed into place");
+
+        // A run past the end of the old file is an error, not a short copy.
+        let end = std::fs::metadata(&old_path).unwrap().len();
+        let mut w = Writer::create(&new_path, rules).unwrap();
+        assert!(w.copy(&mut old, &[(end - 5, 10)]).is_err());
     }
 
     #[test]
