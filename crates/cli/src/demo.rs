@@ -107,9 +107,7 @@ pub fn run(data: &Path, args: DemoArgs) -> Result<ExitCode> {
         w.commit()?;
         spinner.finish_and_clear();
     }
-    let spinner = progress_spinner("building the engagement rollups");
-    tenure_query::rollup::refresh(&ws)?;
-    spinner.finish_and_clear();
+    crate::refresh_rollups(&ws)?;
     let marker = format!("seed = {}\ncustomers = {}\nevents = {}\n", cfg.seed, cfg.customers, cfg.events);
     fs_err::write(data.join(DEMO_MARKER), marker)?;
 

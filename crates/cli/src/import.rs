@@ -87,7 +87,7 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if args.entity == "events" {
-        tenure_query::rollup::refresh(&ws)?;
+        crate::refresh_rollups(&ws)?;
     }
     for w in &report.warnings {
         eprintln!("warning: {w}");

@@ -173,24 +173,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::run(&cli.data, args),
         Command::Rollups => {
             let ws = Workspace::open(&cli.data)?;
-            // From nothing at 100 M events this takes over half a minute: show each scan (hidden off a terminal).
-            let bar = indicatif::ProgressBar::new(0).with_style(
-                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} eta {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            let scanned = tenure_query::rollup::refresh_with(&ws, &|what, done, total| {
-                let what = format!("scanning {what}");
-                if bar.message() != what {
-                    // A new scan: its own count and eta.
-                    bar.reset();
-                    bar.set_length(total as u64);
-                    bar.set_message(what);
-                }
-                bar.set_position(done as u64);
-            });
-            bar.finish_and_clear();
-            let scanned = scanned?;
+            let scanned = refresh_rollups(&ws)?;
             output::line(format!("Rollups up to date ({scanned} events file(s) scanned per time zone and rollup)"));
             Ok(ExitCode::SUCCESS)
         }
@@ -225,4 +208,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Metrics { command, format } => metrics::run(&cli.data, command, format),
         Command::ExportSql(args) => spark::run_export(&cli.data, *args),
     }
+}
+
+/// Bring the rollups up to date with a bar per scan (from nothing at 100 M
+/// events that is over half a minute; hidden when stderr is not a terminal):
+/// `tenure rollups`, the demo and `tenure import events`.
+fn refresh_rollups(ws: &Workspace) -> Result<usize> {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let scanned = tenure_query::rollup::refresh_with(ws, &|what, done, total| {
+        let what = format!("rollups: scanning {what}");
+        if bar.message() != what {
+            // A new scan: its own count and eta.
+            bar.reset();
+            bar.set_length(total as u64);
+            bar.set_message(what);
+        }
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    scanned
 }
