@@ -31,6 +31,7 @@
 mod alerts;
 mod book;
 mod facts;
+mod parallel;
 mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +45,7 @@ use jiff::{Timestamp, ToSpan};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tenure_metrics::engagement::events::date_to_day;
 use tenure_metrics::engagement::{AccountFeatures, Breadth, EventTable, Interner};
@@ -61,6 +63,7 @@ pub use self::alerts::{
     Evaluation, Reason, Task, evaluate_alerts, evaluate_alerts_after_ingest, evaluate_alerts_if_configured, redeliver,
     tasks, update_task,
 };
+use self::parallel::par_chunks;
 pub use self::webhook::Delivery;
 use crate::filter::{NONE, attribute};
 
@@ -501,21 +504,21 @@ impl Day<'_> {
 
         // Customer attributes, under their own names (computed inputs win).
         if let Some(c) = &customer {
+            // The key is copied only when kept (this runs for every account, three times).
             for key in ["plan_tier", "segment", "country", "owner", "company"]
                 .into_iter()
-                .map(str::to_string)
-                .chain(c.attributes.keys().cloned())
+                .chain(c.attributes.keys().map(String::as_str))
             {
-                if inp.contains_key(&key) {
+                if inp.contains_key(key) {
                     continue;
                 }
-                let v = match c.attributes.get(&key) {
+                let v = match c.attributes.get(key) {
                     Some(Value::Number(n)) => n.as_f64().map(InputValue::Number),
                     Some(Value::Bool(b)) => Some(InputValue::Number(if *b { 1.0 } else { 0.0 })),
-                    _ => attribute(c, &key).map(InputValue::Text),
+                    _ => attribute(c, key).map(InputValue::Text),
                 };
                 if let Some(v) = v {
-                    inp.insert(key, v);
+                    inp.insert(key.to_string(), v);
                 }
             }
         }
@@ -638,12 +641,15 @@ impl HealthReport {
         ids.dedup();
         let mut overall = Vec::with_capacity(ids.len());
         let mut scores = Vec::new();
-        for a in &ids {
+        let profiled = |a: &str| q.segment.is_some() && q.account.as_deref().is_none_or(|x| x == a);
+        let scored = par_chunks(&ids, |a| -> Result<(Option<Decimal>, Option<AccountScore>)> {
             let s = health::score_account(&card, a, as_of, &day.inputs(a)?, &overrides);
-            overall.push(s.overall());
-            if q.segment.is_some() && q.account.as_ref().is_none_or(|x| x == *a) {
-                scores.push(s);
-            }
+            Ok((s.overall(), profiled(a).then_some(s)))
+        });
+        for s in scored {
+            let (o, s) = s?;
+            overall.push(o);
+            scores.extend(s);
         }
         let ranks = health::ranks(&overall);
         let wanted = |a: &str| q.account.as_deref().is_none_or(|x| x == a);
@@ -733,18 +739,32 @@ impl HealthReport {
         Ok(doc)
     }
 
-    /// The rows of the document's `accounts`, by rank, each computed when asked for.
+    /// The rows of the document's `accounts`, by rank, computed a chunk at a
+    /// time as they are asked for.
     pub fn rows(&self) -> impl Iterator<Item = Result<Value>> + '_ {
+        self.each_row(|now, then, a, rank| self.row(now, then, a, rank))
+    }
+
+    /// `f` of each account of the document (as of the day and the look-back,
+    /// with its rank) by rank, [`par_chunks`] at a time.
+    fn each_row<'a, T: Send + 'a>(
+        &'a self,
+        f: impl Fn(&Day, &Day, &str, Option<u64>) -> Result<T> + Sync + 'a,
+    ) -> impl Iterator<Item = Result<T>> + 'a {
         let days =
             self.data.day(&self.card, self.as_of).and_then(|now| Ok((now, self.data.day(&self.card, self.look_back)?)));
         let (days, failed) = match days {
             Ok(d) => (Some(d), None),
             Err(e) => (None, Some(Err(e))),
         };
-        failed.into_iter().chain(
-            days.into_iter()
-                .flat_map(move |(now, then)| self.order.iter().map(move |(rank, a)| self.row(&now, &then, a, *rank))),
-        )
+        let rows = days.map(move |(now, then)| par_chunks(&self.order, move |(rank, a)| f(&now, &then, a, *rank)));
+        failed.into_iter().chain(rows.into_iter().flatten())
+    }
+
+    /// The rows of `accounts` as [`Streamed`] writes them, each serialised
+    /// by the thread that computed it ([`parallel::nested_row`]).
+    fn json_rows(&self) -> impl Iterator<Item = Result<Box<RawValue>>> + '_ {
+        self.each_row(|now, then, a, rank| parallel::nested_row(&self.row(now, then, a, rank)?))
     }
 
     /// The `n` worst red accounts, worst first (ties in the document's order).
@@ -876,7 +896,7 @@ impl Serialize for StreamedRows<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::{Error, SerializeSeq};
         let mut seq = ser.serialize_seq(None)?;
-        for row in self.0.report.rows() {
+        for row in self.0.report.json_rows() {
             match row {
                 Ok(v) => seq.serialize_element(&v)?,
                 Err(e) => {

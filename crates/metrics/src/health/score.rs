@@ -340,8 +340,14 @@ pub fn top_mover<'a>(now: &'a AccountScore, then: &AccountScore) -> Option<(&'a 
     let contribution = |m: &MeasureScore| m.effective_weight * m.score.unwrap_or(Decimal::ZERO);
     now.measures
         .iter()
-        .filter_map(|m| {
-            let before = then.measures.iter().find(|b| b.measure == m.measure).map_or(Decimal::ZERO, contribution);
+        .enumerate()
+        .filter_map(|(i, m)| {
+            // Scores of one scorecard list their measures in the same order
+            // (and names are unique): look by name only when they do not.
+            let same = then.measures.get(i).filter(|b| b.measure == m.measure);
+            let before = same
+                .or_else(|| then.measures.iter().find(|b| b.measure == m.measure))
+                .map_or(Decimal::ZERO, contribution);
             let d = contribution(m) - before;
             (d != Decimal::ZERO).then_some((m, d))
         })
