@@ -325,23 +325,7 @@ pub fn accounts_doc(ws: &Workspace) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenure_model::Record;
-
-    fn workspace() -> (tempfile::TempDir, Workspace) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("ws");
-        Workspace::init(&root).unwrap();
-        let ws = Workspace::open(&root).unwrap();
-        (dir, ws)
-    }
-
-    fn rows<E: tenure_model::Entity>(lines: &[Value]) -> Vec<E> {
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, v)| E::from_record(&Record::new(i as u64 + 1, v.as_object().unwrap().clone())).unwrap())
-            .collect()
-    }
+    use crate::testing::{rows, workspace};
 
     #[test]
     fn one_account_360_adds_up_from_its_own_rows() {

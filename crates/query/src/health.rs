@@ -988,21 +988,17 @@ pub fn clear_override(root: &Path, account: &str) -> Result<bool> {
 mod tests {
     use super::*;
     use tenure_metrics::engagement::ActiveEvent;
-    use tenure_model::{Entity, Record, UsageEvent};
+    use tenure_model::UsageEvent;
 
     /// Three accounts' usage over 400 days in a zone 13 hours east of UTC
     /// (so local and UTC days differ), with gaps, so trends and adoption move.
     fn workspace() -> (tempfile::TempDir, Workspace) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("ws");
-        Workspace::init(&root).unwrap();
-        std::fs::write(root.join(tenure_store::SETTINGS_FILE), "[workspace]\ntimezone = \"Pacific/Auckland\"\n")
+        let (dir, ws) = crate::testing::workspace();
+        std::fs::write(ws.root().join(tenure_store::SETTINGS_FILE), "[workspace]\ntimezone = \"Pacific/Auckland\"\n")
             .unwrap();
-        let mut ws = Workspace::open(&root).unwrap();
-        let row =
-            |i: usize, v: Value| E::from_record(&Record::new(i as u64 + 1, v.as_object().unwrap().clone())).unwrap();
-        type E = Customer;
-        let customers: Vec<Customer> = (1..=3).map(|a| row(a, json!({"id": format!("a{a}"), "seats": 4}))).collect();
+        let mut ws = Workspace::open(ws.root()).unwrap();
+        let customers: Vec<Customer> =
+            crate::testing::rows(&(1..=3).map(|a| json!({"id": format!("a{a}"), "seats": 4})).collect::<Vec<_>>());
         let start = jiff::civil::date(2025, 1, 1);
         let mut events = Vec::new();
         for day in 0..400i64 {
@@ -1020,19 +1016,17 @@ mod tests {
                 if k != 8 {
                     v["groupId"] = json!(format!("a{account}"));
                 }
-                events.push(
-                    UsageEvent::from_record(&Record::new(events.len() as u64 + 1, v.as_object().unwrap().clone()))
-                        .unwrap(),
-                );
+                events.push(v);
             }
         }
+        let events: Vec<UsageEvent> = crate::testing::rows(&events);
         {
             let mut w = ws.writer().unwrap();
             w.upsert(&customers).unwrap();
             w.append_events(&events).unwrap();
             w.commit().unwrap();
         }
-        ws = Workspace::open(&root).unwrap();
+        let ws = Workspace::open(ws.root()).unwrap();
         (dir, ws)
     }
 

@@ -25,6 +25,32 @@ pub mod session_rollup;
 pub mod support;
 pub mod voice;
 
+/// What the unit tests of several modules share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::Value;
+    use tenure_model::{Entity, Record};
+    use tenure_store::Workspace;
+
+    /// An empty workspace in a temporary directory (removed with the `TempDir`).
+    pub fn workspace() -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        Workspace::init(&root).unwrap();
+        let ws = Workspace::open(&root).unwrap();
+        (dir, ws)
+    }
+
+    /// Entities from JSON rows, as an import parses them (row n on line n).
+    pub fn rows<E: Entity>(lines: &[Value]) -> Vec<E> {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, v)| E::from_record(&Record::new(i as u64 + 1, v.as_object().unwrap().clone())).unwrap())
+            .collect()
+    }
+}
+
 /// One metric group and its arguments: the subcommands of `tenure metrics`,
 /// and the `{group}` of `GET /api/v1/metrics/{group}` (whose query parameters
 /// are parsed as the same flags, so both interfaces accept and reject the same

@@ -129,31 +129,23 @@ impl CustomerBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenure_model::{Entity, Record};
+    use crate::testing::{rows, workspace};
 
     #[test]
     fn every_customer_comes_back_as_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("ws");
-        Workspace::init(&root).unwrap();
-        let mut ws = Workspace::open(&root).unwrap();
-        let rows = [
+        let (_dir, mut ws) = workspace();
+        let customers: Vec<Customer> = rows(&[
             serde_json::json!({"id": "c2", "name": "Ada", "email": "ada@x.io", "company": "", "segment": "smb",
                                "created_at": "2024-01-01T10:00:00Z", "seats": 12, "region": "EU", "pulse": 3.5}),
             serde_json::json!({"id": "c1"}),
             serde_json::json!({"id": "c10", "country": "FR", "plan_tier": "pro", "owner": "Bo", "vip": true, "note": null}),
-        ];
-        let customers: Vec<Customer> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Customer::from_record(&Record::new(i as u64 + 1, v.as_object().unwrap().clone())).unwrap())
-            .collect();
+        ]);
         {
             let mut w = ws.writer().unwrap();
             w.upsert(&customers).unwrap();
             w.commit().unwrap();
         }
-        ws = Workspace::open(&root).unwrap();
+        ws = Workspace::open(ws.root()).unwrap();
         let book = CustomerBook::read(&ws).unwrap();
         let stored = tenure_store::load::<Customer>(&ws).unwrap();
         assert_eq!(book.len(), 3);
