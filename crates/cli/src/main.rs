@@ -23,6 +23,13 @@ use tenure_store::Workspace;
 
 use crate::output::OutputFormat;
 
+/// mimalloc gives freed memory back to the system within milliseconds; glibc's
+/// malloc kept most of it, so a process that runs one big step after another
+/// (`tenure demo`'s headline at 1,000,000 customers: revenue, support, health)
+/// held the sum of their leftovers (docs/benchmarks.md, session 7).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AFTER_HELP: &str = "\
 Getting started:
   tenure demo                      a demo company in ./tenure-data, with its headline numbers
