@@ -221,6 +221,7 @@ fn headline(ws: &Workspace) -> Result<()> {
     ] {
         output::line(format!("  {label:<22}{:>12}", ws.rows(table)));
     }
+    let health = health_headline(ws)?;
     let currency = ws.settings().workspace.reporting_currency;
     let money = |v: &Value| v.as_f64().map(|c| format_money(c, currency.as_str())).unwrap_or_else(|| "n/a".into());
     let pct = |v: &Value| v.as_f64().map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "n/a".into());
@@ -279,21 +280,8 @@ fn headline(ws: &Workspace) -> Result<()> {
         row("12-month CLV", clv);
     }
 
-    // The figures of `tenure health`'s document, from the same report, without
-    // building its rows (a million accounts' rows do not fit in memory). The
-    // inputs kept for the figures above (revenue rows, ...) are let go first:
-    // health reads its own, and at 1,000,000 customers both would not fit in 4 GiB.
-    tenure_query::cache::forget(ws);
-    let health = tenure_query::health::HealthReport::new(ws, &tenure_query::health::HealthQuery::default())?;
-    output::line(format!("\nAccount health, {} (tenure health; default scorecard)", health.as_of()));
-    let colors: Vec<String> = health.accounts_by_color().iter().map(|(c, n)| format!("{n} {c}")).collect();
-    row("accounts scored", format!("{} ({})", health.accounts_scored(), colors.join(", ")));
-    // At risk: the lowest scores, worst first.
-    for a in health.at_risk(5)? {
-        let who = a.name.as_deref().unwrap_or(&a.account);
-        let moved = a.top_mover.map(|m| format!(", most moved: {m}")).unwrap_or_default();
-        let score = a.overall_score_rounded.map_or_else(|| "n/a".to_string(), |s| s.to_string());
-        row(&format!("  at risk: {who}"), format!("{score} ({}{moved})", a.trend.unwrap_or("no trend")));
+    for line in health {
+        output::line(line);
     }
     Ok(())
 }
@@ -309,6 +297,31 @@ fn metrics_json(ws: &Workspace, group: &str) -> Result<Value> {
     // where no single command needs more than 3.5 GiB.
     tenure_query::cache::forget(ws);
     doc
+}
+
+/// The health lines of the headline: the figures of `tenure health`'s
+/// document, from the same report, without building its rows (a million
+/// accounts' rows do not fit in memory). Computed before the other figures
+/// though printed last: at 1,000,000 customers / 100 M events health alone
+/// peaks at 2.9 GiB, and after the revenue, support and CLV steps its
+/// process held ~1.7 GiB more (docs/benchmarks.md, session 7).
+fn health_headline(ws: &Workspace) -> Result<Vec<String>> {
+    let health = tenure_query::health::HealthReport::new(ws, &tenure_query::health::HealthQuery::default())?;
+    let mut lines = vec![format!("\nAccount health, {} (tenure health; default scorecard)", health.as_of())];
+    let row = |label: &str, value: String| format!("  {label:<34}{value}");
+    let colors: Vec<String> = health.accounts_by_color().iter().map(|(c, n)| format!("{n} {c}")).collect();
+    lines.push(row("accounts scored", format!("{} ({})", health.accounts_scored(), colors.join(", "))));
+    // At risk: the lowest scores, worst first.
+    for a in health.at_risk(5)? {
+        let who = a.name.as_deref().unwrap_or(&a.account);
+        let moved = a.top_mover.map(|m| format!(", most moved: {m}")).unwrap_or_default();
+        let score = a.overall_score_rounded.map_or_else(|| "n/a".to_string(), |s| s.to_string());
+        lines.push(row(&format!("  at risk: {who}"), format!("{score} ({}{moved})", a.trend.unwrap_or("no trend"))));
+    }
+    drop(health);
+    // What health kept in the shared cache is let go before the next figures.
+    tenure_query::cache::forget(ws);
+    Ok(lines)
 }
 
 /// Whole units with thousands separators: `1234567.5` cents in USD -> `USD 12,346`.
