@@ -365,7 +365,7 @@ fn parallel_map<I: Sync, S: Default, T: Send>(
     work: impl Fn(&mut S, &I) -> Result<T> + Sync,
     mut consume: impl FnMut(usize, usize, T) -> Result<()>,
 ) -> Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
+    let threads = tenure_model::cores().min(items.len()).max(1);
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::sync_channel(2 * threads);
     std::thread::scope(|s| -> Result<()> {
@@ -394,6 +394,16 @@ fn parallel_map<I: Sync, S: Default, T: Send>(
         anyhow::ensure!(done == items.len(), "a file of the events table could not be read");
         Ok(())
     })
+}
+
+/// The rollup file `name` of the workspace at `root`, `None` when there is
+/// none (no rollups yet: queries scan).
+pub(crate) fn open_rollup(root: &Path, name: &str) -> Result<Option<std::fs::File>> {
+    match std::fs::File::open(root.join(name)) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context(name.to_string()),
+    }
 }
 
 /// Bring `rollups/active-days.bin` up to date with the committed `events`
@@ -645,11 +655,7 @@ impl RollupFile {
     /// `Ok(None)` when there are no rollups; an error when the file is not
     /// one of this version or is damaged (callers then do without).
     fn open(root: &Path) -> Result<Option<RollupFile>> {
-        let file = match std::fs::File::open(root.join(FILE)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).context(FILE),
-        };
+        let Some(file) = open_rollup(root, FILE)? else { return Ok(None) };
         let len = file.metadata().context(FILE)?.len();
         let head_len = MAGIC.len() as u64 + 16;
         let mut f = RollupFile { file, len, counts: [0, 0], toc: HashMap::new() };

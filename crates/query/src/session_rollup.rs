@@ -317,11 +317,7 @@ struct RollupFile {
 
 impl RollupFile {
     fn open(root: &Path) -> Result<Option<RollupFile>> {
-        let f = match std::fs::File::open(root.join(FILE)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).context(FILE),
-        };
+        let Some(f) = crate::rollup::open_rollup(root, FILE)? else { return Ok(None) };
         let mut file = std::io::BufReader::new(f);
         let mut h = [0u8; HEADER];
         file.read_exact(&mut h)?;

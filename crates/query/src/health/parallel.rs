@@ -22,16 +22,7 @@ pub(super) fn par_chunks<'a, T: Sync, R: Send + 'a>(
     items: &'a [T],
     f: impl Fn(&T) -> R + Sync + 'a,
 ) -> impl Iterator<Item = R> + 'a {
-    let mut chunks = items.chunks(ACCOUNTS_AT_ONCE);
-    let mut chunk = Vec::new().into_iter();
-    std::iter::from_fn(move || {
-        loop {
-            if let Some(r) = chunk.next() {
-                return Some(r);
-            }
-            chunk = par_map(chunks.next()?, &f).into_iter();
-        }
-    })
+    items.chunks(ACCOUNTS_AT_ONCE).flat_map(move |chunk| par_map(chunk, &f))
 }
 
 /// A row of the document's `accounts` as the pretty document holds it: two
@@ -49,7 +40,7 @@ mod tests {
     use super::*;
     use crate::health::{HealthQuery, HealthReport, health_doc};
     use serde_json::json;
-    use tenure_model::{Customer, Entity, Record};
+    use tenure_model::Customer;
     use tenure_store::Workspace;
 
     #[test]
@@ -92,15 +83,14 @@ mod tests {
     /// missing inputs, on every core and one at a time.
     #[test]
     fn rows_on_every_core_are_the_rows_one_at_a_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("ws");
-        Workspace::init(&root).unwrap();
+        let (_dir, w) = crate::testing::workspace();
+        let root = w.root().to_path_buf();
         let settings = "[health]\n[[health.groups]]\nname = \"pulse\"\nweight = 3\n  [[health.groups.measures]]\n  \
                         input = \"csm_pulse\"\n  identity = true\n[[health.groups]]\nname = \"plan\"\nweight = 1\n  \
                         [[health.groups.measures]]\n  input = \"plan_tier\"\n  tiers = { enterprise = 100, starter = 20 }\n";
         std::fs::write(root.join(tenure_store::SETTINGS_FILE), settings).unwrap();
         let n = ACCOUNTS_AT_ONCE + 1500;
-        let customers: Vec<Customer> = (0..n)
+        let customers: Vec<Value> = (0..n)
             .map(|i| {
                 let mut v = json!({"id": format!("c{i:05}"), "name": format!("Customer {i}")});
                 if i % 7 != 0 {
@@ -109,9 +99,10 @@ mod tests {
                 if i % 3 != 0 {
                     v["plan_tier"] = json!(if i % 2 == 0 { "enterprise" } else { "starter" });
                 }
-                Customer::from_record(&Record::new(i as u64 + 1, v.as_object().unwrap().clone())).unwrap()
+                v
             })
             .collect();
+        let customers: Vec<Customer> = crate::testing::rows(&customers);
         let mut w = Workspace::open(&root).unwrap();
         {
             let mut wr = w.writer().unwrap();
