@@ -5,6 +5,7 @@
 //! The same [`import_records`] pipeline serves files and (later) the HTTP
 //! API, so a row is validated identically whatever its source.
 
+mod csv_blocks;
 mod events;
 pub mod read;
 pub mod vendor;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tenure_model::Record;
 use tenure_model::record::json_kind;
 
+use crate::csv_blocks::CsvChunks;
 use crate::{ImportError, RowError};
 
 /// Input file formats.
@@ -103,60 +104,6 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// Watches the bytes of a CSV file on their way to the csv reader.
-///
-/// It counts the quote characters: a well-formed CSV file has an even number
-/// (escaped quotes are doubled), so an odd count at the end means the file
-/// stops inside a quoted field, typically a truncated file, which the csv
-/// reader would otherwise accept as one long last value.
-///
-/// And it notes where the line breaks (`\r`, `\n`) are among the bytes the
-/// reader has not passed yet, for [`CsvBytes::breaks_at`]: the csv reader
-/// gives a record the line where it started reading it, which is before the
-/// blank lines it skipped and, with CRLF endings, before the `\n` of the
-/// previous line's end (rust-csv issue #395), so its line numbers ran one low
-/// per blank line and one low in every Windows file.
-pub(crate) struct CsvBytes<R> {
-    inner: R,
-    quotes: u64,
-    /// Offset in the file of the next byte read.
-    offset: u64,
-    /// Offsets of the line breaks not yet passed, each shifted left by one
-    /// with the low bit set for a `\n`.
-    breaks: std::collections::VecDeque<u64>,
-}
-
-impl<R> CsvBytes<R> {
-    fn new(inner: R) -> CsvBytes<R> {
-        CsvBytes { inner, quotes: 0, offset: 0, breaks: std::collections::VecDeque::new() }
-    }
-
-    /// How many `\n` the run of line breaks starting at byte `at` holds:
-    /// the lines between where the reader started a record and the record.
-    /// Records are asked for in order, so the breaks before `at` are dropped.
-    fn breaks_at(&mut self, at: u64) -> u64 {
-        while self.breaks.front().is_some_and(|b| b >> 1 < at) {
-            self.breaks.pop_front();
-        }
-        let run = self.breaks.iter().enumerate().take_while(|(i, b)| *b >> 1 == at + *i as u64);
-        run.filter(|(_, b)| *b & 1 == 1).count() as u64
-    }
-}
-
-impl<R: Read> Read for CsvBytes<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.quotes += count_byte(&buf[..n], b'"');
-        let offset = self.offset;
-        self.breaks.extend(
-            memchr::memchr2_iter(b'\n', b'\r', &buf[..n])
-                .map(|i| (offset + i as u64) << 1 | u64::from(buf[i] == b'\n')),
-        );
-        self.offset += n as u64;
-        Ok(n)
-    }
-}
-
 /// How many times `byte` is in `text`. The thread reading a file counts
 /// every byte of it (newlines of JSON Lines, quotes of CSV) before handing a
 /// block on, so this is on the import's one serial path: counted in byte-wide
@@ -168,110 +115,17 @@ pub(crate) fn count_byte(text: &[u8], byte: u8) -> u64 {
 }
 
 fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, ImportError> {
-    let mut csv = CsvRows::open(path, reader)?;
-    let header = csv.header.clone();
-    let file = display(path);
-    let mut record = csv::ByteRecord::new();
-    let rows = std::iter::from_fn(move || {
-        let line = match csv.next_record(&mut record)? {
-            Ok(line) => line,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(csv_record(&file, line, &csv.header, record.iter()))
+    let chunks = CsvChunks::open(path, reader)?;
+    let header = chunks.header.clone();
+    let (file, cols) = (display(path), header.clone());
+    let rows = chunks.blocks().flat_map(move |block| {
+        let rows = block.rows.iter().map(|row| {
+            let (line, first) = row.clone()?;
+            csv_record(&file, line, &cols, (first..first + cols.len()).map(|i| block.cell(i)))
+        });
+        rows.collect::<Vec<_>>()
     });
     Ok(FileRows { path: path.to_path_buf(), header, rows: Box::new(rows) })
-}
-
-/// The records of a CSV file with its header checked: blank lines skipped,
-/// rows of the wrong width and a file ending inside quotes reported.
-pub(crate) struct CsvRows<R: Read> {
-    csv: csv::Reader<CsvBytes<R>>,
-    file: String,
-    /// Column names, trimmed, without a byte-order mark.
-    pub header: Vec<String>,
-    last_line: u64,
-    finished: bool,
-}
-
-impl<R: Read> CsvRows<R> {
-    pub(crate) fn open(path: &Path, reader: R) -> Result<CsvRows<R>, ImportError> {
-        let reader = CsvBytes::new(reader);
-        let delimiter = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv")) { b'\t' } else { b',' };
-        let mut csv =
-            csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(reader);
-        let header_bytes =
-            csv.byte_headers().map_err(|e| file_error(path, format!("cannot read the header: {e}")))?.clone();
-        let mut header = Vec::new();
-        for (i, h) in header_bytes.iter().enumerate() {
-            let name = std::str::from_utf8(h).map_err(|_| {
-                file_error(path, format!("line 1: header column {} is not valid UTF-8 (save the file as UTF-8)", i + 1))
-            })?;
-            // Spreadsheets like to write a byte-order mark before the first column.
-            header.push(name.trim_start_matches('\u{feff}').trim().to_string());
-        }
-        if header.iter().all(|h| h.is_empty()) {
-            return Err(file_error(path, "line 1: the header row is empty"));
-        }
-        if let Some(dup) = header.iter().enumerate().find(|(i, h)| !h.is_empty() && header[..*i].contains(h)) {
-            return Err(file_error(path, format!("line 1: column {:?} appears twice in the header", dup.1)));
-        }
-        Ok(CsvRows { csv, file: display(path), header, last_line: 1, finished: false })
-    }
-
-    /// The line of the record the csv reader started reading at `p`.
-    fn line_of(csv: &mut csv::Reader<CsvBytes<R>>, p: &csv::Position) -> u64 {
-        p.line() + csv.get_mut().breaks_at(p.byte())
-    }
-
-    /// Read the next non-blank record of the header's width into `record`:
-    /// its line, or why it could not be read; `None` at the end.
-    pub(crate) fn next_record(&mut self, record: &mut csv::ByteRecord) -> Option<Result<u64, RowError>> {
-        let file = &self.file;
-        loop {
-            if self.finished {
-                return None;
-            }
-            match self.csv.read_byte_record(record) {
-                Ok(false) => {
-                    self.finished = true;
-                    if self.csv.get_ref().quotes % 2 == 1 {
-                        return Some(Err(RowError::new(
-                            file,
-                            self.last_line,
-                            "csv",
-                            "the file ends inside a quoted field that starts on this line (is the file truncated?)",
-                        )));
-                    }
-                    return None;
-                }
-                Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map(|p| Self::line_of(&mut self.csv, p)).unwrap_or(self.last_line);
-                    // The csv reader cannot resume after an I/O error; stop there.
-                    self.finished = matches!(e.kind(), csv::ErrorKind::Io(_));
-                    return Some(Err(RowError::new(file, line, "csv", e.to_string())));
-                }
-            }
-            let line = record.position().map(|p| Self::line_of(&mut self.csv, p)).unwrap_or(0);
-            self.last_line = line;
-            if record.iter().all(|f| f.is_empty()) {
-                continue; // blank line
-            }
-            if record.len() != self.header.len() {
-                return Some(Err(RowError::new(
-                    file,
-                    line,
-                    "csv",
-                    format!(
-                        "has {} fields but the header has {} (a quote left open, or a stray comma?)",
-                        record.len(),
-                        self.header.len()
-                    ),
-                )));
-            }
-            return Some(Ok(line));
-        }
-    }
 }
 
 /// One CSV row as a record: every non-empty cell of a named column, as a string.
@@ -456,11 +310,9 @@ mod tests {
 
     /// Each record's line and each error's, numbered as an editor shows them.
     fn lines(text: &str) -> Vec<Result<u64, (u64, String)>> {
-        let mut rows = CsvRows::open(Path::new("f.csv"), text.as_bytes()).unwrap();
-        let mut record = csv::ByteRecord::new();
-        std::iter::from_fn(|| rows.next_record(&mut record))
-            .map(|r| r.map_err(|e| (e.line, e.reason.chars().take(12).collect())))
-            .collect()
+        let chunks = CsvChunks::open(Path::new("f.csv"), text.as_bytes()).unwrap();
+        let rows = chunks.blocks().flat_map(|b| b.rows);
+        rows.map(|r| r.map(|(line, _)| line).map_err(|e| (e.line, e.reason.chars().take(12).collect()))).collect()
     }
 
     #[test]
