@@ -404,7 +404,7 @@ fn parse_csv(file: &str, cols: &CsvColumns, mut block: CsvBlock) -> Parsed {
         let (line, first) = match row {
             Ok(r) => r,
             Err(e) => {
-                parse_row::<UsageEvent>(&mut report, file, Err(e));
+                parse_row::<UsageEvent>(&mut report, file, Err(*e));
                 continue;
             }
         };

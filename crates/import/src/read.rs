@@ -120,7 +120,7 @@ fn open_csv<R: Read + 'static>(path: &Path, reader: R) -> Result<FileRows, Impor
     let (file, cols) = (display(path), header.clone());
     let rows = chunks.blocks().flat_map(move |block| {
         let rows = block.rows.iter().map(|row| {
-            let (line, first) = row.clone()?;
+            let (line, first) = row.clone().map_err(|e| *e)?;
             csv_record(&file, line, &cols, (first..first + cols.len()).map(|i| block.cell(i)))
         });
         rows.collect::<Vec<_>>()

@@ -12,6 +12,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{Result, StoreError};
 use crate::manifest::{DataFile, Manifest, TableFiles, sync_dir};
@@ -558,7 +559,11 @@ fn fresh_events(stored: &[PathBuf], batch: &RecordBatch) -> Result<RecordBatch> 
         stored_ids.extend(read_parquet(path, Some(&["message_id"]))?);
     }
     let stored_rows: usize = stored_ids.iter().map(|b| b.num_rows()).sum();
-    let mut seen: HashSet<&str> = HashSet::with_capacity(stored_rows + batch.num_rows());
+    // foldhash, not the default SipHash: the ids are not chosen by an
+    // attacker who could profit from collisions, and SipHash was 2 % of a
+    // bulk import.
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(stored_rows + batch.num_rows(), Default::default());
     for b in &stored_ids {
         seen.extend(b.column(0).as_string::<i32>().iter().flatten());
     }
@@ -614,7 +619,13 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
 }
 
 fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    // Message ids and event times are (nearly) all distinct: a dictionary of
+    // them saves nothing and cost a bulk import a tenth of its time.
+    let distinct = |b: parquet::file::properties::WriterPropertiesBuilder, column: &str| {
+        b.set_column_dictionary_enabled(ColumnPath::from(column), false)
+    };
+    let builder = ["message_id", "timestamp"].into_iter().fold(WriterProperties::builder(), distinct);
+    builder
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(1 << 20))
