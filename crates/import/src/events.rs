@@ -74,13 +74,14 @@ pub(crate) fn import_event_files(
                 let mut realign = Realign::default();
                 pipeline(
                     || chunks.next_chunk(),
-                    |chunk| Made::new(chunk, &shape, parse),
+                    |chunk| Made::new(chunk, &shape, None, parse),
                     |made| write(realign.next(made, &shape, parse)),
                 )?;
-                if let Some(parsed) = realign.finish(&shape, parse) {
+                let (last, error) = chunks.finish(&mut realign, parse);
+                if let Some(parsed) = last {
                     write(parsed)?;
                 }
-                chunks.end_errors(realign.last_line)
+                error
             }
             _ => unreachable!("only JSON Lines and CSV take this path"),
         };
