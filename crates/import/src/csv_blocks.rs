@@ -553,7 +553,7 @@ impl Tokeniser {
 #[cfg(test)]
 thread_local! {
     /// Bytes tokenised on this thread, for the tests of the cost.
-    static TOKENISED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    pub(crate) static TOKENISED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 #[cfg(test)]
