@@ -117,6 +117,8 @@ pub struct HealthData {
     has_events: bool,
     /// The events files and the UTC day each holds, read a window at a time.
     event_files: Vec<(PathBuf, Option<i32>)>,
+    /// The workspace, to list its files again when some of those are gone.
+    root: PathBuf,
     /// The usage window last read (at first the one around the last day).
     usage: Mutex<Option<Arc<Usage>>>,
     last_day: Option<Date>,
@@ -251,6 +253,7 @@ impl HealthData {
             fx,
             has_events,
             event_files,
+            root: ws.root().to_path_buf(),
             usage: Mutex::new(usage.map(Arc::new)),
             last_day,
         })
@@ -308,7 +311,20 @@ impl HealthData {
             return Ok(Some(u.clone()));
         }
         *kept = None;
-        let u = Arc::new(read_usage(&self.event_files, &self.tz, day, look_back_days)?);
+        let u = match read_usage(&self.event_files, &self.tz, day, look_back_days) {
+            Ok(u) => u,
+            // Since this data was loaded, a commit may have merged some of a
+            // day's files and a later writer removed them (a server keeps its
+            // data while the ingest compactor commits): read the files the
+            // workspace lists now. A merge keeps every row; days with newer
+            // events are read with them.
+            Err(_) if self.event_files.iter().any(|(path, _)| !path.exists()) => {
+                let files = crate::engagement::event_file_days(&Workspace::open(&self.root)?);
+                read_usage(&files, &self.tz, day, look_back_days)?
+            }
+            Err(e) => return Err(e),
+        };
+        let u = Arc::new(u);
         *kept = Some(u.clone());
         Ok(Some(u))
     }
@@ -1032,6 +1048,45 @@ mod tests {
 
     fn usage_days(data: &HealthData) -> (i32, i32) {
         data.usage.lock().unwrap().as_ref().expect("a usage window").days
+    }
+
+    /// A server keeps its `HealthData` while commits go on. One commit can
+    /// merge a day's files and the next writer remove the old ones: a window
+    /// read after that is read from the files the workspace has now.
+    #[test]
+    fn a_window_whose_files_were_merged_away_is_read_from_the_current_files() {
+        let (_dir, ws) = workspace();
+        let (card, _) = load_scorecard(&ws, None).unwrap();
+        let accounts: Vec<String> = (1..=3).map(|a| format!("a{a}")).collect();
+        let day = jiff::civil::date(2025, 6, 1);
+        let mut n = 0;
+        let mut add_event = |ws: &Workspace| {
+            n += 1;
+            let event = json!({"type": "track", "userId": "u1", "groupId": "a1", "event": "f1",
+                               "timestamp": format!("{day}T12:00:00Z"), "messageId": format!("late-{n}")});
+            let mut ws = Workspace::open(ws.root()).unwrap();
+            let mut w = ws.writer().unwrap();
+            w.append_events(&crate::testing::rows::<UsageEvent>(&[event])).unwrap();
+            w.commit().unwrap();
+        };
+        // Four small files on the day: one tier, not yet crowded.
+        for _ in 0..4 {
+            add_event(&ws);
+        }
+        let ws = Workspace::open(ws.root()).unwrap();
+        let data = HealthData::load(&ws).unwrap();
+        let files = |ws: &Workspace| crate::engagement::event_file_days(&Workspace::open(ws.root()).unwrap());
+        let before = files(&ws);
+        // A fifth merges the tier; the next writer removes the four.
+        add_event(&ws);
+        add_event(&ws);
+        let gone = before.iter().filter(|(p, _)| !p.exists()).count();
+        assert_eq!(gone, 4, "the day's four small files were merged and removed");
+        assert!(files(&ws).len() < before.len());
+
+        let as_of = day.checked_add(20.days()).unwrap();
+        let now = HealthData::load(&Workspace::open(ws.root()).unwrap()).unwrap();
+        assert_eq!(data.inputs(&card, &accounts, as_of).unwrap(), now.inputs(&card, &accounts, as_of).unwrap());
     }
 
     #[test]
