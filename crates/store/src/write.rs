@@ -620,7 +620,7 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
 
 fn writer_properties() -> WriterProperties {
     // Message ids and event times are (nearly) all distinct: a dictionary of
-    // them saves nothing and cost a bulk import a tenth of its time.
+    // them saves nothing and took 5-6 % of a bulk import's CPU (perf, 10 M events).
     let distinct = |b: parquet::file::properties::WriterPropertiesBuilder, column: &str| {
         b.set_column_dictionary_enabled(ColumnPath::from(column), false)
     };
