@@ -407,6 +407,60 @@ impl<'w> Writer<'w> {
             .unwrap_or_default()
     }
 
+    /// Merge, day by day, the files this writer flushed into one. Rows that
+    /// are not in time order (the demo's generator writes customer after
+    /// customer; an export may be sorted by user) put every day in every
+    /// flush, and a day read from several interleaved files is slower to
+    /// scan: sessions at 10 M events took 1.29 s on 2,488 files against
+    /// 0.7 s on 735. Nobody can read these files yet, so the merged ones are
+    /// removed at once. One writer's rows of a day are deduplicated already.
+    fn merge_flushed_days(&mut self) -> Result<()> {
+        let written: HashSet<&PathBuf> = self.written.iter().collect();
+        let Some(events) = self.next.tables.get("events") else { return Ok(()) };
+        let mut flushed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for f in &events.files {
+            if let Some(day) = &f.day
+                && written.contains(&self.ws.root.join(&f.path))
+            {
+                flushed.entry(day.clone()).or_default().push(f.path.clone());
+            }
+        }
+        flushed.retain(|_, files| files.len() > 1);
+        if flushed.is_empty() {
+            return Ok(());
+        }
+        let mut jobs = Vec::with_capacity(flushed.len());
+        for (day, files) in &flushed {
+            let rel = format!("{TABLES_DIR}/events/day={day}/{}", self.next_file_name());
+            let path = self.ws.root.join(&rel);
+            self.written.push(path.clone());
+            let sources: Vec<PathBuf> = files.iter().map(|f| self.ws.root.join(f)).collect();
+            jobs.push((DayFile { rel, path, day: day.clone(), parts: Vec::new(), stored: None }, sources));
+        }
+        // A day's files are read on the thread that writes the day: one day's
+        // rows in memory per core.
+        let results = tenure_model::par_map(&jobs, |(job, sources)| -> Result<(u64, u64)> {
+            let mut parts = Vec::new();
+            for source in sources {
+                parts.extend(read_parquet(source, None)?);
+            }
+            DayFile { parts, rel: job.rel.clone(), path: job.path.clone(), day: job.day.clone(), stored: None }.write()
+        });
+        let merged: HashSet<String> = flushed.into_values().flatten().collect();
+        let t = self.next.tables.get_mut("events").expect("events table");
+        t.files.retain(|f| !merged.contains(&f.path));
+        for ((job, _), result) in jobs.into_iter().zip(results) {
+            let (rows, _) = result?;
+            t.files.push(DataFile { path: job.rel, rows, day: Some(job.day) });
+        }
+        for path in &merged {
+            let path = self.ws.root.join(path);
+            fs_err::remove_file(&path)?;
+            self.written.retain(|p| *p != path);
+        }
+        Ok(())
+    }
+
     /// Merge each day's like-sized files once a tier has too many (see [`MAX_FILES_PER_DAY`]).
     fn compact_events(&mut self) -> Result<()> {
         let Some(events) = self.next.tables.get("events") else { return Ok(()) };
@@ -440,6 +494,7 @@ impl<'w> Writer<'w> {
             return Ok(CommitSummary { version: None, files_written: 0, events: self.event_summary.clone() });
         }
         self.merge_keyed_tables()?;
+        self.merge_flushed_days()?;
         self.compact_events()?;
         for dir in &self.dirs {
             sync_dir(dir)?;
@@ -837,6 +892,46 @@ mod tests {
         assert_eq!(w.upsert(&[customer("j", "J"), customer("j", "J2")]).unwrap(), inserted(1));
         w.commit().unwrap();
         assert_eq!(customer_names(&ws), ["A2", "B", "C", "D", "E", "F", "G", "H", "I", "J2"]);
+    }
+
+    /// Rows out of time order put every day in every flush: at commit, the
+    /// files one writer flushed for a day become one file, sorted by time;
+    /// another writer's file of the day is left alone (tiers decide).
+    #[test]
+    fn the_files_a_writer_flushed_for_a_day_become_one_sorted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::init(dir.path()).unwrap();
+        let mut w = ws.writer().unwrap();
+        w.append_events(&[event("early", "2024-03-01T01:00:00Z")]).unwrap();
+        w.commit().unwrap();
+        let stored = ws.table_paths("events");
+
+        let mut w = ws.writer().unwrap();
+        for k in 0..3 {
+            let at = |day: u32| format!("2024-03-0{day}T{:02}:00:00Z", 20 - k);
+            w.append_events(&[event(&format!("a{k}"), &at(1)), event(&format!("b{k}"), &at(2))]).unwrap();
+            w.flush_events().unwrap();
+        }
+        assert_eq!(w.manifest().tables["events"].files.len(), 1 + 3 * 2, "a file per day and flush");
+        let summary = w.commit().unwrap();
+        assert_eq!(summary.files_written, 2);
+        assert_eq!(summary.events.appended, 6);
+        let files = ws.table_paths("events");
+        assert_eq!(files.len(), 3, "the stored file, and one per day for the new rows");
+        assert!(files.contains(&stored[0]));
+        assert_eq!(walk_count(&dir.path().join(TABLES_DIR)), 3, "the flushed files are gone");
+        for path in files.iter().filter(|p| **p != stored[0]) {
+            let batches = crate::read_parquet(path, None).unwrap();
+            let times: Vec<i64> = batches
+                .iter()
+                .flat_map(|b| {
+                    b.column_by_name("timestamp").unwrap().as_primitive::<TimestampMicrosecondType>().values().to_vec()
+                })
+                .collect();
+            assert_eq!(times.len(), 3);
+            assert!(times.windows(2).all(|t| t[0] < t[1]), "sorted by time: {times:?}");
+        }
+        assert_eq!(ws.rows("events"), 7);
     }
 
     #[test]
