@@ -417,15 +417,24 @@ impl<'w> Writer<'w> {
     fn merge_flushed_days(&mut self) -> Result<()> {
         let written: HashSet<&PathBuf> = self.written.iter().collect();
         let Some(events) = self.next.tables.get("events") else { return Ok(()) };
-        let mut flushed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut flushed: BTreeMap<String, (Vec<String>, u64)> = BTreeMap::new();
         for f in &events.files {
             if let Some(day) = &f.day
                 && written.contains(&self.ws.root.join(&f.path))
             {
-                flushed.entry(day.clone()).or_default().push(f.path.clone());
+                let (files, rows) = flushed.entry(day.clone()).or_default();
+                files.push(f.path.clone());
+                *rows += f.rows;
             }
         }
-        flushed.retain(|_, files| files.len() > 1);
+        // A day is merged in memory, one per core: a day bigger than a few
+        // flushes is left to the tiers, so that memory stays bounded.
+        let most = 4 * event_flush_rows() as u64;
+        let flushed: BTreeMap<String, Vec<String>> = flushed
+            .into_iter()
+            .filter(|(_, (files, rows))| files.len() > 1 && *rows <= most)
+            .map(|(day, (files, _))| (day, files))
+            .collect();
         if flushed.is_empty() {
             return Ok(());
         }
