@@ -380,7 +380,7 @@ impl<'w> Writer<'w> {
             // Known before it is written: if the import fails or dies half-way
             // through the flush, it is removed.
             self.written.push(path.clone());
-            jobs.push(DayFile { rel, path, day: day_str, parts, stored });
+            jobs.push(DayFile { rel, path, day: day_str, parts, sources: Vec::new(), stored });
         }
         let results = tenure_model::par_map(&jobs, DayFile::write);
         for (job, result) in jobs.into_iter().zip(results) {
@@ -443,30 +443,22 @@ impl<'w> Writer<'w> {
             let rel = format!("{TABLES_DIR}/events/day={day}/{}", self.next_file_name());
             let path = self.ws.root.join(&rel);
             self.written.push(path.clone());
-            let sources: Vec<PathBuf> = files.iter().map(|f| self.ws.root.join(f)).collect();
-            jobs.push((DayFile { rel, path, day: day.clone(), parts: Vec::new(), stored: None }, sources));
+            let sources = files.iter().map(|f| self.ws.root.join(f)).collect();
+            jobs.push(DayFile { rel, path, day: day.clone(), parts: Vec::new(), sources, stored: None });
         }
-        // A day's files are read on the thread that writes the day: one day's
-        // rows in memory per core.
-        let results = tenure_model::par_map(&jobs, |(job, sources)| -> Result<(u64, u64)> {
-            let mut parts = Vec::new();
-            for source in sources {
-                parts.extend(read_parquet(source, None)?);
-            }
-            DayFile { parts, rel: job.rel.clone(), path: job.path.clone(), day: job.day.clone(), stored: None }.write()
-        });
+        let results = tenure_model::par_map(&jobs, DayFile::write);
         let merged: HashSet<String> = flushed.into_values().flatten().collect();
         let t = self.next.tables.get_mut("events").expect("events table");
         t.files.retain(|f| !merged.contains(&f.path));
-        for ((job, _), result) in jobs.into_iter().zip(results) {
+        for (job, result) in jobs.into_iter().zip(results) {
             let (rows, _) = result?;
             t.files.push(DataFile { path: job.rel, rows, day: Some(job.day) });
         }
+        let merged: HashSet<PathBuf> = merged.iter().map(|f| self.ws.root.join(f)).collect();
         for path in &merged {
-            let path = self.ws.root.join(path);
-            fs_err::remove_file(&path)?;
-            self.written.retain(|p| *p != path);
+            fs_err::remove_file(path)?;
         }
+        self.written.retain(|p| !merged.contains(p));
         Ok(())
     }
 
@@ -587,6 +579,9 @@ struct DayFile {
     path: PathBuf,
     day: String,
     parts: Vec<RecordBatch>,
+    /// Files whose rows come after `parts`, read on the thread that writes
+    /// the day (one day's rows in memory per core).
+    sources: Vec<PathBuf>,
     /// The day's stored files, whose ids the rows are checked against;
     /// `None` when the caller checked them.
     stored: Option<Vec<PathBuf>>,
@@ -596,7 +591,12 @@ impl DayFile {
     /// Write the day's new rows (none: no file); the rows written and the
     /// duplicates dropped.
     fn write(&self) -> Result<(u64, u64)> {
-        let batch = match self.parts.as_slice() {
+        // Batches are shared buffers: the clone copies no rows.
+        let mut parts = self.parts.clone();
+        for source in &self.sources {
+            parts.extend(read_parquet(source, None)?);
+        }
+        let batch = match parts.as_slice() {
             [one] => one.clone(),
             parts => concat_batches(&schema::EVENTS, parts)?,
         };
