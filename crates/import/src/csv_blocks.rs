@@ -82,13 +82,18 @@ pub(crate) struct CsvBlock {
 impl CsvBlock {
     /// Where cell `i` (counted over the whole block) is in `cells`.
     pub(crate) fn span(&self, i: usize) -> std::ops::Range<usize> {
-        (if i == 0 { 0 } else { self.ends[i - 1] })..self.ends[i]
+        span(&self.ends, i)
     }
 
     /// The bytes of cell `i`.
     pub(crate) fn cell(&self, i: usize) -> &[u8] {
         &self.cells[self.span(i)]
     }
+}
+
+/// Where cell `i` is among cells written back to back that end at `ends`.
+fn span(ends: &[usize], i: usize) -> std::ops::Range<usize> {
+    (if i == 0 { 0 } else { ends[i - 1] })..ends[i]
 }
 
 /// A record cut by the end of a chunk: the tokeniser stopped inside it,
@@ -545,8 +550,7 @@ impl Tokeniser {
 
     /// The bytes of cell `i`.
     fn cell(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.cells[start..self.ends[i]]
+        &self.cells[span(&self.ends, i)]
     }
 }
 
